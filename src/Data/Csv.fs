@@ -1,0 +1,5 @@
+/// (issue 2)
+[<RequireQualifiedAccess>]
+module WeightFlow.Csv
+
+let internal placeholder = ()

@@ -1,0 +1,5 @@
+/// (issue 2)
+[<RequireQualifiedAccess>]
+module WeightFlow.Dataset
+
+let internal placeholder = ()

@@ -1,0 +1,5 @@
+/// Sparse edge attention (issue 4).
+[<RequireQualifiedAccess>]
+module WeightFlow.EdgeAttention
+
+let internal placeholder = ()

@@ -1,0 +1,5 @@
+/// Layer combinators (issue 4).
+[<RequireQualifiedAccess>]
+module WeightFlow.Layers
+
+let internal placeholder = ()

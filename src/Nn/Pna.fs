@@ -1,0 +1,5 @@
+/// PNA (issue 4).
+[<RequireQualifiedAccess>]
+module WeightFlow.Pna
+
+let internal placeholder = ()

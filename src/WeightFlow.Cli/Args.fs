@@ -1,0 +1,122 @@
+/// The command line, as Argu unions. Each subcommand's flags map onto the config record of the same name.
+module WeightFlow.Cli.Args
+
+open Argu
+
+type ZooArgs =
+    | [<Mandatory>] Task of string
+    | Layout of string
+    | Runs of int
+    | Epochs of int
+    | Seed of int
+    | Device of string
+    | [<AltCommandLine("-o")>] Out of string
+    | Json
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Task _ -> "uci | mnist | fashion-mnist | csv:PATH (features + integer label in the last column)."
+            | Layout _ -> "MLP widths, e.g. 30-16-16-2 (default: the task's thesis layout)."
+            | Runs _ -> "number of independent runs trained at once (default: the task preset)."
+            | Epochs _ -> "training epochs (default: the task preset)."
+            | Seed _ -> "random seed (default 0)."
+            | Device _ -> "cpu (default) or cuda[:N]."
+            | Out _ -> "output zoo file (.safetensors)."
+            | Json -> "print one JSON object on stdout instead of tables."
+
+type InfoArgs =
+    | [<MainCommand; Mandatory>] File of string
+    | Json
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | File _ -> "a zoo file."
+            | Json -> "print one JSON object on stdout."
+
+type PrepareArgs =
+    | Dir of string
+    interface IArgParserTemplate with
+        member a.Usage = match a with Dir _ -> "data folder (default: data/ in the repository or current folder)."
+
+type DataArgs =
+    | [<CliPrefix(CliPrefix.None)>] Prepare of ParseResults<PrepareArgs>
+    interface IArgParserTemplate with
+        member a.Usage = match a with Prepare _ -> "download MNIST (10k subset) and Fashion-MNIST from the registries and write IDX files."
+
+type AlignArgs =
+    | [<Mandatory>] Zoo of string
+    | Method of string
+    | [<AltCommandLine("-o")>] Out of string
+    | Json
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Zoo _ -> "zoo file to align."
+            | Method _ -> "weight-matching (default) | sinkhorn-l2 | sinkhorn-mid | sinkhorn-rnd."
+            | Out _ -> "output zoo file."
+            | Json -> "print one JSON object on stdout."
+
+type BarrierArgs =
+    | [<Mandatory>] Zoo of string
+    | Pairs of int
+    | Points of int
+    | Seed of int
+    | Json
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Zoo _ -> "zoo file."
+            | Pairs _ -> "number of random checkpoint pairs (default 250)."
+            | Points _ -> "points along each linear path (default 3: endpoints and midpoint)."
+            | Seed _ -> "random seed (default 0)."
+            | Json -> "print one JSON object on stdout."
+
+type BenchTargetArgs =
+    | Json
+    | Quick
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Json -> "print one JSON object on stdout."
+            | Quick -> "fewer repetitions (smoke test)."
+
+type BenchArgs =
+    | [<CliPrefix(CliPrefix.None)>] Zoo of ParseResults<BenchTargetArgs>
+    | [<CliPrefix(CliPrefix.None)>] Align of ParseResults<BenchTargetArgs>
+    | [<CliPrefix(CliPrefix.None)>] Model of ParseResults<BenchTargetArgs>
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Zoo _ -> "batched zoo training vs one network at a time."
+            | Align _ -> "alignment of the UCI and MNIST zoos."
+            | Model _ -> "velocity model iteration time and memory, sparse vs dense."
+
+type RunArgs =
+    | Seed of int
+    | Out of string
+    | Json
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Seed _ -> "random seed (default 0)."
+            | Out _ -> "results folder (default results/run)."
+            | Json -> "print one JSON object on stdout."
+
+type Command =
+    | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
+    | [<CliPrefix(CliPrefix.None)>] Zoo of ParseResults<ZooArgs>
+    | [<CliPrefix(CliPrefix.None)>] Info of ParseResults<InfoArgs>
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
+    | [<CliPrefix(CliPrefix.None)>] Align of ParseResults<AlignArgs>
+    | [<CliPrefix(CliPrefix.None)>] Barrier of ParseResults<BarrierArgs>
+    | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Run _ -> "the main job on the embedded UCI data set: train the zoo and print its table."
+            | Zoo _ -> "train a zoo of base MLPs as one batch and save it."
+            | Info _ -> "describe a zoo file."
+            | Data _ -> "prepare data sets."
+            | Align _ -> "re-basin a zoo to one reference network."
+            | Barrier _ -> "loss barriers between random pairs of a zoo's checkpoints."
+            | Bench _ -> "benchmarks."

@@ -1,0 +1,41 @@
+/// Output: tables, progress bars and JSON. Everything the user sees goes through here.
+module WeightFlow.Cli.Render
+
+open System
+open System.Text.Json
+open Spectre.Console
+
+/// Prints one JSON object on stdout.
+let json (o: obj) = Console.Out.WriteLine(JsonSerializer.Serialize(o, JsonSerializerOptions(WriteIndented = true)))
+
+/// A table with a title, header and rows of strings.
+let table (title: string) (header: string list) (rows: string list list) =
+    let t = Table(Title = TableTitle title)
+    t.Border <- TableBorder.Rounded
+    for h in header do t.AddColumn(TableColumn(h)) |> ignore
+    for r in rows do t.AddRow(r |> List.map Markup.Escape |> Array.ofList) |> ignore
+    AnsiConsole.Write t
+
+/// Runs `work report` under a progress bar of `total` steps (on stderr when JSON goes to stdout).
+/// `report done message` moves the bar; it is safe to call from the work's thread.
+let progress (quiet: bool) (label: string) (total: int) (work: (int -> string -> unit) -> 'a) : 'a =
+    if quiet || Console.IsErrorRedirected && Console.IsOutputRedirected then work (fun _ _ -> ())
+    else
+        let console = AnsiConsole.Create(AnsiConsoleSettings(Out = AnsiConsoleOutput(Console.Error)))
+        console.Progress()
+            .AutoClear(false)
+            .Columns([| TaskDescriptionColumn() :> ProgressColumn; ProgressBarColumn(); PercentageColumn()
+                        RemainingTimeColumn(); SpinnerColumn() |])
+            .Start(fun ctx ->
+                let task = ctx.AddTask(Markup.Escape label, true, float total)
+                let r = work (fun d msg ->
+                    task.Value <- float d
+                    if not (String.IsNullOrEmpty msg) then task.Description <- Markup.Escape $"{label} {msg}")
+                task.Value <- float total
+                r)
+
+/// Writes an error line on stderr.
+let error (msg: string) = AnsiConsole.Console.MarkupLine($"[red]error:[/] {Markup.Escape msg}")
+
+/// Formats mean ± std.
+let pm (mean: float) (std: float) = $"%.4f{mean} ± %.4f{std}"

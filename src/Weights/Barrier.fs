@@ -1,0 +1,5 @@
+/// Loss barriers (issue 3).
+[<RequireQualifiedAccess>]
+module WeightFlow.Barrier
+
+let internal placeholder = ()

@@ -1,0 +1,5 @@
+/// Canonicalization (issue 3).
+[<RequireQualifiedAccess>]
+module WeightFlow.Canonical
+
+let internal placeholder = ()

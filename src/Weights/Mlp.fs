@@ -1,0 +1,47 @@
+/// A population of B ReLU MLPs of one layout, held as flat weights theta: [B, P]. One bmm per layer, never a loop
+/// over networks (ARCHITECTURE decision 2).
+[<RequireQualifiedAccess>]
+module WeightFlow.Mlp
+
+open TorchSharp
+
+/// Initial weights for B networks: weights ~ N(0, std²), biases 0 (thesis appendix A: std 0.1).
+let init (gen: torch.Generator) (device: Device) (layout: Layout) (b: int) (std: float) : Tensor =
+    let p = Layout.paramCount layout
+    let w = Layout.weightCount layout
+    let theta = torch.zeros([| int64 b; int64 p |], dtype = torch.float32)
+    use noise = torch.randn([| int64 b; int64 w |], generator = gen, dtype = torch.float32)
+    theta.narrow(1L, 0L, int64 w).copy_(noise.mul(TorchSharp.Scalar.op_Implicit std)) |> ignore
+    theta.``to``(device)
+
+/// Logits of every network on every input. x: [N, in] (shared inputs) or [B, N, in] (per-network inputs);
+/// theta: [B, P]. Returns [B, N, C].
+let forward (layout: Layout) (theta: Tensor) (x: Tensor) : Tensor =
+    let b = theta.shape[0]
+    let mutable h = if x.dim() = 2L then x.unsqueeze(0L).expand(b, -1L, -1L) else x
+    let depth = Layout.depth layout
+    for i in 0 .. depth - 1 do
+        // h [B, N, in] @ Wᵀ [B, in, out] + b [B, 1, out]
+        let z = torch.bmm(h, Layout.weightT layout i theta).add_((Layout.bias layout i theta).unsqueeze(1L))
+        h <- if i < depth - 1 then torch.nn.functional.relu z else z
+    h
+
+/// Mean cross-entropy of each network: [B]. y: [N] int64 labels.
+let crossEntropyOfLogits (logits: Tensor) (y: Tensor) : Tensor =
+    let b, n, c = logits.shape[0], logits.shape[1], logits.shape[2]
+    let logp = torch.nn.functional.log_softmax(logits, -1L)
+    let idx = y.view(1L, n, 1L).expand(b, -1L, -1L)
+    ignore c
+    logp.gather(2L, idx).squeeze(2L).mean([| 1L |]).neg()
+
+/// Fraction of correct argmax predictions of each network: [B].
+let accuracyOfLogits (logits: Tensor) (y: Tensor) : Tensor =
+    logits.argmax(-1L).eq(y.unsqueeze(0L)).to_type(torch.float32).mean([| 1L |])
+
+/// Mean cross-entropy of each network on (x, y): [B].
+let crossEntropy (layout: Layout) (theta: Tensor) (x: Tensor) (y: Tensor) : Tensor =
+    crossEntropyOfLogits (forward layout theta x) y
+
+/// Accuracy of each network on (x, y): [B].
+let accuracy (layout: Layout) (theta: Tensor) (x: Tensor) (y: Tensor) : Tensor =
+    accuracyOfLogits (forward layout theta x) y

@@ -1,0 +1,24 @@
+/// Tensor expectations that print where and how far two tensors differ.
+module WeightFlow.Tests.Expect
+
+open Expecto
+open TorchSharp
+
+/// Fails unless |actual - expected| <= atol everywhere; prints the largest error and its flat index.
+let allClose (atol: float) (actual: torch.Tensor) (expected: torch.Tensor) (message: string) =
+    let a = actual.detach().cpu().to_type(torch.float64)
+    let e = expected.detach().cpu().to_type(torch.float64)
+    if a.shape <> e.shape then failtestf "%s: shapes differ: %A vs %A" message a.shape e.shape
+    let d = (a - e).abs().flatten()
+    if d.numel() > 0L then
+        let worst = d.argmax().ToInt64()
+        let err = d.[worst].ToDouble()
+        if not (err <= atol) then
+            failtestf "%s: max |actual - expected| = %g at flat index %d (actual %g, expected %g), tolerance %g"
+                message err worst (a.flatten().[worst].ToDouble()) (e.flatten().[worst].ToDouble()) atol
+
+/// Fails unless the two tensors are bitwise equal (same shape, dtype and values).
+let bitExact (actual: torch.Tensor) (expected: torch.Tensor) (message: string) =
+    if actual.shape <> expected.shape || actual.dtype <> expected.dtype then
+        failtestf "%s: shape/dtype differ: %A %A vs %A %A" message actual.shape actual.dtype expected.shape expected.dtype
+    if not (WeightFlow.TensorPrelude.T.equal (actual.cpu()) (expected.cpu())) then failtestf "%s: tensors differ" message

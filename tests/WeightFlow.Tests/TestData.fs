@@ -1,0 +1,1 @@
+module WeightFlow.Tests.TestData

@@ -1,0 +1,64 @@
+module WeightFlow.Tests.TestEngine
+
+open Expecto
+open TorchSharp
+open WeightFlow
+
+/// A minimal ELF64 with one .gnu.version_r entry needing GLIBCXX_3.4.32 (and one other version), built by hand.
+let private syntheticElf (weak: bool) =
+    let strtab = System.Text.Encoding.ASCII.GetBytes "\000libstdc++.so.6\000GLIBCXX_3.4.32\000GLIBCXX_3.4\000"
+    let nameFile, nameV32, nameV = 1, 16, 31
+    let verneed = Array.zeroCreate<byte> (16 + 32)
+    let put16 (a: byte[]) (o: int) (v: int) = System.BitConverter.GetBytes(uint16 v).CopyTo(a, o)
+    let put32 (a: byte[]) (o: int) (v: int) = System.BitConverter.GetBytes(uint32 v).CopyTo(a, o)
+    let put64 (a: byte[]) (o: int) (v: int) = System.BitConverter.GetBytes(uint64 v).CopyTo(a, o)
+    put16 verneed 0 1; put16 verneed 2 2; put32 verneed 4 nameFile; put32 verneed 8 16; put32 verneed 12 0
+    // aux 1: GLIBCXX_3.4 (strong), aux 2: GLIBCXX_3.4.32
+    put32 verneed 16 0; put16 verneed 20 0; put16 verneed 22 2; put32 verneed 24 nameV; put32 verneed 28 16
+    put32 verneed 32 0; put16 verneed 36 (if weak then 2 else 0); put16 verneed 38 3; put32 verneed 40 nameV32; put32 verneed 44 0
+    let dataOff = 64
+    let strOff = dataOff + verneed.Length
+    let shoff = strOff + strtab.Length
+    let elf = Array.zeroCreate<byte> (shoff + 3 * 64)
+    elf[0] <- 0x7fuy; elf[1] <- byte 'E'; elf[2] <- byte 'L'; elf[3] <- byte 'F'; elf[4] <- 2uy; elf[5] <- 1uy
+    put64 elf 0x28 shoff; put16 elf 0x3A 64; put16 elf 0x3C 3
+    verneed.CopyTo(elf, dataOff); strtab.CopyTo(elf, strOff)
+    // section 1: verneed (type 0x6ffffffe, link 2); section 2: strtab
+    let s1, s2 = shoff + 64, shoff + 128
+    System.BitConverter.GetBytes(0x6ffffffeu).CopyTo(elf, s1 + 4); put64 elf (s1 + 24) dataOff; put64 elf (s1 + 32) verneed.Length; put32 elf (s1 + 40) 2
+    put32 elf (s2 + 4) 3; put64 elf (s2 + 24) strOff; put64 elf (s2 + 32) strtab.Length
+    elf
+
+[<Tests>]
+let tests =
+    testList "Engine" [
+        test "the native-library patch finds exactly the strong GLIBCXX_3.4.32 need and is idempotent" {
+            let elf = syntheticElf false
+            let found = Engine.strongVersionNeeds elf
+            Expect.equal found.Length 1 "one strong need of GLIBCXX_3.4.32"
+            let path = System.IO.Path.GetTempFileName()
+            System.IO.File.WriteAllBytes(path, elf)
+            Expect.isTrue (Engine.patchLibrary path) "first patch changes the file"
+            let patched = System.IO.File.ReadAllBytes path
+            Expect.isEmpty (Engine.strongVersionNeeds patched) "no strong need left"
+            Expect.equal patched (syntheticElf true) "only the VER_FLG_WEAK bit changed"
+            Expect.isFalse (Engine.patchLibrary path) "second patch changes nothing"
+            System.IO.File.Delete path
+        }
+        test "libtorch is loaded and computes" {
+            use x = torch.arange(4L, dtype = torch.float32)
+            Expect.equal ((x * x).sum().ToDouble()) 14.0 "0+1+4+9"
+        }
+        test "asking for CUDA without a CUDA backend gives a clear error" {
+            if not (torch.cuda.is_available ()) then
+                let e = Expect.throwsC (fun () -> Engine.device "cuda" |> ignore) id
+                Expect.stringContains e.Message "WeightFlowCuda" "the message names the build property"
+        }
+        test "same seed, same numbers on CPU" {
+            use g1 = Scope.Rng.create 42L
+            use g2 = Scope.Rng.create 42L
+            use a = torch.randn([| 5L |], generator = g1)
+            use b = torch.randn([| 5L |], generator = g2)
+            Expect.isTrue (T.equal a b) "identical draws"
+        }
+    ]
