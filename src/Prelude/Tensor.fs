@@ -7,6 +7,9 @@ open TorchSharp
 type Tensor = torch.Tensor
 type Device = torch.Device
 
+/// A float as a TorchSharp Scalar (F# does not apply the implicit conversion in overloaded calls).
+let scalar (v: float) : Scalar = Scalar.op_Implicit v
+
 /// Tensor helpers used throughout the library.
 [<RequireQualifiedAccess>]
 module T =
@@ -40,9 +43,6 @@ module T =
     /// int64 index tensor.
     let ofIndex (device: Device) (data: int[]) =
         torch.tensor(data |> Array.map int64, device = device)
-
-    /// Scalar tensor helpers.
-    let scalar (v: float) = torch.tensor v
 
     /// Same shape and bitwise-equal values (NaN never equals NaN).
     let equal (a: Tensor) (b: Tensor) =

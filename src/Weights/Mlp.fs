@@ -11,7 +11,7 @@ let init (gen: torch.Generator) (device: Device) (layout: Layout) (b: int) (std:
     let w = Layout.weightCount layout
     let theta = torch.zeros([| int64 b; int64 p |], dtype = torch.float32)
     use noise = torch.randn([| int64 b; int64 w |], generator = gen, dtype = torch.float32)
-    theta.narrow(1L, 0L, int64 w).copy_(noise.mul(TorchSharp.Scalar.op_Implicit std)) |> ignore
+    theta.narrow(1L, 0L, int64 w).copy_(noise.mul(scalar std)) |> ignore
     theta.``to``(device)
 
 /// Logits of every network on every input. x: [N, in] (shared inputs) or [B, N, in] (per-network inputs);
