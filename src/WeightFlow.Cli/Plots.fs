@@ -13,7 +13,7 @@ let private save (path: string) (plot: Plot) =
 
 /// Mean test accuracy of a zoo's checkpoints against the training iteration, with a ±1 std band over runs.
 let zooTrajectory (path: string) (title: string) (steps: float[]) (mean: float[]) (std: float[]) =
-    let plot = Plot()
+    use plot = new Plot()
     let upper = Array.map2 (+) mean std
     let lower = Array.map2 (-) mean std
     let band = plot.Add.FillY(steps, upper, lower)
@@ -35,7 +35,7 @@ let histogram (path: string) (title: string) (xlabel: string) (series: (string *
     let all = series |> List.collect (snd >> List.ofArray)
     let lo, hi = List.min all, List.max all
     let width = if hi > lo then (hi - lo) / float bins else 1.0
-    let plot = Plot()
+    use plot = new Plot()
     let palette = [| Colors.SteelBlue; Colors.OrangeRed; Colors.SeaGreen; Colors.Purple |]
     series |> List.iteri (fun k (name, xs) ->
         let counts = Array.zeroCreate<float> bins
