@@ -207,6 +207,19 @@ let sources =
             let raw, _ = Csv.parse Csv.defaults "uci" (reader.ReadToEnd().Split '\n')
             checkTrainStatistics raw d
         }
+        test "the train-statistics check rejects a split standardized with all rows (the thesis code's leak)" {
+            use stream = typeof<Split>.Assembly.GetManifestResourceStream Sources.uciResource
+            use reader = new StreamReader(stream)
+            let raw, y = Csv.parse Csv.defaults "uci" (reader.ReadToEnd().Split '\n')
+            let all = { X = raw; Y = y }
+            let leakyAll = Dataset.standardize (Dataset.standardizer all) all
+            use g = Scope.Rng.create 0L
+            use perm = torch.randperm(569L, generator = g)
+            let part a n = Dataset.take leakyAll (perm.narrow(0L, a, n))
+            let leaky = { Name = "leaky"; Features = 30; Classes = 2; Train = part 0L 455L; Valid = part 455L 57L; Test = part 512L 57L }
+            let rejected = try checkTrainStatistics raw leaky; false with :? AssertException -> true
+            Expect.isTrue rejected "all-row statistics are detected"
+        }
         test "uci: the split is a function of the seed" {
             let a, b, c = Sources.uci 1L, Sources.uci 1L, Sources.uci 2L
             Expect.isTrue (T.equal a.Test.X b.Test.X) "same seed, same split"
