@@ -8,7 +8,8 @@ open TorchSharp
 
 /// Whether the first line is a header.
 type CsvHeader =
-    /// A header when some field of the first line is not a number (so sklearn's `569,30,malignant,benign` is one).
+    /// A header when some non-empty field of the first line is not a number (so sklearn's
+    /// `569,30,malignant,benign` is one; an empty field is a missing value, reported as such).
     | Detect
     | Present
     | Absent
@@ -50,7 +51,7 @@ module Csv =
             match options.Header with
             | Present -> true
             | Absent -> false
-            | Detect -> split (snd rows[0]) |> Array.exists (number >> Option.isNone)
+            | Detect -> split (snd rows[0]) |> Array.exists (fun f -> not (String.IsNullOrWhiteSpace f) && (number f).IsNone)
         let data = if hasHeader then rows[1..] else rows
         if data.Length = 0 then Check.dataError $"{source}: the CSV file has a header but no data rows."
         let width = (split (snd data[0])).Length

@@ -178,6 +178,8 @@ let fashionMnist (dir: string) (seed: int64) : Dataset = standardIdx "fashion-mn
 /// A CSV file of numeric features and an integer label in the last column (header detected); classes = max label + 1.
 let csv (path: string) (seed: int64) : Dataset =
     let x, y = Csv.read Csv.defaults path
+    use x = x
+    use y = y
     let classes = int (y.max().ToInt64()) + 1
     Dataset.split $"csv:{path}" classes seed Dataset.defaultFractions x y
 
@@ -195,6 +197,8 @@ let uci (seed: int64) : Dataset =
     let header = lines[0].Split ','
     let rows, features, classes = int header[0], int header[1], header.Length - 2
     let x, y = Csv.parse { Csv.defaults with Header = Present } uciResource lines
+    use x = x
+    use y = y
     if T.shape x <> [| rows; features |] then
         invalidOp $"{uciResource}: header declares {rows} x {features} but the data is %A{T.shape x}."
     Dataset.split "uci" classes seed Dataset.defaultFractions x y

@@ -88,7 +88,10 @@ let private prepareFashion (dir: string) (files: Sources.PreparedFile list) =
             File.Move(temp, target, true))
 
 let private sizeOf (path: string) =
-    if File.Exists path then $"%.1f{float (FileInfo path).Length / 1048576.0} MB" else "-"
+    if not (File.Exists path) then "-"
+    else
+        let b = float (FileInfo path).Length
+        if b >= 1048576.0 then $"%.1f{b / 1048576.0} MB" else $"%.1f{b / 1024.0} KB"
 
 /// `weightflow data prepare [--dir DIR]`.
 let prepare (args: ParseResults<PrepareArgs>) : int =
@@ -111,7 +114,7 @@ let prepare (args: ParseResults<PrepareArgs>) : int =
                         let names = bad |> List.map (fun f -> f.File) |> String.concat ", "
                         Check.dataError $"{set}: after preparing, these files are still invalid: {names}."
             for f in files ->
-                [ set; f.File; (f.Dims |> Array.map string |> String.concat " x "); sizeOf (Path.Combine(dir, f.File)); status
-                  (if status = "written" then $"%.1f{seconds}" else "-") ] ]
-    Render.table $"Data in {dir}" [ "data set"; "file"; "dimensions"; "size"; "status"; "seconds" ] rows
+                [ Path.GetDirectoryName f.File; Path.GetFileName f.File; (f.Dims |> Array.map string |> String.concat "x")
+                  sizeOf (Path.Combine(dir, f.File)); (if status = "written" then $"written, %.1f{seconds} s" else status) ] ]
+    Render.table $"Data in {dir}" [ "folder"; "file"; "dims"; "size"; "status" ] rows
     0
