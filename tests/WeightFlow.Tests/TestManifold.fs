@@ -60,7 +60,12 @@ let manifoldLaws (name: string) (build: 'shape -> Subject) : Test =
             Expect.allClose tol (Manifold.violation m a) (Manifold.rowNorm (a - p) false) "Violation a = ‖a - projx a‖")
         law "random points lie on the manifold (float32)" build (fun s g b _ ->
             // Normalizing float32 Gaussians: each row's norm is off by a few float32 eps (1.2e-7), times the radius.
-            expectBelow Tolerance.float32Sum (Manifold.violation s.M (Manifold.random s.M g torch.CPU b)) "Violation (random)")
+            let r = Manifold.random s.M g torch.CPU b
+            Expect.equal (T.shape r) [| b; s.M.Dim |] "shape [B, Dim]"
+            Expect.equal r.dtype torch.float32 "float32"
+            expectBelow Tolerance.float32Sum (Manifold.violation s.M r) "Violation (random)"
+            // Two draws from one generator differ (a random point that ignores the generator would not).
+            Expect.isFalse (T.equal r (Manifold.random s.M g torch.CPU b)) "successive draws differ")
         law "proju is an orthogonal projector onto the tangent space" build (fun s g b _ ->
             let m = s.M
             let x = point m g b
@@ -218,15 +223,17 @@ let private equalsFactors (m: Manifold) (factors: Factor list) (g: torch.Generat
     let w = tangent m g x
     let a = ambient g b m.Dim * 2.0
     let close (actual: Tensor) (expected: Tensor) what = Expect.allClose 1e-12 actual expected what
+    let projx, proju, expmap, retr = m.Projx a, m.Proju x a, m.Expmap x u, m.Retr x u
+    let logmap, transp = m.Logmap x y, m.Transp x y u
     for f in factors do
         let fm = f.Factor
         let tk = f.Take
-        close (tk (m.Projx a)) (fm.Projx (tk a)) $"projx on {fm.Name}"
-        close (tk (m.Proju x a)) (fm.Proju (tk x) (tk a)) $"proju on {fm.Name}"
-        close (tk (m.Expmap x u)) (fm.Expmap (tk x) (tk u)) $"expmap on {fm.Name}"
-        close (tk (m.Retr x u)) (fm.Retr (tk x) (tk u)) $"retr on {fm.Name}"
-        close (tk (m.Logmap x y)) (fm.Logmap (tk x) (tk y)) $"logmap on {fm.Name}"
-        close (tk (m.Transp x y u)) (fm.Transp (tk x) (tk y) (tk u)) $"transp on {fm.Name}"
+        close (tk projx) (fm.Projx (tk a)) $"projx on {fm.Name}"
+        close (tk proju) (fm.Proju (tk x) (tk a)) $"proju on {fm.Name}"
+        close (tk expmap) (fm.Expmap (tk x) (tk u)) $"expmap on {fm.Name}"
+        close (tk retr) (fm.Retr (tk x) (tk u)) $"retr on {fm.Name}"
+        close (tk logmap) (fm.Logmap (tk x) (tk y)) $"logmap on {fm.Name}"
+        close (tk transp) (fm.Transp (tk x) (tk y) (tk u)) $"transp on {fm.Name}"
     let sumOver (op: Factor -> Tensor) = torch.stack([| for f in factors -> op f |], 1L).sum(1L)
     close (m.Inner x u w) (sumOver (fun f -> f.Factor.Inner (f.Take x) (f.Take u) (f.Take w))) "inner = Σ inner"
     close ((m.Dist x y).pow(scalar 2.0)) (sumOver (fun f -> (f.Factor.Dist (f.Take x) (f.Take y)).pow(scalar 2.0))) "dist² = Σ dist²"
