@@ -64,7 +64,8 @@ module Manifold =
     /// Builds a manifold from its core operations and derives the rest, as a type class's defaults (STYLE §8.3):
     /// `Retr x u = projx (x + u)`; `Dist x y = sqrt (inner x l l)` with `l = logmap x y`; `Transp x y v = proju y v`
     /// (a projection, not parallel transport: override it where the exact transport is known);
-    /// `Violation x = ‖x - projx x‖`. Override fields by copy-and-update (`{ m with Dist = ... }`).
+    /// `Violation x = ‖x - projx x‖`. Override fields by copy-and-update (`{ m with Dist = ... }`). The derived Dist
+    /// has an infinite gradient at x = y (sqrt at 0); manifolds used in losses override it with a stable formula.
     let create
         (name: string)
         (dim: int)

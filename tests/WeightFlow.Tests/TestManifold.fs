@@ -119,6 +119,16 @@ let manifoldLaws (name: string) (build: 'shape -> Subject) : Test =
             Expect.allClose tol (Manifold.inner m y tu tw) (Manifold.inner m x u w) "⟨Tu, Tw⟩_y = ⟨u, w⟩_x"
             // A geodesic's velocity is parallel along it: this singles out parallel transport among isometries.
             Expect.allClose tol (Manifold.transp m x y (Manifold.logmap m x y)) ((Manifold.logmap m y x).neg()) "T (log_x y) = -log_y x")
+        law "batched results equal row-by-row results" build (fun s g _ k ->
+            // Two rows suffice to catch a reduction or a reshape that mixes networks; logmap covers the vector
+            // path and dist the reductions. The same arithmetic per row: only reduction order may differ.
+            let m = s.M
+            let x = point m g 2
+            let y = Manifold.expmap m x (shortTangent s g x k)
+            let row (t: Tensor) i = t.narrow(0L, int64 i, 1L)
+            let rows (f: int -> Tensor) = torch.cat([| f 0; f 1 |], 0L)
+            Expect.allClose 1e-12 (Manifold.logmap m x y) (rows (fun i -> Manifold.logmap m (row x i) (row y i))) "logmap"
+            Expect.allClose 1e-12 (Manifold.dist m x y) (rows (fun i -> Manifold.dist m (row x i) (row y i))) "dist")
         law "the gradient of dist² near 0 matches finite differences and -2 logmap" build (fun s g b _ ->
             let m = s.M
             let x = point m g b
