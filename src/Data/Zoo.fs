@@ -67,9 +67,12 @@ module ZooConfig =
           DropEpochs = 10; Every = 4; Seed = 0L }
 
     /// Thesis appendix A, MNIST: 50 runs, SGD lr 0.1, momentum 0.9, wd 1e-5, 25 epochs, drop 5, every 10 iterations.
-    /// The batch size is not stated; 64 is the anchors' loader batch.
+    /// The batch size is not stated. On the 10k-digit subset, batch 64 (the anchors' loader) lets lr 0.1 with
+    /// momentum 0.9 kill hidden ReLUs of the 10-unit layer in some runs: 0.849 +- 0.052 test accuracy after 10 epochs
+    /// over 10 runs, against 0.890 +- 0.010 with batch 128 (measured, `weightflow zoo --task mnist --runs 10
+    /// --epochs 10 --batch-size N`). We take 128.
     let mnist =
-        { Layout = Layout.parse "784-10-10"; Runs = 50; Epochs = 25; BatchSize = 64; InitStd = 0.1
+        { Layout = Layout.parse "784-10-10"; Runs = 50; Epochs = 25; BatchSize = 128; InitStd = 0.1
           Optimizer = Sgd { Lr = 0.1; Momentum = 0.9; WeightDecay = 1e-5 }
           DropEpochs = 5; Every = 10; Seed = 0L }
 

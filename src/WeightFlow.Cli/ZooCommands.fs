@@ -77,6 +77,12 @@ let zoo (args: ParseResults<ZooArgs>) : int =
             Layout = args.TryGetResult ZooArgs.Layout |> Option.map Layout.parse |> Option.defaultValue preset.Layout
             Runs = args.GetResult(ZooArgs.Runs, preset.Runs)
             Epochs = args.GetResult(ZooArgs.Epochs, preset.Epochs)
+            BatchSize = args.GetResult(ZooArgs.Batch_Size, preset.BatchSize)
+            Optimizer =
+                match args.TryGetResult ZooArgs.Lr, preset.Optimizer with
+                | Some lr, Sgd s -> Sgd { s with Lr = lr }
+                | Some lr, Adam a -> Adam { a with Lr = lr }
+                | None, o -> o
             DropEpochs = min preset.DropEpochs (args.GetResult(ZooArgs.Epochs, preset.Epochs) - 1)
             Seed = seed }
     let z, elapsed = trainWithProgress json config task data
