@@ -34,16 +34,21 @@ let sparse (g: NeuralGraph) (scale: float) (n: NodeTerms) (e: EdgeTerms) : Tenso
     let b, h, dh = n.Q.shape[0], n.Q.shape[2], n.Q.shape[3]
     let w = g.Layout.Widths |> Array.map int64
     let depth = w.Length - 1
-    let layer (x: Tensor) k = x.narrow(1L, int64 g.NodeOffsets[k], w[k])
-    let block (x: Tensor) l = x.narrow(1L, int64 g.EdgeOffsets[l], w[l] * w[l + 1]).view(b, w[l], w[l + 1], h, dh)
+    // `split` (whose backward is one concatenation) rather than `narrow` per use (whose backward materializes a
+    // zero gradient of the whole input each time).
+    let layers (x: Tensor) = x.split(w, 1L)
+    let blocks (x: Tensor) =
+        x.split(Array.init depth (fun l -> w[l] * w[l + 1]), 1L) |> Array.mapi (fun l t -> t.view(b, w[l], w[l + 1], h, dh))
+    let qN, kN, vN = layers n.Q, layers n.K, layers n.V
+    let qE, kE, vE, mE = blocks e.Q, blocks e.K, blocks e.V, blocks e.M
     // Scores of the pairs (source -> target) seen from the source ("out") and from the target ("in"): [B, in, out, h].
     let scores =
         [ for l in 0 .. depth - 1 ->
-            let qe, ke = block e.Q l, block e.K l
-            use qS = (layer n.Q l).unsqueeze(2L)
-            use kS = (layer n.K l).unsqueeze(2L)
-            use qT = (layer n.Q (l + 1)).unsqueeze(1L)
-            use kT = (layer n.K (l + 1)).unsqueeze(1L)
+            let qe, ke = qE[l], kE[l]
+            use qS = qN[l].unsqueeze(2L)
+            use kS = kN[l].unsqueeze(2L)
+            use qT = qN[l + 1].unsqueeze(1L)
+            use kT = kN[l + 1].unsqueeze(1L)
             let pair (q: Tensor) (k: Tensor) =
                 use qq = q + qe
                 use kk = k + ke
@@ -57,30 +62,33 @@ let sparse (g: NeuralGraph) (scale: float) (n: NodeTerms) (e: EdgeTerms) : Tenso
     // The per-node maximum only shifts each node's scores by a constant, so it carries no gradient.
     use m =
         use _ = torch.no_grad ()
+        let selfLayers = layers sSelf
         use outMax = torch.cat([| for s, _ in scores -> s.amax([| 2L |])
-                                  yield layer sSelf depth |], 1L)
-        use inMax = torch.cat([| yield layer sSelf 0
+                                  yield selfLayers[depth] |], 1L)
+        use inMax = torch.cat([| yield selfLayers[0]
                                  for _, s in scores -> s.amax([| 1L |]) |], 1L)
         use m1 = torch.maximum(outMax, inMax)
         torch.maximum(m1, sSelf)
+    let mN = layers m
     let parts =
         scores |> List.mapi (fun l (sOut, sIn) ->
-            use mS = (layer m l).unsqueeze(2L)
-            use mT = (layer m (l + 1)).unsqueeze(1L)
+            use mS = mN[l].unsqueeze(2L)
+            use mT = mN[l + 1].unsqueeze(1L)
             use dOut = sOut - mS
             use dIn = sIn - mT
             sOut.Dispose(); sIn.Dispose()
             use eOut = dOut.exp()
             use eIn = dIn.exp()
-            let ve, me = block e.V l, block e.M l
-            use vS = (layer n.V l).unsqueeze(2L)
-            use vT = (layer n.V (l + 1)).unsqueeze(1L)
+            let ve, me = vE[l], mE[l]
+            use vS = vN[l].unsqueeze(2L)
+            use vT = vN[l + 1].unsqueeze(1L)
             use valOut = torch.addcmul(ve, vT, me, scalar 1.0)
             use valIn = torch.addcmul(ve, vS, me, scalar 1.0)
             use wOut = eOut.unsqueeze(-1L) * valOut
             use wIn = eIn.unsqueeze(-1L) * valIn
             // numerator and denominator of the out-pairs (per source node), then of the in-pairs (per target node)
             wOut.sum(2L), eOut.sum(2L), wIn.sum(1L), eIn.sum(1L))
+    for x in Array.concat [ qN; kN; vN; qE; kE; vE; mE; mN ] do x.Dispose()
     let zeros (k: int) (shape: int64 list) = torch.zeros(List.toArray (b :: w[k] :: shape), dtype = n.Q.dtype, device = n.Q.device)
     use numOut = torch.cat([| for no, _, _, _ in parts -> no
                               yield zeros depth [ h; dh ] |], 1L)
