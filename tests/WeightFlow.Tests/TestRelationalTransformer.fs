@@ -227,4 +227,27 @@ let tests =
             // 30 Adam steps at lr 1e-2 on a 4-sample regression: a working gradient halves the loss easily.
             Expect.isLessThan last (0.5 * first) "loss decreases"
         }
+    
+        testSequenced <| test "training steps in per-step scopes keep the live tensor count flat (STYLE §8.6)" {
+            let l = Layout.parse "4-5-3"
+            let m = rtModel 9L (smallConfig RT.Sparse (RT.Fourier 4)) l
+            use g = NeuralGraph.create torch.CPU l
+            use gen = Scope.Rng.create 8L
+            let theta, t = inputs gen l 2
+            use theta = theta
+            use t = t
+            use opt = torch.optim.Adam(Params.values (RT.parameters m), 1e-3)
+            let step () =
+                Scope.value (fun () ->
+                    opt.zero_grad()
+                    let loss = (RT.apply m g t theta).square().mean()
+                    loss.backward()
+                    opt.step() |> ignore)
+            for _ in 1 .. 3 do step ()
+            let live () = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+            let before = live ()
+            for _ in 1 .. 10 do step ()
+            Expect.equal (live ()) before "no tensor outlives its step"
+        }
     ]
+
