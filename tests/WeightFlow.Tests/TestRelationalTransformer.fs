@@ -1,1 +1,253 @@
 module WeightFlow.Tests.TestRelationalTransformer
+
+open System
+open System.IO
+open Expecto
+open TorchSharp
+open WeightFlow
+open WeightFlow.Tests
+open WeightFlow.Tests.Generators
+
+module RT = RelationalTransformer
+
+/// A small model (width 8, 2 layers) keeps 100 generated cases well under a second each.
+let smallConfig (n: RT.Neighbourhood) (time: RT.TimeConditioning) : RT.Config =
+    { RT.Config.defaults 8 2 with Neighbourhood = n; Time = time; Heads = 2; EdgeWidth = 6; NodeHidden = 12 }
+
+let inputs (gen: torch.Generator) (l: Layout) (b: int) =
+    let theta = torch.randn([| int64 b; int64 (Layout.paramCount l) |], generator = gen)
+    let t = torch.rand([| int64 b |], generator = gen)
+    theta, t
+
+/// f(θ ∘ π) = f(θ) ∘ π for a random permutation π of every hidden layer.
+let equivariant (f: NeuralGraph -> Tensor -> Tensor -> Tensor) (widths: int list) (seed: int) =
+    let l = Layout.create widths
+    use g = NeuralGraph.create torch.CPU l
+    use gen = Scope.Rng.create (int64 seed)
+    let theta, t = inputs gen l 2
+    use theta = theta
+    use t = t
+    let perm, _ = TestNeuralGraph.hiddenPermutation gen l
+    use idx = T.ofIndex torch.CPU perm
+    use permuted = theta.index_select(1L, idx)
+    use _ = torch.no_grad ()
+    use out = f g t theta
+    use outOfPermuted = f g t permuted
+    use permutedOut = out.index_select(1L, idx)
+    // float32, sums over at most ~40 reordered terms of O(1) values per layer: reordering error ≲ 40 · 6e-8 per
+    // layer, far below the 1e-5 of the neural-graphs equivariance test (anchors §3.6).
+    Expect.allClose 1e-5 outOfPermuted permutedOut $"equivariance on {l}"
+    true
+
+/// Batched output equals per-sample output.
+let batchedEqualsPerSample (f: NeuralGraph -> Tensor -> Tensor -> Tensor) (widths: int list) (seed: int) =
+    let l = Layout.create widths
+    use g = NeuralGraph.create torch.CPU l
+    use gen = Scope.Rng.create (int64 seed)
+    let theta, t = inputs gen l 3
+    use theta = theta
+    use t = t
+    use _ = torch.no_grad ()
+    use batched = f g t theta
+    use single = torch.cat([| for i in 0L .. 2L -> f g (t.narrow(0L, i, 1L)) (theta.narrow(0L, i, 1L)) |], 0L)
+    // the same float32 operations on smaller batches; matmul blocking may differ: a few ulps of O(1) values.
+    Expect.allClose 1e-5 batched single $"batched vs per-sample on {l}"
+    true
+
+/// Gradients of a loss with respect to every parameter are finite and not all zero.
+let gradientsFinite (ps: Params.Named) (f: NeuralGraph -> Tensor -> Tensor -> Tensor) (widths: int list) =
+    let l = Layout.create widths
+    use g = NeuralGraph.create torch.CPU l
+    use gen = Scope.Rng.create 5L
+    let theta, t = inputs gen l 2
+    use theta = theta
+    use t = t
+    use out = f g t theta
+    use loss = out.square().mean()
+    loss.backward()
+    for name, p in ps do
+        Expect.isNotNull p.grad $"{name} has a gradient"
+        Check.finite name "" p.grad
+    let total = ps |> List.sumBy (fun (_, p) -> (use a = p.grad.abs().sum() in a.ToDouble()))
+    Expect.isGreaterThan total 0.0 "some gradient is non-zero"
+
+let private rtModel seed (c: RT.Config) (l: Layout) =
+    use gen = Scope.Rng.create seed
+    RT.init gen torch.CPU c l
+
+/// Dense edge terms from sparse ones: row (i, j) holds the edge between i and j in either direction, the diagonal
+/// holds no edge (0, and 1 for the value modulation), and every other pair holds random values the mask must hide.
+let densify (gen: torch.Generator) (g: NeuralGraph) (sparse: Tensor) (diagonal: float) =
+    let b, h, dh = sparse.shape[0], sparse.shape[2], sparse.shape[3]
+    let n = int64 g.NodeCount
+    use filler = torch.randn([| b; n * n; h; dh |], generator = gen, dtype = sparse.dtype)
+    use pairs = NeuralGraph.pairIndex g
+    use rev = g.Dst * n + g.Src
+    use diagIdx = torch.arange(n) * (n + 1L)
+    use diag = torch.full([| b; n; h; dh |], scalar diagonal, dtype = sparse.dtype)
+    use a = filler.index_copy(1L, pairs, sparse)
+    use c = a.index_copy(1L, rev, sparse)
+    use d = c.index_copy(1L, diagIdx, diag)
+    d.view(b, n, n, h, dh)
+
+[<Tests>]
+let tests =
+    testList "RelationalTransformer" [
+        testProp "sparse attention equals dense attention masked to the same neighbourhood (float64)" (fun (SmallLayout widths) (seed: int) (big: bool) ->
+            let l = Layout.create widths
+            use g = NeuralGraph.create torch.CPU l
+            use gen = Scope.Rng.create (int64 seed)
+            let b, h, dh = 2L, 2L, 3L
+            let rnd (rows: int) = torch.randn([| b; int64 rows; h; dh |], generator = gen, dtype = torch.float64)
+            let nt: EdgeAttention.NodeTerms = { Q = rnd g.NodeCount; K = rnd g.NodeCount; V = rnd g.NodeCount }
+            let et: EdgeAttention.EdgeTerms = { Q = rnd g.EdgeCount; K = rnd g.EdgeCount; V = rnd g.EdgeCount; M = rnd g.EdgeCount }
+            let dt: EdgeAttention.EdgeTerms =
+                { Q = densify gen g et.Q 0.0; K = densify gen g et.K 0.0; V = densify gen g et.V 0.0; M = densify gen g et.M 1.0 }
+            // scale 300 gives scores of order 1e3: a softmax without the per-node shift would overflow exp.
+            let scale = if big then 300.0 else 1.0 / sqrt 6.0
+            use mask = NeuralGraph.neighbourhoodMask g
+            use s = EdgeAttention.sparse g scale nt et
+            use d = EdgeAttention.dense (Some mask) scale nt dt
+            // float64: both sum the same ≤ 13 terms in different orders; 1e-9 leaves a 1e4 margin over eps64·terms.
+            Expect.allClose Tolerance.float64Law s d "sparse vs dense-masked"
+            Check.finite "sparse attention" "" s
+            true)
+
+        testProp "RT sparse is permutation equivariant" (fun (SmallLayout widths) (seed: int) ->
+            let l = Layout.create widths
+            let m = rtModel (int64 seed) (smallConfig RT.Sparse (RT.Fourier 4)) l
+            equivariant (RT.apply m) widths seed)
+
+        testProp "RT dense is permutation equivariant" (fun (SmallLayout widths) (seed: int) ->
+            let l = Layout.create widths
+            let m = rtModel (int64 seed) (smallConfig RT.Dense RT.Channel) l
+            equivariant (RT.apply m) widths seed)
+
+        testProp "RT batched output equals per-sample output (sparse and dense)" (fun (SmallLayout widths) (seed: int) (dense: bool) ->
+            let l = Layout.create widths
+            let m = rtModel (int64 seed) (smallConfig (if dense then RT.Dense else RT.Sparse) (RT.Fourier 4)) l
+            batchedEqualsPerSample (RT.apply m) widths seed)
+
+        test "RT gradients are finite (sparse and dense, both time modes)" {
+            for n in [ RT.Sparse; RT.Dense ] do
+                for time in [ RT.Fourier 4; RT.Channel ] do
+                    let l = Layout.parse "3-5-4-2"
+                    let m = rtModel 1L (smallConfig n time) l
+                    gradientsFinite (RT.parameters m) (RT.apply m) [ 3; 5; 4; 2 ]
+        }
+
+        test "the model built for 784-10-10 runs unchanged on 784-32-10 with the same parameter count" {
+            let c = { RT.Config.defaults 8 1 with Heads = 1 }
+            let narrow = rtModel 3L c (Layout.parse "784-10-10")
+            let wide = rtModel 3L c (Layout.parse "784-32-10")
+            let count m = Params.count (RT.parameters m)
+            Expect.equal (count narrow) (count wide) "same parameter count"
+            Expect.equal (RT.parameters narrow |> List.map fst) (RT.parameters wide |> List.map fst) "same names"
+            let l = Layout.parse "784-32-10"
+            use g = NeuralGraph.create torch.CPU l
+            use gen = Scope.Rng.create 4L
+            let theta, t = inputs gen l 1
+            use theta = theta
+            use t = t
+            use _ = torch.no_grad ()
+            use out = RT.apply narrow g t theta
+            Expect.equal (T.shape out) [| 1; Layout.paramCount l |] "one output per weight and bias of 784-32-10"
+            Check.finite "output" "" out
+        }
+
+        test "a model for 784-10-10 refuses 30-16-16-2 with a message" {
+            let m = rtModel 3L (RT.Config.defaults 8 1) (Layout.parse "784-10-10")
+            use g = NeuralGraph.create torch.CPU (Layout.parse "30-16-16-2")
+            use gen = Scope.Rng.create 4L
+            let theta, t = inputs gen g.Layout 1
+            use theta = theta
+            use t = t
+            Expect.throwsT<ArgumentException> (fun () -> RT.apply m g t theta |> ignore) "position mismatch"
+        }
+
+        test "anchor configuration: parameter counts match the anchors table minus the unused graph proj_out" {
+            // anchors §3.5: (layout, d_E, layers, total, unused graph-level proj_out). We do not build the unused head
+            // (anchors P17), so our count is total - unused.
+            for layout, dE, layers, total, unused in
+                [ "784-10-10", 8, 3, 12293, 809; "784-10-10", 32, 5, 145769, 11681; "30-16-16-2", 64, 5, 436809, 12609
+                  "30-16-16-2", 32, 5, 112969, 3233 ] do
+                let m = rtModel 0L (RT.Config.anchor dE layers) (Layout.parse layout)
+                let ps = RT.parameters m
+                Expect.equal (Params.count ps) (int64 (total - unused)) $"{layout} d_E={dE} {layers} layers"
+                Params.dispose ps
+        }
+
+        test "save and load by name round-trip; a mismatched file fails listing missing and unexpected names" {
+            let l = Layout.parse "3-4-2"
+            let c = smallConfig RT.Sparse (RT.Fourier 4)
+            let a = rtModel 1L c l
+            let b = rtModel 2L c l
+            let path = Path.Combine(Path.GetTempPath(), $"wf-rt-{Guid.NewGuid()}.safetensors")
+            try
+                Params.save path [ "layout", string l ] (RT.parameters a)
+                Params.load path (RT.parameters b)
+                use g = NeuralGraph.create torch.CPU l
+                use gen = Scope.Rng.create 4L
+                let theta, t = inputs gen l 2
+                use theta = theta
+                use t = t
+                use _ = torch.no_grad ()
+                use oa = RT.apply a g t theta
+                use ob = RT.apply b g t theta
+                Expect.bitExact ob oa "loaded model computes the same function"
+                let other = rtModel 1L { c with Layers = 3; Time = RT.Channel; NodeWidth = 9 } l
+                let e = Expect.throwsC (fun () -> Params.load path (RT.parameters other)) id
+                Expect.stringContains e.Message "missing names: blocks.2." "lists the missing block"
+                Expect.stringContains e.Message "unexpected names: encoder.time_edge.bias" "lists the unexpected time layers"
+                Expect.stringContains e.Message "shape mismatches: " "lists shape mismatches"
+            finally
+                File.Delete path
+        }
+
+        test "Adam steps on a sparse model reduce a regression loss" {
+            let l = Layout.parse "4-5-3"
+            let m = rtModel 7L (smallConfig RT.Sparse (RT.Fourier 4)) l
+            use g = NeuralGraph.create torch.CPU l
+            use gen = Scope.Rng.create 8L
+            let theta, t = inputs gen l 4
+            use theta = theta
+            use t = t
+            use target = theta * 0.5
+            use opt = torch.optim.Adam(Params.values (RT.parameters m), 1e-2)
+            let step () =
+                Scope.value (fun () ->
+                    opt.zero_grad()
+                    let loss = (RT.apply m g t theta - target).square().mean()
+                    loss.backward()
+                    opt.step() |> ignore
+                    loss.ToDouble())
+            let first = step ()
+            let mutable last = first
+            for _ in 1 .. 30 do last <- step ()
+            // 30 Adam steps at lr 1e-2 on a 4-sample regression: a working gradient halves the loss easily.
+            Expect.isLessThan last (0.5 * first) "loss decreases"
+        }
+    
+        testSequenced <| test "training steps in per-step scopes keep the live tensor count flat (STYLE §8.6)" {
+            let l = Layout.parse "4-5-3"
+            let m = rtModel 9L (smallConfig RT.Sparse (RT.Fourier 4)) l
+            use g = NeuralGraph.create torch.CPU l
+            use gen = Scope.Rng.create 8L
+            let theta, t = inputs gen l 2
+            use theta = theta
+            use t = t
+            use opt = torch.optim.Adam(Params.values (RT.parameters m), 1e-3)
+            let step () =
+                Scope.value (fun () ->
+                    opt.zero_grad()
+                    let loss = (RT.apply m g t theta).square().mean()
+                    loss.backward()
+                    opt.step() |> ignore)
+            for _ in 1 .. 3 do step ()
+            let live () = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+            let before = live ()
+            for _ in 1 .. 10 do step ()
+            Expect.equal (live ()) before "no tensor outlives its step"
+        }
+    ]
+
