@@ -110,6 +110,12 @@ let private loaded = lazy (
             try patchLibrary lib |> ignore
             with :? IOException | :? UnauthorizedAccessException as e ->
                 raise (EngineError $"WeightFlow could not patch {lib} so that it loads with this system's libstdc++ ({e.Message}). Make the build output writable, or rebuild the project (dotnet build) so a fresh copy is made.")
+    // In F# Interactive nothing maps TorchSharp's native dependency to runtimes/linux-x64/native, and TorchSharp
+    // would copy unpatched natives from the NuGet cache into a cpu/ folder. Loading the (patched) local copy by
+    // full path first makes TorchSharp's by-name load find it (same soname); in an app it is the same file anyway.
+    let local = Path.Combine(Path.GetDirectoryName(typeof<torch.Tensor>.Assembly.Location), "runtimes", "linux-x64", "native", "libLibTorchSharp.so")
+    if OperatingSystem.IsLinux() && File.Exists local then
+        System.Runtime.InteropServices.NativeLibrary.TryLoad local |> ignore
     try
         torch.InitializeDeviceType DeviceType.CPU
         // Intra-op threads: all cores unless WEIGHTFLOW_THREADS says otherwise (useful on a shared machine, where
