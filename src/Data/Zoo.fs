@@ -1,5 +1,251 @@
-/// (issue 2)
-[<RequireQualifiedAccess>]
-module WeightFlow.Zoo
+/// Zoos: R independent training runs of one MLP layout trained at once as a single batched model (thesis §7.2-7.3,
+/// appendix A), with checkpoints recorded along each trajectory. The target samples of every flow.
+namespace WeightFlow
 
-let internal placeholder = ()
+open System
+open System.Globalization
+open System.Threading
+open TorchSharp
+
+/// SGD with momentum and (L2) weight decay.
+type SgdConfig = { Lr: float; Momentum: float; WeightDecay: float }
+
+/// Adam (weight decay as L2 on the gradient, PyTorch's `Adam(weight_decay=...)`).
+type AdamConfig = { Lr: float; Beta1: float; Beta2: float; Eps: float; WeightDecay: float }
+
+/// The base-model optimizer.
+type Optimizer =
+    | Sgd of SgdConfig
+    | Adam of AdamConfig
+
+/// How a zoo is trained and sampled.
+type ZooConfig =
+    { Layout: Layout
+      /// Independent runs R, each with its own initialisation and minibatch order.
+      Runs: int
+      Epochs: int
+      BatchSize: int
+      /// Weights ~ N(0, InitStd²), biases 0 (the thesis' p0 is N(0, 0.1²)).
+      InitStd: float
+      Optimizer: Optimizer
+      /// Checkpoints of the first DropEpochs epochs are discarded.
+      DropEpochs: int
+      /// A checkpoint every `Every` iterations (global iteration count, 1-based).
+      Every: int
+      Seed: int64 }
+
+/// Progress of zoo training, reported once per iteration.
+type ZooProgress = { Iteration: int; Total: int; Epoch: int; Loss: float }
+
+/// A zoo: N checkpoints of one layout, as flat weights [N, P], with where each came from.
+[<NoEquality; NoComparison>]
+type Zoo =
+    { Layout: Layout
+      /// The task the zoo was trained on ("uci", "mnist", "fashion-mnist", "csv:PATH").
+      Task: string
+      Config: ZooConfig
+      /// [N, P] float32 flat weights (Layout.fs order).
+      Theta: Tensor
+      /// Run id of each checkpoint.
+      Run: int[]
+      /// Global iteration (1-based) of each checkpoint.
+      Step: int[]
+      /// Epoch (0-based) of each checkpoint.
+      Epoch: int[]
+      /// Test accuracy of each checkpoint when it was recorded.
+      TestAccuracy: float32[]
+      /// Test cross-entropy of each checkpoint when it was recorded.
+      TestLoss: float32[] }
+
+[<RequireQualifiedAccess>]
+module ZooConfig =
+    /// Thesis appendix A, UCI breast cancer: 100 runs, N(0, 0.1²), Adam 1e-3, 50 epochs, drop 10, every 4 iterations;
+    /// batch 64 as in the anchors' loaders (8 iterations per epoch on 455 training rows, ~80 checkpoints per run).
+    let uci =
+        { Layout = Layout.parse "30-16-16-2"; Runs = 100; Epochs = 50; BatchSize = 64; InitStd = 0.1
+          Optimizer = Adam { Lr = 1e-3; Beta1 = 0.9; Beta2 = 0.999; Eps = 1e-8; WeightDecay = 0.0 }
+          DropEpochs = 10; Every = 4; Seed = 0L }
+
+    /// Thesis appendix A, MNIST: 50 runs, SGD lr 0.1, momentum 0.9, wd 1e-5, 25 epochs, drop 5, every 10 iterations.
+    /// The batch size is not stated; 64 is the anchors' loader batch.
+    let mnist =
+        { Layout = Layout.parse "784-10-10"; Runs = 50; Epochs = 25; BatchSize = 64; InitStd = 0.1
+          Optimizer = Sgd { Lr = 0.1; Momentum = 0.9; WeightDecay = 1e-5 }
+          DropEpochs = 5; Every = 10; Seed = 0L }
+
+    /// Checks every field; errors name the field and the allowed range.
+    let validate (c: ZooConfig) =
+        Check.arg "Runs" (c.Runs >= 1) $"Runs must be >= 1; got {c.Runs}."
+        Check.arg "Epochs" (c.Epochs >= 1) $"Epochs must be >= 1; got {c.Epochs}."
+        Check.arg "BatchSize" (c.BatchSize >= 1) $"BatchSize must be >= 1; got {c.BatchSize}."
+        Check.arg "InitStd" (c.InitStd > 0.0) $"InitStd must be > 0; got {c.InitStd}."
+        Check.arg "DropEpochs" (c.DropEpochs >= 0 && c.DropEpochs < c.Epochs) $"DropEpochs must lie in [0, Epochs); got {c.DropEpochs} with {c.Epochs} epochs, which would record nothing."
+        Check.arg "Every" (c.Every >= 1) $"Every must be >= 1; got {c.Every}."
+        match c.Optimizer with
+        | Sgd s -> Check.arg "Lr" (s.Lr > 0.0) $"The learning rate must be > 0; got {s.Lr}."
+        | Adam a -> Check.arg "Lr" (a.Lr > 0.0) $"The learning rate must be > 0; got {a.Lr}."
+
+    let private f (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
+
+    /// The config as flat string metadata (readable from Python's safetensors).
+    let toMetadata (c: ZooConfig) : (string * string) list =
+        [ "layout", string c.Layout; "runs", string c.Runs; "epochs", string c.Epochs
+          "batch_size", string c.BatchSize; "init_std", f c.InitStd; "drop_epochs", string c.DropEpochs
+          "every", string c.Every; "seed", string c.Seed ]
+        @ (match c.Optimizer with
+           | Sgd s -> [ "optimizer", "sgd"; "lr", f s.Lr; "momentum", f s.Momentum; "weight_decay", f s.WeightDecay ]
+           | Adam a ->
+               [ "optimizer", "adam"; "lr", f a.Lr; "beta1", f a.Beta1; "beta2", f a.Beta2; "eps", f a.Eps
+                 "weight_decay", f a.WeightDecay ])
+
+    /// Inverse of toMetadata; `get` raises a DataError for a missing key.
+    let ofMetadata (get: string -> string) : ZooConfig =
+        let num (k: string) = Double.Parse(get k, CultureInfo.InvariantCulture)
+        let int (k: string) = Int32.Parse(get k, CultureInfo.InvariantCulture)
+        { Layout = Layout.parse (get "layout"); Runs = int "runs"; Epochs = int "epochs"; BatchSize = int "batch_size"
+          InitStd = num "init_std"; DropEpochs = int "drop_epochs"; Every = int "every"
+          Seed = Int64.Parse(get "seed", CultureInfo.InvariantCulture)
+          Optimizer =
+            match get "optimizer" with
+            | "sgd" -> Sgd { Lr = num "lr"; Momentum = num "momentum"; WeightDecay = num "weight_decay" }
+            | "adam" -> Adam { Lr = num "lr"; Beta1 = num "beta1"; Beta2 = num "beta2"; Eps = num "eps"; WeightDecay = num "weight_decay" }
+            | o -> Check.dataError $"Unknown optimizer '{o}' in the zoo file's metadata." }
+
+[<RequireQualifiedAccess>]
+module Zoo =
+    [<Literal>]
+    let private Kind = "zoo"
+
+    let private makeOptimizer (c: ZooConfig) (p: Modules.Parameter) : torch.optim.Optimizer =
+        let ps : Modules.Parameter seq = [ p ]
+        match c.Optimizer with
+        | Sgd s -> torch.optim.SGD(ps, learningRate = s.Lr, momentum = s.Momentum, weight_decay = s.WeightDecay)
+        | Adam a -> torch.optim.Adam(ps, lr = a.Lr, beta1 = a.Beta1, beta2 = a.Beta2, eps = a.Eps, weight_decay = a.WeightDecay)
+
+    /// Trains the runs `runIds` as one batch. Run r's initialisation and minibatch order come from its own generator
+    /// (seeded from Config.Seed and r), so a run's trajectory does not depend on which other runs share its batch:
+    /// training runs one at a time gives the same checkpoints (up to float summation order). The optimizers are
+    /// elementwise, so one optimizer over the [R, P] tensor is R independent optimizers.
+    let trainRuns (config: ZooConfig) (task: string) (data: Dataset) (runIds: int[]) (progress: ZooProgress -> unit)
+                  (ct: CancellationToken) : Zoo =
+        ZooConfig.validate config
+        let layout = config.Layout
+        Check.arg "data" (data.Features = layout.Widths[0]) $"The {layout} MLP takes {layout.Widths[0]} inputs but the {data.Name} data has {data.Features} features; use a layout starting with {data.Features}."
+        Check.arg "data" (data.Classes = Array.last layout.Widths) $"The {layout} MLP has {Array.last layout.Widths} outputs but the {data.Name} data has {data.Classes} classes; use a layout ending with {data.Classes}."
+        let device = data.Train.X.device
+        let r = runIds.Length
+        let gens = runIds |> Array.map (fun id -> Scope.Rng.create (Scope.Rng.derive config.Seed (int64 id)))
+        let theta0 = torch.cat([| for g in gens -> Mlp.init g device layout 1 config.InitStd |], 0L)
+        let theta = new Modules.Parameter(theta0)
+        use optimizer = makeOptimizer config theta
+        let n = Dataset.count data.Train
+        let perEpoch = (n + config.BatchSize - 1) / config.BatchSize
+        let total = perEpoch * config.Epochs
+        let d = int64 data.Features
+        let thetas = ResizeArray<Tensor>()
+        let runs, steps, epochs, accs, losses = ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray()
+        let mutable iteration = 0
+        for epoch in 0 .. config.Epochs - 1 do
+            // One permutation per run per epoch: [R, n].
+            use perms = torch.stack([| for g in gens -> torch.randperm(int64 n, generator = g).``to``(device) |])
+            for k in 0 .. perEpoch - 1 do
+                ct.ThrowIfCancellationRequested()
+                use scope = torch.NewDisposeScope()
+                iteration <- iteration + 1
+                let start = k * config.BatchSize
+                let size = min config.BatchSize (n - start)
+                let idx = perms.narrow(1L, int64 start, int64 size)
+                let xb = data.Train.X.index_select(0L, idx.flatten()).view(int64 r, int64 size, d)
+                let yb = data.Train.Y.index_select(0L, idx.flatten()).view(int64 r, int64 size)
+                optimizer.zero_grad()
+                // Sum over runs of each run's mean loss: each run's gradient is its own.
+                let perRun = Mlp.crossEntropyOfLogits (Mlp.forward layout theta xb) yb
+                let loss = perRun.sum()
+                loss.backward()
+                optimizer.step() |> ignore
+                if epoch >= config.DropEpochs && iteration % config.Every = 0 then
+                    use _ = torch.no_grad ()
+                    let snapshot = theta.detach().clone()
+                    let logits = Mlp.forward layout snapshot data.Test.X
+                    accs.AddRange(T.toArray (Mlp.accuracyOfLogits logits data.Test.Y))
+                    losses.AddRange(T.toArray (Mlp.crossEntropyOfLogits logits data.Test.Y))
+                    thetas.Add(snapshot.cpu().MoveToOuterDisposeScope())
+                    runs.AddRange runIds
+                    steps.AddRange(Array.create r iteration)
+                    epochs.AddRange(Array.create r epoch)
+                progress { Iteration = iteration; Total = total; Epoch = epoch; Loss = loss.ToDouble() / float r }
+            use ok = torch.isfinite(theta).all()
+            if not (ok.ToBoolean()) then
+                invalidOp $"Zoo training diverged: non-finite weights after epoch {epoch + 1}. Lower the learning rate or the initialisation scale (InitStd)."
+        let stacked = torch.cat(thetas.ToArray(), 0L)
+        for t in thetas do t.Dispose()
+        theta.Dispose()
+        for g in gens do g.Dispose()
+        { Layout = layout; Task = task; Config = config; Theta = stacked; Run = runs.ToArray(); Step = steps.ToArray()
+          Epoch = epochs.ToArray(); TestAccuracy = accs.ToArray(); TestLoss = losses.ToArray() }
+
+    /// Trains all Config.Runs runs as one batched model.
+    let train (config: ZooConfig) (task: string) (data: Dataset) (progress: ZooProgress -> unit) (ct: CancellationToken) : Zoo =
+        trainRuns config task data [| 0 .. config.Runs - 1 |] progress ct
+
+    /// Concatenates zoos of one layout and task (e.g. runs trained separately).
+    let concat (zoos: Zoo list) : Zoo =
+        match zoos with
+        | [] -> invalidArg "zoos" "Nothing to concatenate."
+        | z :: _ ->
+            for o in zoos do
+                if o.Layout <> z.Layout then invalidArg "zoos" $"Cannot join zoos of layouts {z.Layout} and {o.Layout}."
+            { z with
+                Theta = torch.cat([| for o in zoos -> o.Theta |], 0L)
+                Run = zoos |> Array.ofList |> Array.collect (fun o -> o.Run)
+                Step = zoos |> Array.ofList |> Array.collect (fun o -> o.Step)
+                Epoch = zoos |> Array.ofList |> Array.collect (fun o -> o.Epoch)
+                TestAccuracy = zoos |> Array.ofList |> Array.collect (fun o -> o.TestAccuracy)
+                TestLoss = zoos |> Array.ofList |> Array.collect (fun o -> o.TestLoss) }
+
+    /// The same zoo with other weights of the same shape (e.g. aligned or canonicalized).
+    let withTheta (zoo: Zoo) (theta: Tensor) : Zoo =
+        Check.shape "theta" (T.shape zoo.Theta |> List.ofArray) theta
+        { zoo with Theta = theta }
+
+    /// Number of checkpoints N.
+    let count (zoo: Zoo) = zoo.Run.Length
+
+    /// Index of the last checkpoint of every run, in run order.
+    let finalIndices (zoo: Zoo) : int[] =
+        zoo.Run |> Array.indexed |> Array.groupBy snd |> Array.sortBy fst
+        |> Array.map (fun (_, xs) -> xs |> Array.maxBy (fun (i, _) -> zoo.Step[i]) |> fst)
+
+    /// Writes the zoo as a safetensors file (atomically): tensors theta, run, step, epoch, test_accuracy, test_loss;
+    /// metadata: kind, task, layout and the whole training config.
+    let save (path: string) (zoo: Zoo) =
+        let i32 (a: int[]) = torch.tensor(a)
+        let f32 (a: float32[]) = torch.tensor(a)
+        Storage.write path
+            (Map.ofList ([ "weightflow.kind", Kind; "task", zoo.Task; "count", string (count zoo) ] @ ZooConfig.toMetadata zoo.Config))
+            [ "theta", zoo.Theta; "run", i32 zoo.Run; "step", i32 zoo.Step; "epoch", i32 zoo.Epoch
+              "test_accuracy", f32 zoo.TestAccuracy; "test_loss", f32 zoo.TestLoss ]
+
+    /// Loads and validates a zoo file: its kind, the layout against theta's width, and every per-checkpoint array's
+    /// length. Errors (`Check.DataError`) name the file and what is wrong.
+    let load (path: string) : Zoo =
+        let s = Storage.read path
+        let get = Storage.meta path s
+        let kind = get "weightflow.kind"
+        if kind <> Kind then Check.dataError $"{path} holds a '{kind}', not a zoo."
+        let config = ZooConfig.ofMetadata get
+        let theta = Storage.tensor path s "theta"
+        let p = Layout.paramCount config.Layout
+        if theta.dim() <> 2L || int theta.shape[1] <> p || theta.dtype <> torch.float32 then
+            Check.dataError $"{path}: theta has shape %A{theta.shape} ({theta.dtype}) but a {config.Layout} MLP has {p} float32 parameters; the file is corrupt or was edited."
+        let n = int theta.shape[0]
+        let ints name =
+            let t = Storage.tensor path s name
+            if t.dtype <> torch.int32 || t.shape <> [| int64 n |] then Check.dataError $"{path}: '{name}' must be int32 [{n}] but is {t.dtype} %A{t.shape}."
+            t.data<int>().ToArray()
+        let floats name =
+            let t = Storage.tensor path s name
+            if t.dtype <> torch.float32 || t.shape <> [| int64 n |] then Check.dataError $"{path}: '{name}' must be float32 [{n}] but is {t.dtype} %A{t.shape}."
+            t.data<float32>().ToArray()
+        { Layout = config.Layout; Task = get "task"; Config = config; Theta = theta; Run = ints "run"; Step = ints "step"
+          Epoch = ints "epoch"; TestAccuracy = floats "test_accuracy"; TestLoss = floats "test_loss" }

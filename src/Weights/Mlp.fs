@@ -26,17 +26,17 @@ let forward (layout: Layout) (theta: Tensor) (x: Tensor) : Tensor =
         h <- if i < depth - 1 then torch.nn.functional.relu z else z
     h
 
-/// Mean cross-entropy of each network: [B]. y: [N] int64 labels.
+/// Labels as [B, N]: shared labels [N] are broadcast over the B networks.
+let private perNetwork (b: int64) (y: Tensor) = if y.dim() = 1L then y.unsqueeze(0L).expand(b, -1L) else y
+
+/// Mean cross-entropy of each network: [B]. logits: [B, N, C]; y: [N] (shared) or [B, N] int64 labels.
 let crossEntropyOfLogits (logits: Tensor) (y: Tensor) : Tensor =
-    let b, n, c = logits.shape[0], logits.shape[1], logits.shape[2]
     let logp = torch.nn.functional.log_softmax(logits, -1L)
-    let idx = y.view(1L, n, 1L).expand(b, -1L, -1L)
-    ignore c
-    logp.gather(2L, idx).squeeze(2L).mean([| 1L |]).neg()
+    logp.gather(2L, (perNetwork logits.shape[0] y).unsqueeze(2L)).squeeze(2L).mean([| 1L |]).neg()
 
 /// Fraction of correct argmax predictions of each network: [B].
 let accuracyOfLogits (logits: Tensor) (y: Tensor) : Tensor =
-    logits.argmax(-1L).eq(y.unsqueeze(0L)).to_type(torch.float32).mean([| 1L |])
+    logits.argmax(-1L).eq(perNetwork logits.shape[0] y).to_type(torch.float32).mean([| 1L |])
 
 /// Mean cross-entropy of each network on (x, y): [B].
 let crossEntropy (layout: Layout) (theta: Tensor) (x: Tensor) (y: Tensor) : Tensor =
