@@ -249,3 +249,33 @@ module Zoo =
             t.data<float32>().ToArray()
         { Layout = config.Layout; Task = get "task"; Config = config; Theta = theta; Run = ints "run"; Step = ints "step"
           Epoch = ints "epoch"; TestAccuracy = floats "test_accuracy"; TestLoss = floats "test_loss" }
+
+/// Summary statistics of a zoo (over the final checkpoint of each run, and over all checkpoints).
+type ZooSummary =
+    { Runs: int
+      Checkpoints: int
+      FinalAccuracyMean: float
+      FinalAccuracyStd: float
+      FinalLossMean: float
+      FinalLossStd: float
+      AllAccuracyMean: float
+      AllAccuracyStd: float }
+
+[<RequireQualifiedAccess>]
+module ZooSummary =
+    let private meanStd (xs: float[]) =
+        if xs.Length = 0 then nan, nan
+        else
+            let m = Array.average xs
+            // Sample standard deviation (n - 1), as numpy's ddof=1 / torch.std.
+            let s = if xs.Length < 2 then 0.0 else sqrt (Array.sumBy (fun x -> (x - m) ** 2.0) xs / float (xs.Length - 1))
+            m, s
+
+    /// Summarises a zoo.
+    let ofZoo (zoo: Zoo) : ZooSummary =
+        let finals = Zoo.finalIndices zoo
+        let fa, fs = finals |> Array.map (fun i -> float zoo.TestAccuracy[i]) |> meanStd
+        let la, ls = finals |> Array.map (fun i -> float zoo.TestLoss[i]) |> meanStd
+        let aa, asd = zoo.TestAccuracy |> Array.map float |> meanStd
+        { Runs = finals.Length; Checkpoints = Zoo.count zoo; FinalAccuracyMean = fa; FinalAccuracyStd = fs
+          FinalLossMean = la; FinalLossStd = ls; AllAccuracyMean = aa; AllAccuracyStd = asd }

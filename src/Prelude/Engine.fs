@@ -84,6 +84,18 @@ let internal patchLibrary (path: string) : bool =
         File.Move(tmp, path, true)
         true
 
+module private Native =
+    [<System.Runtime.InteropServices.DllImport("libc", CharSet = System.Runtime.InteropServices.CharSet.Ansi)>]
+    extern int setenv(string name, string value, int overwrite)
+
+/// libgomp's threads spin-wait for work by default; with more runnable threads than cores (a shared machine, or
+/// our own small ops) they burn whole time slices waiting, and a 5 s zoo took 50-70 s on a loaded 2-core machine
+/// (measured). PASSIVE makes them sleep. It must be in the native environment before libgomp loads, and .NET's
+/// Environment.SetEnvironmentVariable does not reach it on Unix, hence setenv. A user's own setting wins.
+let private preferPassiveOpenMp () =
+    if OperatingSystem.IsLinux() && isNull (Environment.GetEnvironmentVariable "OMP_WAIT_POLICY") then
+        Native.setenv("OMP_WAIT_POLICY", "PASSIVE", 0) |> ignore
+
 let private candidateLibraries () =
     let dir = Path.GetDirectoryName(typeof<torch.Tensor>.Assembly.Location)
     [ Path.Combine(dir, "libLibTorchSharp.so")
@@ -92,6 +104,7 @@ let private candidateLibraries () =
     |> List.filter File.Exists
 
 let private loaded = lazy (
+    preferPassiveOpenMp ()
     if OperatingSystem.IsLinux() && systemLibstdcxxHasVersion () <> Some true then
         for lib in candidateLibraries () do
             try patchLibrary lib |> ignore
@@ -99,7 +112,13 @@ let private loaded = lazy (
                 raise (EngineError $"WeightFlow could not patch {lib} so that it loads with this system's libstdc++ ({e.Message}). Make the build output writable, or rebuild the project (dotnet build) so a fresh copy is made.")
     try
         torch.InitializeDeviceType DeviceType.CPU
-        torch.set_num_threads (max 1 Environment.ProcessorCount)
+        // Intra-op threads: all cores unless WEIGHTFLOW_THREADS says otherwise (useful on a shared machine, where
+        // OpenMP threads that spin-wait for busy cores slow everything down).
+        let threads =
+            match Int32.TryParse(Environment.GetEnvironmentVariable "WEIGHTFLOW_THREADS") with
+            | true, n when n >= 1 -> n
+            | _ -> max 1 Environment.ProcessorCount
+        torch.set_num_threads threads
     with e ->
         let root = match e.InnerException with null -> e.Message | inner -> inner.Message
         let firstLine = root.Split('\n') |> Array.head

@@ -1,9 +1,143 @@
+/// `weightflow run`, `weightflow zoo`, `weightflow info`, `weightflow bench zoo`.
 module WeightFlow.Cli.ZooCommands
 
+open System
+open System.Diagnostics
+open System.IO
+open System.Threading
 open Argu
+open TorchSharp
+open WeightFlow
 open WeightFlow.Cli.Args
 
-let run (_: ParseResults<RunArgs>) : int = failwith "todo"
-let zoo (_: ParseResults<ZooArgs>) : int = failwith "todo"
-let info (_: ParseResults<InfoArgs>) : int = failwith "todo"
-let bench (_: ParseResults<BenchTargetArgs>) : int = failwith "todo"
+/// The thesis preset for a task; a CSV task gets the UCI recipe with a layout fitted to its width.
+let presetFor (task: string) (data: Dataset) : ZooConfig =
+    match task with
+    | "uci" -> ZooConfig.uci
+    | "mnist" | "fashion-mnist" -> ZooConfig.mnist
+    | _ -> { ZooConfig.uci with Layout = Layout.create [ data.Features; 16; 16; data.Classes ] }
+
+/// Trains a zoo under a progress bar.
+let trainWithProgress (quiet: bool) (config: ZooConfig) (task: string) (data: Dataset) : Zoo * TimeSpan =
+    let perEpoch = (Dataset.count data.Train + config.BatchSize - 1) / config.BatchSize
+    let sw = Stopwatch.StartNew()
+    let zoo =
+        Render.progress quiet $"zoo {task} {config.Layout} x{config.Runs}" (perEpoch * config.Epochs) (fun report ->
+            Zoo.train config task data
+                (fun p -> if p.Iteration % 10 = 0 || p.Iteration = p.Total then report p.Iteration $"epoch {p.Epoch + 1} loss {p.Loss:F3}")
+                CancellationToken.None)
+    zoo, sw.Elapsed
+
+let private summaryRows (zoo: Zoo) (elapsed: TimeSpan option) =
+    let s = ZooSummary.ofZoo zoo
+    [ [ "task"; zoo.Task ]
+      [ "layout"; $"{zoo.Layout} ({Layout.paramCount zoo.Layout} parameters)" ]
+      [ "optimizer"; (match zoo.Config.Optimizer with
+                      | Adam a -> $"Adam lr {a.Lr}"
+                      | Sgd g -> $"SGD lr {g.Lr}, momentum {g.Momentum}, wd {g.WeightDecay}") ]
+      [ "runs"; string s.Runs ]
+      [ "epochs (dropped)"; $"{zoo.Config.Epochs} ({zoo.Config.DropEpochs})" ]
+      [ "checkpoints"; $"{s.Checkpoints} (every {zoo.Config.Every} iterations)" ]
+      [ "final test accuracy"; Render.pm s.FinalAccuracyMean s.FinalAccuracyStd ]
+      [ "final test loss"; Render.pm s.FinalLossMean s.FinalLossStd ]
+      [ "all checkpoints' test accuracy"; Render.pm s.AllAccuracyMean s.AllAccuracyStd ] ]
+    @ (match elapsed with Some e -> [ [ "training time"; $"{e.TotalSeconds:F1} s" ] ] | None -> [])
+
+let private summaryJson (zoo: Zoo) (elapsed: TimeSpan option) (extra: (string * obj) list) =
+    let s = ZooSummary.ofZoo zoo
+    dict ([ "task", box zoo.Task; "layout", box (string zoo.Layout); "runs", box s.Runs; "checkpoints", box s.Checkpoints
+            "final_test_accuracy_mean", box s.FinalAccuracyMean; "final_test_accuracy_std", box s.FinalAccuracyStd
+            "final_test_loss_mean", box s.FinalLossMean; "final_test_loss_std", box s.FinalLossStd ]
+          @ (match elapsed with Some e -> [ "seconds", box e.TotalSeconds ] | None -> [])
+          @ extra)
+
+/// Mean and std over runs of the test accuracy at each recorded step, for the trajectory plot.
+let private trajectory (zoo: Zoo) =
+    zoo.Step |> Array.indexed |> Array.groupBy snd |> Array.sortBy fst
+    |> Array.map (fun (step, xs) ->
+        let a = xs |> Array.map (fun (i, _) -> float zoo.TestAccuracy[i])
+        let m = Array.average a
+        float step, m, sqrt (Array.averageBy (fun x -> (x - m) ** 2.0) a))
+    |> Array.unzip3
+
+let private plotZoo (path: string) (zoo: Zoo) =
+    let steps, mean, std = trajectory zoo
+    Plots.zooTrajectory path $"{zoo.Task} zoo: {ZooSummary.ofZoo zoo |> fun s -> s.Runs} runs of a {zoo.Layout} MLP" steps mean std
+
+let zoo (args: ParseResults<ZooArgs>) : int =
+    let task = args.GetResult ZooArgs.Task
+    let seed = int64 (args.GetResult(ZooArgs.Seed, 0))
+    let json = args.Contains ZooArgs.Json
+    let device = Engine.device (args.GetResult(ZooArgs.Device, "cpu"))
+    let out = args.GetResult(ZooArgs.Out, $"zoo-{task.Replace(':', '-').Replace('/', '-')}.safetensors")
+    let data = Sources.load task seed |> Dataset.toDevice device
+    let preset = presetFor task data
+    let config =
+        { preset with
+            Layout = args.TryGetResult ZooArgs.Layout |> Option.map Layout.parse |> Option.defaultValue preset.Layout
+            Runs = args.GetResult(ZooArgs.Runs, preset.Runs)
+            Epochs = args.GetResult(ZooArgs.Epochs, preset.Epochs)
+            DropEpochs = min preset.DropEpochs (args.GetResult(ZooArgs.Epochs, preset.Epochs) - 1)
+            Seed = seed }
+    let z, elapsed = trainWithProgress json config task data
+    Zoo.save out z
+    let png = Path.ChangeExtension(out, ".png")
+    plotZoo png z
+    if json then Render.json (summaryJson z (Some elapsed) [ "file", box out; "plot", box png ])
+    else
+        Render.table $"Zoo written to {out}" [ "what"; "value" ] (summaryRows z (Some elapsed) @ [ [ "plot"; png ] ])
+    0
+
+let info (args: ParseResults<InfoArgs>) : int =
+    let path = args.GetResult InfoArgs.File
+    let z = Zoo.load path
+    if args.Contains InfoArgs.Json then Render.json (summaryJson z None [ "file", box path ])
+    else Render.table path [ "what"; "value" ] (summaryRows z None)
+    0
+
+/// The main job on the embedded UCI data: train the thesis' zoo, save it, plot it and print its table.
+let run (args: ParseResults<RunArgs>) : int =
+    let seed = int64 (args.GetResult(RunArgs.Seed, 0))
+    let json = args.Contains RunArgs.Json
+    let outDir = args.GetResult(RunArgs.Out, Path.Combine("results", "run"))
+    Directory.CreateDirectory outDir |> ignore
+    let data = Sources.load "uci" seed
+    let config = { ZooConfig.uci with Seed = seed }
+    let z, elapsed = trainWithProgress json config "uci" data
+    let zooPath = Path.Combine(outDir, "zoo-uci.safetensors")
+    Zoo.save zooPath z
+    let png = Path.Combine(outDir, "zoo-uci.png")
+    plotZoo png z
+    if json then Render.json (summaryJson z (Some elapsed) [ "zoo", box zooPath; "plot", box png ])
+    else
+        Render.table "UCI breast cancer zoo (thesis §7.2 settings)" [ "what"; "value" ]
+            (summaryRows z (Some elapsed) @ [ [ "zoo file"; zooPath ]; [ "plot"; png ] ])
+    0
+
+/// Batched zoo training (one model over all runs) against the same runs trained one network at a time.
+let bench (args: ParseResults<BenchTargetArgs>) : int =
+    let json = args.Contains BenchTargetArgs.Json
+    let quick = args.Contains BenchTargetArgs.Quick
+    let data = Sources.load "uci" 0L
+    let config = if quick then { ZooConfig.uci with Runs = 10; Epochs = 12 } else ZooConfig.uci
+    let time f =
+        let sw = Stopwatch.StartNew()
+        let r = f ()
+        r, sw.Elapsed.TotalSeconds
+    // Warm-up: the first libtorch calls pay one-off initialisation costs.
+    Zoo.train { config with Runs = 2; Epochs = 11 } "uci" data ignore CancellationToken.None |> ignore
+    let batched, tb = time (fun () -> Zoo.train config "uci" data ignore CancellationToken.None)
+    let single, ts =
+        time (fun () -> Zoo.concat [ for r in 0 .. config.Runs - 1 -> Zoo.trainRuns config "uci" data [| r |] ignore CancellationToken.None ])
+    let sb, ss = ZooSummary.ofZoo batched, ZooSummary.ofZoo single
+    let threads = torch.get_num_threads ()
+    if json then
+        Render.json (dict [ "runs", box config.Runs; "epochs", box config.Epochs; "threads", box threads
+                            "batched_seconds", box tb; "one_at_a_time_seconds", box ts; "speedup", box (ts / tb)
+                            "batched_final_accuracy", box sb.FinalAccuracyMean; "one_at_a_time_final_accuracy", box ss.FinalAccuracyMean ])
+    else
+        Render.table $"UCI zoo: {config.Runs} runs x {config.Epochs} epochs, {threads} threads" [ "training"; "seconds"; "final test accuracy" ]
+            [ [ "batched (one model over all runs)"; $"%.2f{tb}"; Render.pm sb.FinalAccuracyMean sb.FinalAccuracyStd ]
+              [ "one network at a time"; $"%.2f{ts}"; Render.pm ss.FinalAccuracyMean ss.FinalAccuracyStd ]
+              [ "speed-up"; $"%.1f{ts / tb}x"; "" ] ]
+    0

@@ -1,0 +1,41 @@
+module WeightFlow.Tests.TestFacade
+
+open System
+open System.Threading
+open Expecto
+open WeightFlow.CSharp
+
+type private Collect() =
+    let items = Collections.Concurrent.ConcurrentQueue<ZooTrainingProgress>()
+    member _.Items = items
+    interface IProgress<ZooTrainingProgress> with
+        member _.Report p = items.Enqueue p
+
+[<Tests>]
+let tests =
+    testList "Facade" [
+        test "WeightZoo.TrainAsync trains, reports progress, saves and loads" {
+            let progress = Collect()
+            use zoo = WeightZoo.TrainAsync(ZooOptions(Task = "uci", Runs = Nullable 3, Epochs = Nullable 3), progress, CancellationToken.None).Result
+            Expect.equal zoo.Layout "30-16-16-2" "thesis layout"
+            // 455 training rows, batch 64: 8 iterations per epoch; drop min(10, epochs - 1) = 2 epochs; every 4.
+            Expect.equal zoo.Count (3 * 2) "2 checkpoints per run in the one recorded epoch"
+            Expect.equal (Seq.last progress.Items).Iteration 24 "progress reaches the last iteration"
+            Expect.equal (zoo.Weights 0).Length 802 "flat weights"
+            let path = IO.Path.Combine(IO.Path.GetTempPath(), $"wf-facade-{Guid.NewGuid():N}.safetensors")
+            zoo.Save path
+            use back = WeightZoo.Load path
+            Expect.equal (back.Weights 5) (zoo.Weights 5) "reloaded weights"
+            IO.File.Delete path
+        }
+        test "options are validated with the property's name" {
+            let e = Expect.throwsC (fun () -> ZooOptions(Runs = Nullable 0).Validate()) id
+            Expect.stringContains e.Message "Runs" "names the property"
+        }
+        test "cancellation stops training" {
+            use cts = new CancellationTokenSource()
+            cts.Cancel()
+            let t = WeightZoo.TrainAsync(ZooOptions(Runs = Nullable 2), null, cts.Token)
+            Expect.throws (fun () -> t.Wait()) "a cancelled token cancels the task"
+        }
+    ]
