@@ -139,25 +139,32 @@ let weightMatching (config: WeightMatchingConfig) (layout: Layout) (reference: T
             use c = scores refLayers netLayers perms j true
             perms[j] <- Assignment.solveBatch config.Solver c
     let rng = System.Random(int (config.Seed % int64 System.Int32.MaxValue))
+    // Networks still improving; a network leaves the set after a full sweep that improved none of its layers
+    // (Ainsworth et al.'s stopping rule, applied per network so converged networks cost nothing).
+    let mutable active = torch.arange(int64 b, dtype = torch.int64, device = device)
     let mutable sweep = 0
-    let mutable improving = hidden > 0
-    while improving && sweep < config.MaxSweeps do
+    while hidden > 0 && active.numel() > 0L && sweep < config.MaxSweeps do
         sweep <- sweep + 1
-        improving <- false
+        let all = active.numel() = int64 b
+        let sub (t: Tensor) = if all then t else t.index_select(0L, active)
+        let netSub = if all then netLayers else Layout.unflatten layout (theta.index_select(0L, active))
+        let permsSub = perms |> Array.map sub
+        let mutable improved = torch.zeros([| active.numel() |], dtype = torch.ScalarType.Bool, device = device)
         for j in Array.init hidden id |> Array.sortBy (fun _ -> rng.Next()) do
-            use c = scores refLayers netLayers perms j false
-            let next = Assignment.solveBatch config.Solver c
-            use before = assignedScore c perms[j]
+            use c = scores refLayers netSub permsSub j false
+            use next = Assignment.solveBatch config.Solver c
+            use before = assignedScore c permsSub[j]
             use after = assignedScore c next
-            // An improvement beyond rounding (relative 1e-6 of the score's size; float32 sums of ~100 products
-            // carry ~1e-5 relative noise at worst, but the assignment is exact, so ties only come from equal scores).
+            // An improvement beyond rounding (relative 1e-6 of the score: float32 sums of ~100 products carry
+            // ~1e-5 relative noise at worst, and the assignment is exact, so smaller gains are ties).
             use tol = before.abs().mul(scalar 1e-6).add(scalar 1e-12)
-            use better = after.gt(before + tol)
-            if better.any().ToBoolean() then
-                improving <- true
-                // Keep the old permutation where it was not strictly better, so that sweeps terminate.
-                perms[j] <- torch.where(better.unsqueeze(1L), next, perms[j])
-            else next.Dispose()
+            let better = after.gt(before + tol)
+            // Keep the old permutation where the new one is not strictly better, so that sweeps terminate.
+            permsSub[j] <- torch.where(better.unsqueeze(1L), next, permsSub[j])
+            improved <- improved.logical_or(better)
+        for j in 0 .. hidden - 1 do
+            if all then perms[j] <- permsSub[j] else perms[j].index_copy_(0L, active, permsSub[j]) |> ignore
+        active <- active.masked_select(improved)
     { Perms = List.ofArray perms }
 
 /// Log-domain Sinkhorn normalization (thesis eq. 4.3 with entropic weight τ): alternately normalizes the rows and the
