@@ -157,10 +157,11 @@ let bench (args: ParseResults<BenchTargetArgs>) : int =
             let theta = if quick then theta.narrow(0L, 0L, min theta.shape[0] 1000L) else theta
             let n = int theta.shape[0]
             let reference = theta.narrow(0L, 0L, 1L)
+            // Sinkhorn re-basin is left out: its cost is Steps × (forward + backward) per chunk, minutes for a whole
+            // zoo; `weightflow align --method sinkhorn-*` reports its time.
             let methods =
                 [ "weight-matching (Jonker-Volgenant)", wm, Some target
                   "weight-matching (OR-Tools)", wmOrTools, None ]
-                @ (if quick then [] else [ "sinkhorn-l2 (50 Adam steps)", Rebasin.Sinkhorn (Rebasin.defaultSinkhorn Rebasin.L2), None ])
             for label, m, limit in methods do
                 let wall, cpu = measure (fun () -> Rebasin.align m layout (chunkFor m) (fun _ _ -> ()) reference theta)
                 yield name, source, n, label, wall, cpu, limit ]

@@ -32,6 +32,7 @@ type WeightMatchingInit =
     /// already chosen P_{j-1}. For a permuted copy of θ_ref this is already the exact answer (rearrangement inequality:
     /// Σ_k ⟨r_k, r_σ(k)⟩ ≤ Σ_k ‖r_k‖², with equality only at σ = id when the neurons' rows r_k are distinct), so the
     /// sweeps cannot get stuck in a poorer coordinate-wise optimum, which the identity start can on deep networks.
+    /// A network whose incoming-only start scores below the identity on the full objective starts from the identity.
     | ForwardIncoming
 
 /// Weight-matching settings.
@@ -138,6 +139,13 @@ let weightMatching (config: WeightMatchingConfig) (layout: Layout) (reference: T
         for j in 0 .. hidden - 1 do
             use c = scores refLayers netLayers perms j true
             perms[j] <- Assignment.solveBatch config.Solver c
+        // The incoming-only start can be worse than the identity on the full objective ⟨θ_ref, π(θ)⟩; keep the better
+        // of the two per network, so that the result is never farther from the reference than θ itself.
+        let start = Symmetry.permute layout { Perms = List.ofArray perms } theta
+        let reference = asRow(reference).to_type(theta.dtype).``to``(device)
+        use worse = (reference * start).sum(1L).lt((reference * theta).sum(1L))
+        let identity = (Symmetry.identityPermutation device layout b).Perms |> Array.ofList
+        for j in 0 .. hidden - 1 do perms[j] <- torch.where(worse.unsqueeze(1L), identity[j], perms[j])
     let rng = System.Random(int (config.Seed % int64 System.Int32.MaxValue))
     // Networks still improving; a network leaves the set after a full sweep that improved none of its layers
     // (Ainsworth et al.'s stopping rule, applied per network so converged networks cost nothing).
