@@ -122,13 +122,13 @@ let private benchZoo (files: string list) (layout: Layout) (runs: int) (perRun: 
     match files |> List.tryFind File.Exists with
     | Some f ->
         let z = Zoo.load f
-        Some z, z.Theta, f
+        Some z, z.Theta, Path.GetFileName f
     | None ->
         use g = Scope.Rng.create 0L
         let p = int64 (Layout.paramCount layout)
         use start = torch.randn([| int64 runs; 1L; p |], generator = g).mul(scalar 0.3)
         use steps = torch.randn([| int64 runs; int64 perRun; p |], generator = g).mul(scalar 0.01)
-        None, (start + steps.cumsum(1L)).reshape(-1L, p), $"synthetic ({runs} runs x {perRun} checkpoints)"
+        None, (start + steps.cumsum(1L)).reshape(-1L, p), $"synthetic {runs}x{perRun}"
 
 let bench (args: ParseResults<BenchTargetArgs>) : int =
     let json = args.Contains BenchTargetArgs.Json
@@ -160,14 +160,14 @@ let bench (args: ParseResults<BenchTargetArgs>) : int =
             // Sinkhorn re-basin is left out: its cost is Steps × (forward + backward) per chunk, minutes for a whole
             // zoo; `weightflow align --method sinkhorn-*` reports its time.
             let methods =
-                [ "weight-matching (Jonker-Volgenant)", wm, Some target
-                  "weight-matching (OR-Tools)", wmOrTools, None ]
+                [ "wm / JV", wm, Some target
+                  "wm / OR-Tools", wmOrTools, None ]
             for label, m, limit in methods do
                 let wall, cpu = measure (fun () -> Rebasin.align m layout (chunkFor m) (fun _ _ -> ()) reference theta)
                 yield name, source, n, label, wall, cpu, limit ]
     let threads = torch.get_num_threads ()
     let verdict (wall: float) (limit: float option) =
-        match limit with Some l -> (if wall <= l then $"pass (<= {l} s)" else $"FAIL (> {l} s)") | None -> ""
+        match limit with Some l -> (if wall <= l then $"<= {l} s ok" else $"> {l} s FAIL") | None -> ""
     if json then
         Render.json
             [| for zooName, source, n, label, wall, cpu, limit in rows ->
@@ -175,7 +175,8 @@ let bench (args: ParseResults<BenchTargetArgs>) : int =
                        "wall_seconds", box wall; "cpu_seconds", box cpu; "ms_per_network", box (1000.0 * wall / float n)
                        "threads", box threads; "target_seconds", box (Option.toNullable limit) ] |]
     else
-        Render.table $"Alignment to the first checkpoint ({threads} threads)" [ "zoo"; "source"; "networks"; "method"; "wall s"; "cpu s"; "ms/network"; "target" ]
+        Render.table $"Alignment to the first checkpoint, weight matching (wm) with two assignment solvers ({threads} threads)"
+            [ "zoo"; "source"; "networks"; "method"; "wall s"; "cpu s"; "ms/net"; "target" ]
             [ for zooName, source, n, label, wall, cpu, limit in rows ->
                 [ zooName; source; string n; label; $"%.2f{wall}"; $"%.2f{cpu}"; $"%.3f{1000.0 * wall / float n}"; verdict wall limit ] ]
     0
