@@ -1,5 +1,96 @@
-/// Linear assignment (issue 3).
+/// Linear assignment: the permutation π maximizing Σ_k C[k, π(k)] for a square score matrix C (weight matching,
+/// Ainsworth et al. 2023, eq. (A.1) below; the Sinkhorn re-basin's final projection, Peña et al. 2023).
+///
+/// The problem is inherently one matrix at a time; `solveBatch` solves B of them, in parallel over CPU cores.
 [<RequireQualifiedAccess>]
 module WeightFlow.Assignment
 
-let internal placeholder = ()
+open System
+open TorchSharp
+
+/// Maximizes Σ_k c[k·n + π(k)] over permutations π of 0..n-1 for a row-major n×n score matrix; returns π.
+/// Shortest augmenting paths with potentials (Kuhn–Munkres in the Jonker–Volgenant form, O(n³)); exact for any
+/// finite float scores.
+let maximize (n: int) (c: float[]) : int[] =
+    if c.Length <> n * n then invalidArg "c" $"A {n}×{n} score matrix needs {n * n} entries but has {c.Length}."
+    // Minimize cost = -score. 1-based arrays as in the classical formulation; column 0 is the virtual start.
+    let inf = Double.PositiveInfinity
+    let u = Array.zeroCreate<float> (n + 1)
+    let v = Array.zeroCreate<float> (n + 1)
+    let p = Array.zeroCreate<int> (n + 1) // p[j]: row matched to column j
+    let way = Array.zeroCreate<int> (n + 1)
+    let minv = Array.zeroCreate<float> (n + 1)
+    let used = Array.zeroCreate<bool> (n + 1)
+    for i in 1 .. n do
+        p[0] <- i
+        let mutable j0 = 0
+        Array.Fill(minv, inf)
+        Array.Fill(used, false)
+        let mutable searching = true
+        while searching do
+            used[j0] <- true
+            let i0 = p[j0]
+            let mutable delta = inf
+            let mutable j1 = 0
+            let row = (i0 - 1) * n
+            for j in 1 .. n do
+                if not used[j] then
+                    let cur = -c[row + j - 1] - u[i0] - v[j]
+                    if cur < minv[j] then
+                        minv[j] <- cur
+                        way[j] <- j0
+                    if minv[j] < delta then
+                        delta <- minv[j]
+                        j1 <- j
+            for j in 0 .. n do
+                if used[j] then
+                    u[p[j]] <- u[p[j]] + delta
+                    v[j] <- v[j] - delta
+                else minv[j] <- minv[j] - delta
+            j0 <- j1
+            if p[j0] = 0 then searching <- false
+        let mutable j0' = j0
+        while j0' <> 0 do
+            let j1 = way[j0']
+            p[j0'] <- p[j1]
+            j0' <- j1
+    let perm = Array.zeroCreate<int> n
+    for j in 1 .. n do perm[p[j] - 1] <- j - 1
+    perm
+
+/// The same problem solved by Google OR-Tools' LinearSumAssignment (integer costs: the scores are scaled to ±2⁴⁰ and
+/// rounded, far finer than float32 weights). Kept for the measured comparison in `weightflow bench align`.
+let maximizeOrTools (n: int) (c: float[]) : int[] =
+    if c.Length <> n * n then invalidArg "c" $"A {n}×{n} score matrix needs {n * n} entries but has {c.Length}."
+    let big = c |> Array.fold (fun m x -> max m (abs x)) 0.0
+    let scale = if big > 0.0 then 1099511627776.0 / big else 1.0
+    use lsa = new Google.OrTools.Graph.LinearSumAssignment()
+    for i in 0 .. n - 1 do
+        for j in 0 .. n - 1 do
+            lsa.AddArcWithCost(i, j, int64 (Math.Round(-c[i * n + j] * scale))) |> ignore
+    let status = lsa.Solve()
+    if status <> Google.OrTools.Graph.LinearSumAssignment.Status.OPTIMAL then
+        invalidOp $"OR-Tools' linear assignment returned {status} for a {n}×{n} matrix; check the scores are finite."
+    Array.init n (fun i -> lsa.RightMate(i))
+
+/// Which solver `solveBatch` uses.
+type Solver =
+    /// The hand-written shortest-augmenting-path solver above (the default: see `weightflow bench align`).
+    | JonkerVolgenant
+    /// Google OR-Tools' LinearSumAssignment.
+    | OrTools
+
+/// Solves B assignment problems: scores [B, n, n] (any float dtype/device) -> [B, n] int64 on the scores' device,
+/// row b holding the maximizing π_b (new index k takes old index π_b(k)).
+let solveBatch (solver: Solver) (scores: Tensor) : Tensor =
+    if scores.dim() <> 3L || scores.shape[1] <> scores.shape[2] then
+        invalidArg "scores" $"Assignment scores must be square matrices [B, n, n]; got %A{scores.shape}."
+    let b, n = int scores.shape[0], int scores.shape[1]
+    let flat = T.toArray64 scores
+    Check.arg "scores" (flat |> Array.forall Double.IsFinite) "Assignment scores contain NaN or infinity; check the weights for divergence."
+    let solve = match solver with JonkerVolgenant -> maximize | OrTools -> maximizeOrTools
+    let out = Array.zeroCreate<int64> (b * n)
+    Threading.Tasks.Parallel.For(0, b, fun i ->
+        let perm = solve n flat[i * n * n .. (i + 1) * n * n - 1]
+        for k in 0 .. n - 1 do out[i * n + k] <- int64 perm[k]) |> ignore
+    torch.tensor(out, ReadOnlySpan<int64>([| int64 b; int64 n |]), device = scores.device)
