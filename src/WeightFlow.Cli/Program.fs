@@ -7,7 +7,7 @@ open WeightFlow.Cli.Args
 
 let private dispatch (args: ParseResults<Command>) =
     match args.GetSubCommand() with
-    | Run a -> ZooCommands.run a
+    | Run a -> RunCommand.run a
     | Zoo a -> ZooCommands.zoo a
     | Info a -> ZooCommands.info a
     | Data d ->

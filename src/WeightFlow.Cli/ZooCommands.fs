@@ -28,7 +28,7 @@ let trainWithProgress (quiet: bool) (config: ZooConfig) (task: string) (data: Da
                 CancellationToken.None)
     zoo, sw.Elapsed
 
-let private summaryRows (zoo: Zoo) (elapsed: TimeSpan option) =
+let summaryRows (zoo: Zoo) (elapsed: TimeSpan option) =
     let s = ZooSummary.ofZoo zoo
     [ [ "task"; zoo.Task ]
       [ "layout"; $"{zoo.Layout} ({Layout.paramCount zoo.Layout} parameters)" ]
@@ -43,7 +43,7 @@ let private summaryRows (zoo: Zoo) (elapsed: TimeSpan option) =
       [ "all checkpoints' test accuracy"; Render.pm s.AllAccuracyMean s.AllAccuracyStd ] ]
     @ (match elapsed with Some e -> [ [ "training time"; $"{e.TotalSeconds:F1} s" ] ] | None -> [])
 
-let private summaryJson (zoo: Zoo) (elapsed: TimeSpan option) (extra: (string * obj) list) =
+let summaryJson (zoo: Zoo) (elapsed: TimeSpan option) (extra: (string * obj) list) =
     let s = ZooSummary.ofZoo zoo
     dict ([ "task", box zoo.Task; "layout", box (string zoo.Layout); "runs", box s.Runs; "checkpoints", box s.Checkpoints
             "final_test_accuracy_mean", box s.FinalAccuracyMean; "final_test_accuracy_std", box s.FinalAccuracyStd
@@ -60,7 +60,7 @@ let private trajectory (zoo: Zoo) =
         float step, m, sqrt (Array.averageBy (fun x -> (x - m) ** 2.0) a))
     |> Array.unzip3
 
-let private plotZoo (path: string) (zoo: Zoo) =
+let plotZoo (path: string) (zoo: Zoo) =
     let steps, mean, std = trajectory zoo
     Plots.zooTrajectory path $"{zoo.Task} zoo: {ZooSummary.ofZoo zoo |> fun s -> s.Runs} runs of a {zoo.Layout} MLP" steps mean std
 
@@ -99,25 +99,6 @@ let info (args: ParseResults<InfoArgs>) : int =
     let z = Zoo.load path
     if args.Contains InfoArgs.Json then Render.json (summaryJson z None [ "file", box path ])
     else Render.table path [ "what"; "value" ] (summaryRows z None)
-    0
-
-/// The main job on the embedded UCI data: train the thesis' zoo, save it, plot it and print its table.
-let run (args: ParseResults<RunArgs>) : int =
-    let seed = int64 (args.GetResult(RunArgs.Seed, 0))
-    let json = args.Contains RunArgs.Json
-    let outDir = args.GetResult(RunArgs.Out, Path.Combine("results", "run"))
-    Directory.CreateDirectory outDir |> ignore
-    let data = Sources.load "uci" seed
-    let config = { ZooConfig.uci with Seed = seed }
-    let z, elapsed = trainWithProgress json config "uci" data
-    let zooPath = Path.Combine(outDir, "zoo-uci.safetensors")
-    Zoo.save zooPath z
-    let png = Path.Combine(outDir, "zoo-uci.png")
-    plotZoo png z
-    if json then Render.json (summaryJson z (Some elapsed) [ "zoo", box zooPath; "plot", box png ])
-    else
-        Render.table "UCI breast cancer zoo (thesis §7.2 settings)" [ "what"; "value" ]
-            (summaryRows z (Some elapsed) @ [ [ "zoo file"; zooPath ]; [ "plot"; png ] ])
     0
 
 /// Batched zoo training (one model over all runs) against the same runs trained one network at a time.
