@@ -75,7 +75,46 @@ let private run (s: Setting) : Measured =
     { Setting = s; SecondsPerIteration = seconds; SecondsPerSample = seconds / float s.Batch; PeakRssBytes = peak
       ModelParameters = count; ForwardGflop = RT.flops config g s.Batch / 1e9 }
 
-let bench (args: ParseResults<BenchTargetArgs>) : int =
+/// Profiling mode (WEIGHTFLOW_PROFILE=uci|mnist|both, WEIGHTFLOW_PROFILE_ITERS=n, default 5): the sparse settings
+/// only, with this process's CPU time per iteration (all threads: on a shared machine wall time is noisy, CPU time
+/// much less so), for the forward pass alone and for forward + backward + Adam.
+let private profile (which: string) =
+    let iters = match Int32.TryParse(Environment.GetEnvironmentVariable "WEIGHTFLOW_PROFILE_ITERS") with | true, n when n >= 1 -> n | _ -> 5
+    let proc = Process.GetCurrentProcess()
+    let cpu () = proc.Refresh(); proc.TotalProcessorTime.TotalSeconds
+    for task, layoutText, width, batch in [ "uci", "30-16-16-2", 64, 32; "mnist", "784-10-10", 32, 8 ] do
+        if which = "both" || which = task then
+            let layout = Layout.parse layoutText
+            use g = NeuralGraph.create torch.CPU layout
+            let config = RT.Config.defaults width 5
+            let model = (use gen = Scope.Rng.create 0L in RT.init gen torch.CPU config layout)
+            let ps = RT.parameters model
+            use gen = Scope.Rng.create 1L
+            use theta = torch.randn([| int64 batch; int64 (Layout.paramCount layout) |], generator = gen).mul(scalar 0.1)
+            use target = torch.randn([| int64 batch; int64 (Layout.paramCount layout) |], generator = gen).mul(scalar 0.1)
+            use t = torch.rand([| int64 batch |], generator = gen)
+            use opt = torch.optim.Adam(Params.values ps, 1e-3)
+            let mutable lastLoss = nan
+            let step () =
+                Scope.value (fun () ->
+                    opt.zero_grad()
+                    let out = RT.apply model g t theta
+                    let loss = (out - target).square().mean()
+                    loss.backward()
+                    opt.step() |> ignore
+                    lastLoss <- float (loss.item<float32> ()))
+            let forward () = Scope.value (fun () -> (use _ = torch.no_grad () in RT.apply model g t theta) |> ignore)
+            let measure f =
+                f ()
+                let c0, sw = cpu (), Stopwatch.StartNew()
+                for _ in 1 .. iters do f ()
+                (cpu () - c0) / float iters, sw.Elapsed.TotalSeconds / float iters
+            let fc, fw = measure forward
+            let sc, sw = measure step
+            printfn $"{task} sparse d={width} batch {batch}, {torch.get_num_threads ()} threads, {iters} iterations: forward (no grad) CPU %.3f{fc} s wall %.3f{fw} s; train step CPU %.3f{sc} s wall %.3f{sw} s; loss after %.6f{lastLoss}; peak RSS %.0f{float (peakRss ()) / 1048576.0} MB"
+            Params.dispose ps
+
+let private benchAll (args: ParseResults<BenchTargetArgs>) : int =
     let json = args.Contains BenchTargetArgs.Json
     let quick = args.Contains Quick
     let threads = torch.get_num_threads ()
@@ -128,3 +167,8 @@ let bench (args: ParseResults<BenchTargetArgs>) : int =
             ([ for n, ok in targets -> [ n; (if ok then "yes" else "NO") ] ]
              @ [ [ $"MNIST dense / sparse time per sample: %.0f{mnistSpeedup}x; UCI: %.1f{uciSpeedup}x"; "" ] ])
     0
+
+let bench (args: ParseResults<BenchTargetArgs>) : int =
+    match Environment.GetEnvironmentVariable "WEIGHTFLOW_PROFILE" with
+    | null | "" -> benchAll args
+    | which -> profile which; 0
