@@ -241,6 +241,9 @@ module Zoo =
         let p = Layout.paramCount config.Layout
         if theta.dim() <> 2L || int theta.shape[1] <> p || theta.dtype <> torch.float32 then
             Check.dataError $"{path}: theta has shape %A{theta.shape} ({theta.dtype}) but a {config.Layout} MLP has {p} float32 parameters; the file is corrupt or was edited."
+        use finite = torch.isfinite(theta).all()
+        if not (finite.ToBoolean()) then
+            Check.dataError $"{path}: the weights contain NaN or infinite values; the zoo's training diverged or the file was damaged. Retrain it (weightflow zoo ...), with a lower learning rate if it diverged."
         let n = int theta.shape[0]
         let ints name =
             let t = Storage.tensor path s name

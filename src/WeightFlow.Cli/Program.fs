@@ -29,7 +29,11 @@ let main argv =
         Engine.ensureLoaded ()
         dispatch args
     with
-    | :? ArgumentException as e -> Render.error e.Message; 2
+    | :? ArgumentException as e ->
+        // .NET appends " (Parameter 'name')"; the messages already name what is wrong.
+        let suffix = if isNull e.ParamName then "" else $" (Parameter '{e.ParamName}')"
+        Render.error (if suffix <> "" && e.Message.EndsWith suffix then e.Message[.. e.Message.Length - suffix.Length - 1] else e.Message)
+        2
     | Check.DataError msg -> Render.error msg; 3
     | Engine.EngineError msg -> Render.error msg; 4
     | :? OperationCanceledException -> Render.error "cancelled"; 130

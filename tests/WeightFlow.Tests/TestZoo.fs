@@ -91,4 +91,14 @@ let tests =
             Expect.stringContains e.Message "4-9-2" "names the layout"
             System.IO.File.Delete path
         }
+        test "a zoo with NaN weights is refused with a clear message" {
+            let zoo = Zoo.train { smallConfig with Epochs = 1 } "blobs" (blobs 8L) ignore CancellationToken.None
+            let path = System.IO.Path.GetTempFileName()
+            let theta = zoo.Theta.clone()
+            theta[0L, 3L] <- torch.tensor(nan)
+            Zoo.save path (Zoo.withTheta zoo theta)
+            let e = Expect.throwsC (fun () -> Zoo.load path |> ignore) id
+            Expect.stringContains e.Message "NaN" "names the problem"
+            System.IO.File.Delete path
+        }
     ]
