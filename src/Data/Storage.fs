@@ -1,6 +1,7 @@
 /// Safetensors files: an 8-byte little-endian header length, a JSON header naming each tensor's dtype, shape and
-/// byte range (plus a string-to-string `__metadata__` map), then raw little-endian tensor bytes. The format the ML
-/// ecosystem reads (Python `safetensors.torch.load_file` opens these files); nothing executes on load. Files are
+/// byte range (plus a string-to-string `__metadata__` map), then raw little-endian tensor bytes. The layout follows the
+/// safetensors specification (dtype names, offsets relative to the data, no holes, space-padded header), so
+/// Python's `safetensors` should read these files (not checked here: PyPI is not reachable); nothing executes on load. Files are
 /// written to a temporary file and renamed, so a crash never leaves a half-written file behind.
 [<RequireQualifiedAccess>]
 module WeightFlow.Storage
