@@ -26,6 +26,7 @@ let private dtypeName (t: Tensor) =
 
 let private bytesOf (t: Tensor) : byte[] =
     use c = t.detach().cpu().contiguous()
+    if c.numel() = 0L then [||] else
     match c.dtype with
     | torch.ScalarType.Float32 -> MemoryMarshal.AsBytes(c.data<float32>().ToArray().AsSpan()).ToArray()
     | torch.ScalarType.Float64 -> MemoryMarshal.AsBytes(c.data<float>().ToArray().AsSpan()).ToArray()
@@ -78,6 +79,11 @@ let private corrupt (path: string) (why: string) =
     Check.dataError $"{path} is not a valid WeightFlow/safetensors file: {why}. The file is truncated or corrupt; regenerate it (e.g. `weightflow zoo ... --out {Path.GetFileName path}`)."
 
 let private tensorOf (dtype: string) (shape: int64[]) (bytes: ReadOnlySpan<byte>) : Tensor =
+    // torch.tensor refuses empty arrays.
+    if bytes.Length = 0 then
+        let d = match dtype with "F32" -> torch.float32 | "F64" -> torch.float64 | "I32" -> torch.int32 | _ -> torch.int64
+        torch.zeros(shape, dtype = d)
+    else
     match dtype with
     | "F32" -> torch.tensor(MemoryMarshal.Cast<byte, float32>(bytes).ToArray(), ReadOnlySpan shape)
     | "F64" -> torch.tensor(MemoryMarshal.Cast<byte, float>(bytes).ToArray(), ReadOnlySpan shape)

@@ -119,18 +119,52 @@ module Zoo =
     [<Literal>]
     let private Kind = "zoo"
 
-    let private makeOptimizer (c: ZooConfig) (p: Modules.Parameter) : torch.optim.Optimizer =
-        let ps : Modules.Parameter seq = [ p ]
+    /// The optimizer state of R runs, as explicit tensors so that a training state can be saved and resumed.
+    /// Both rules are elementwise, so one state over the [R, P] tensor is R independent optimizers.
+    [<NoEquality; NoComparison>]
+    type private OptState = { mutable Step: int; First: Tensor; Second: Tensor }
+
+    /// One optimizer step in place on theta (no_grad), with PyTorch's semantics:
+    /// SGD: g = ∇ + λθ; b = g (first step) or μb + g; θ -= η b.
+    /// Adam: g = ∇ + λθ; m = β1 m + (1-β1) g; v = β2 v + (1-β2) g²; θ -= η m̂ / (√v̂ + ε), m̂ = m/(1-β1^t), v̂ = v/(1-β2^t).
+    let private optimizerStep (c: ZooConfig) (s: OptState) (theta: Tensor) (grad: Tensor) =
+        use _ = torch.no_grad ()
+        s.Step <- s.Step + 1
         match c.Optimizer with
-        | Sgd s -> torch.optim.SGD(ps, learningRate = s.Lr, momentum = s.Momentum, weight_decay = s.WeightDecay)
-        | Adam a -> torch.optim.Adam(ps, lr = a.Lr, beta1 = a.Beta1, beta2 = a.Beta2, eps = a.Eps, weight_decay = a.WeightDecay)
+        | Sgd o ->
+            let g = if o.WeightDecay <> 0.0 then grad.add(theta, alpha = scalar o.WeightDecay) else grad
+            if o.Momentum <> 0.0 then
+                if s.Step = 1 then s.First.copy_(g) |> ignore
+                else s.First.mul_(scalar o.Momentum).add_(g) |> ignore
+                theta.add_(s.First, alpha = scalar -o.Lr) |> ignore
+            else theta.add_(g, alpha = scalar -o.Lr) |> ignore
+        | Adam o ->
+            let g = if o.WeightDecay <> 0.0 then grad.add(theta, alpha = scalar o.WeightDecay) else grad
+            s.First.mul_(scalar o.Beta1).add_(g, alpha = scalar (1.0 - o.Beta1)) |> ignore
+            s.Second.mul_(scalar o.Beta2).addcmul_(g, g, value = scalar (1.0 - o.Beta2)) |> ignore
+            let bc1 = 1.0 - o.Beta1 ** float s.Step
+            let bc2 = 1.0 - o.Beta2 ** float s.Step
+            let denom = (s.Second.sqrt() / sqrt bc2).add_(scalar o.Eps)
+            theta.addcdiv_(s.First, denom, value = scalar (-o.Lr / bc1)) |> ignore
+
+    [<Literal>]
+    let private StateKind = "zoo-training-state"
+
+    /// What a training state file records besides the tensors.
+    let private stateMetadata (config: ZooConfig) (task: string) (runIds: int[]) (epochsDone: int) (iteration: int) (step: int) =
+        Map.ofList (
+            [ "weightflow.kind", StateKind; "task", task; "run_ids", (runIds |> Array.map string |> String.concat ",")
+              "epochs_done", string epochsDone; "iteration", string iteration; "optimizer_step", string step ]
+            @ ZooConfig.toMetadata config)
 
     /// Trains the runs `runIds` as one batch. Run r's initialisation and minibatch order come from its own generator
     /// (seeded from Config.Seed and r), so a run's trajectory does not depend on which other runs share its batch:
-    /// training runs one at a time gives the same checkpoints (up to float summation order). The optimizers are
-    /// elementwise, so one optimizer over the [R, P] tensor is R independent optimizers.
-    let trainRuns (config: ZooConfig) (task: string) (data: Dataset) (runIds: int[]) (progress: ZooProgress -> unit)
-                  (ct: CancellationToken) : Zoo =
+    /// training runs one at a time gives the same checkpoints (up to float summation order).
+    /// With `statePath = Some path`, the whole training state (weights, optimizer moments, every run's generator,
+    /// the checkpoints so far) is written there atomically after every epoch, and a later call with the same
+    /// arguments resumes from the last completed epoch with bit-identical results; the file is deleted on success.
+    let trainRunsResumable (statePath: string option) (config: ZooConfig) (task: string) (data: Dataset) (runIds: int[])
+                           (progress: ZooProgress -> unit) (ct: CancellationToken) : Zoo =
         ZooConfig.validate config
         let layout = config.Layout
         Check.arg "data" (data.Features = layout.Widths[0]) $"The {layout} MLP takes {layout.Widths[0]} inputs but the {data.Name} data has {data.Features} features; use a layout starting with {data.Features}."
@@ -138,17 +172,60 @@ module Zoo =
         let device = data.Train.X.device
         let r = runIds.Length
         let gens = runIds |> Array.map (fun id -> Scope.Rng.create (Scope.Rng.derive config.Seed (int64 id)))
-        let theta0 = torch.cat([| for g in gens -> Mlp.init g device layout 1 config.InitStd |], 0L)
-        let theta = new Modules.Parameter(theta0)
-        use optimizer = makeOptimizer config theta
+        let theta = torch.cat([| for g in gens -> Mlp.init g device layout 1 config.InitStd |], 0L).requires_grad_(true)
+        let opt = { Step = 0; First = torch.zeros_like theta; Second = torch.zeros_like theta }
         let n = Dataset.count data.Train
         let perEpoch = (n + config.BatchSize - 1) / config.BatchSize
         let total = perEpoch * config.Epochs
         let d = int64 data.Features
         let thetas = ResizeArray<Tensor>()
-        let runs, steps, epochs, accs, losses = ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray()
+        let runs, steps, epochs, accs, losses = ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray<float32>()
+        let accs : ResizeArray<float32> = accs
         let mutable iteration = 0
-        for epoch in 0 .. config.Epochs - 1 do
+        let mutable firstEpoch = 0
+        // Resume: restore everything the loop reads, after checking the file belongs to this very training.
+        match statePath with
+        | Some path when IO.File.Exists path ->
+            let s = Storage.read path
+            let get = Storage.meta path s
+            let expected = stateMetadata config task runIds 0 0 0
+            for key in [ "weightflow.kind"; "task"; "run_ids" ] @ (ZooConfig.toMetadata config |> List.map fst) do
+                if get key <> expected[key] then
+                    Check.dataError $"{path} is the training state of another zoo ({key} = '{get key}', this training has '{expected[key]}'). Delete it to start afresh, or rerun with the settings it was made with."
+            let tensor = Storage.tensor path s
+            use _ = torch.no_grad ()
+            theta.copy_(tensor "theta") |> ignore
+            opt.First.copy_(tensor "opt_first") |> ignore
+            opt.Second.copy_(tensor "opt_second") |> ignore
+            opt.Step <- int (get "optimizer_step")
+            let states = tensor "generators"
+            gens |> Array.iteri (fun i g -> g.set_state(states[int64 i].to_type(torch.uint8)) |> ignore)
+            let k = int (tensor "run").shape[0]
+            if k > 0 then thetas.Add(tensor "checkpoints")
+            runs.AddRange((tensor "run").data<int>().ToArray())
+            steps.AddRange((tensor "step").data<int>().ToArray())
+            epochs.AddRange((tensor "epoch").data<int>().ToArray())
+            accs.AddRange((tensor "test_accuracy").data<float32>().ToArray())
+            losses.AddRange((tensor "test_loss").data<float32>().ToArray())
+            firstEpoch <- int (get "epochs_done")
+            iteration <- int (get "iteration")
+        | _ -> ()
+        // torch.tensor refuses empty arrays; before the first recorded checkpoint the lists are empty.
+        let ints (a: ResizeArray<int>) = if a.Count = 0 then torch.zeros(0L, dtype = torch.int32) else torch.tensor(a.ToArray())
+        let floats (a: ResizeArray<float32>) = if a.Count = 0 then torch.zeros(0L, dtype = torch.float32) else torch.tensor(a.ToArray())
+        let saveState (epochsDone: int) =
+            match statePath with
+            | None -> ()
+            | Some path ->
+                Scope.value (fun () ->
+                    let p = int64 (Layout.paramCount layout)
+                    let checkpoints = if thetas.Count = 0 then torch.zeros(0L, p) else torch.cat(thetas.ToArray(), 0L)
+                    Storage.write path (stateMetadata config task runIds epochsDone iteration opt.Step)
+                        [ "theta", theta.detach().cpu(); "opt_first", opt.First.cpu(); "opt_second", opt.Second.cpu()
+                          "generators", torch.stack([| for g in gens -> g.get_state().to_type(torch.int32) |])
+                          "checkpoints", checkpoints; "run", ints runs; "step", ints steps; "epoch", ints epochs
+                          "test_accuracy", floats accs; "test_loss", floats losses ])
+        for epoch in firstEpoch .. config.Epochs - 1 do
             // One permutation per run per epoch: [R, n].
             use perms = torch.stack([| for g in gens -> torch.randperm(int64 n, generator = g).``to``(device) |])
             for k in 0 .. perEpoch - 1 do
@@ -160,12 +237,11 @@ module Zoo =
                 let idx = perms.narrow(1L, int64 start, int64 size)
                 let xb = data.Train.X.index_select(0L, idx.flatten()).view(int64 r, int64 size, d)
                 let yb = data.Train.Y.index_select(0L, idx.flatten()).view(int64 r, int64 size)
-                optimizer.zero_grad()
                 // Sum over runs of each run's mean loss: each run's gradient is its own.
                 let perRun = Mlp.crossEntropyOfLogits (Mlp.forward layout theta xb) yb
                 let loss = perRun.sum()
-                loss.backward()
-                optimizer.step() |> ignore
+                let grad = torch.autograd.grad([| loss |], [| theta |])[0]
+                optimizerStep config opt theta grad
                 if epoch >= config.DropEpochs && iteration % config.Every = 0 then
                     use _ = torch.no_grad ()
                     let snapshot = theta.detach().clone()
@@ -180,16 +256,29 @@ module Zoo =
             use ok = torch.isfinite(theta).all()
             if not (ok.ToBoolean()) then
                 invalidOp $"Zoo training diverged: non-finite weights after epoch {epoch + 1}. Lower the learning rate or the initialisation scale (InitStd)."
+            if epoch < config.Epochs - 1 then saveState (epoch + 1)
         let stacked = torch.cat(thetas.ToArray(), 0L)
         for t in thetas do t.Dispose()
-        theta.Dispose()
+        for t in [ theta; opt.First; opt.Second ] do t.Dispose()
         for g in gens do g.Dispose()
+        statePath |> Option.iter (fun p -> if IO.File.Exists p then IO.File.Delete p)
         { Layout = layout; Task = task; Config = config; Theta = stacked; Run = runs.ToArray(); Step = steps.ToArray()
           Epoch = epochs.ToArray(); TestAccuracy = accs.ToArray(); TestLoss = losses.ToArray() }
+
+    /// Trains the runs `runIds` as one batch (see `trainRunsResumable`), without a state file.
+    let trainRuns (config: ZooConfig) (task: string) (data: Dataset) (runIds: int[]) (progress: ZooProgress -> unit)
+                  (ct: CancellationToken) : Zoo =
+        trainRunsResumable None config task data runIds progress ct
 
     /// Trains all Config.Runs runs as one batched model.
     let train (config: ZooConfig) (task: string) (data: Dataset) (progress: ZooProgress -> unit) (ct: CancellationToken) : Zoo =
         trainRuns config task data [| 0 .. config.Runs - 1 |] progress ct
+
+    /// Trains all runs as one batched model, saving the training state to `statePath` after every epoch and resuming
+    /// from it if it exists (e.g. after the process was killed).
+    let trainResumable (statePath: string) (config: ZooConfig) (task: string) (data: Dataset) (progress: ZooProgress -> unit)
+                       (ct: CancellationToken) : Zoo =
+        trainRunsResumable (Some statePath) config task data [| 0 .. config.Runs - 1 |] progress ct
 
     /// Concatenates zoos of one layout and task (e.g. runs trained separately).
     let concat (zoos: Zoo list) : Zoo =

@@ -34,6 +34,9 @@ let progress (quiet: bool) (label: string) (total: int) (work: (int -> string ->
                 task.Value <- float total
                 r)
 
+/// Writes an informational line on stderr.
+let note (msg: string) = Console.Error.WriteLine msg
+
 /// Writes an error line on stderr.
 let error (msg: string) = AnsiConsole.Console.MarkupLine($"[red]error:[/] {Markup.Escape msg}")
 

@@ -19,8 +19,8 @@ let run (args: ParseResults<RunArgs>) : int =
     let outDir = args.GetResult(RunArgs.Out, Path.Combine("results", "run"))
     Directory.CreateDirectory outDir |> ignore
     let data = Sources.load "uci" seed
-    let zoo, elapsed = ZooCommands.trainWithProgress json { ZooConfig.uci with Seed = seed } "uci" data
     let zooPath = Path.Combine(outDir, "zoo-uci.safetensors")
+    let zoo, elapsed = ZooCommands.trainWithProgress json zooPath { ZooConfig.uci with Seed = seed } "uci" data
     Zoo.save zooPath zoo
     let trajectoryPng = Path.Combine(outDir, "zoo-uci.png")
     ZooCommands.plotZoo trajectoryPng zoo

@@ -17,13 +17,19 @@ let presetFor (task: string) (data: Dataset) : ZooConfig =
     | "mnist" | "fashion-mnist" -> ZooConfig.mnist
     | _ -> { ZooConfig.uci with Layout = Layout.create [ data.Features; 16; 16; data.Classes ] }
 
-/// Trains a zoo under a progress bar.
-let trainWithProgress (quiet: bool) (config: ZooConfig) (task: string) (data: Dataset) : Zoo * TimeSpan =
+/// Where the training state of a zoo being written to `out` lives until the zoo is saved.
+let statePathFor (out: string) = out + ".training-state"
+
+/// Trains a zoo under a progress bar. The training state is saved after every epoch next to `out`, so a killed run
+/// resumes where it stopped when the same command is run again.
+let trainWithProgress (quiet: bool) (out: string) (config: ZooConfig) (task: string) (data: Dataset) : Zoo * TimeSpan =
     let perEpoch = (Dataset.count data.Train + config.BatchSize - 1) / config.BatchSize
+    let state = statePathFor out
+    if File.Exists state then Render.note $"resuming from the training state in {state}"
     let sw = Stopwatch.StartNew()
     let zoo =
         Render.progress quiet $"zoo {task} {config.Layout} x{config.Runs}" (perEpoch * config.Epochs) (fun report ->
-            Zoo.train config task data
+            Zoo.trainResumable state config task data
                 (fun p -> if p.Iteration % 10 = 0 || p.Iteration = p.Total then report p.Iteration $"epoch {p.Epoch + 1} loss {p.Loss:F3}")
                 CancellationToken.None)
     zoo, sw.Elapsed
@@ -85,7 +91,7 @@ let zoo (args: ParseResults<ZooArgs>) : int =
                 | None, o -> o
             DropEpochs = min preset.DropEpochs (args.GetResult(ZooArgs.Epochs, preset.Epochs) - 1)
             Seed = seed }
-    let z, elapsed = trainWithProgress json config task data
+    let z, elapsed = trainWithProgress json out config task data
     Zoo.save out z
     let png = Path.ChangeExtension(out, ".png")
     plotZoo png z

@@ -28,10 +28,11 @@ let tests =
             use b = torch.arange(7L, dtype = torch.int64)
             use c = torch.tensor([| 1; -2; 3 |])
             use d = torch.randn([| 2L; 2L |], dtype = torch.float64)
-            Storage.write path (Map.ofList [ "k", "v" ]) [ "a", a; "b", b; "c", c; "d", d ]
+            use empty = torch.zeros([| 0L; 5L |])
+            Storage.write path (Map.ofList [ "k", "v" ]) [ "a", a; "b", b; "c", c; "d", d; "empty", empty ]
             let s = Storage.read path
             Expect.equal s.Metadata (Map.ofList [ "k", "v" ]) "metadata"
-            for name, t in [ "a", a; "b", b; "c", c; "d", d ] do
+            for name, t in [ "a", a; "b", b; "c", c; "d", d; "empty", empty ] do
                 Expect.bitExact (Storage.tensor path s name) t name
             // Data offset is 8-byte aligned (safetensors spec).
             let n = System.BitConverter.ToInt64(File.ReadAllBytes path, 0)
