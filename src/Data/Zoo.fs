@@ -34,6 +34,10 @@ type ZooConfig =
       Every: int
       Seed: int64 }
 
+/// Where and how often zoo training saves its resumable state: after an epoch, when at least MinInterval has passed
+/// since the last save (the state holds every checkpoint so far, so saving after every epoch would rewrite O(E²) bytes).
+type TrainingState = { Path: string; MinInterval: TimeSpan }
+
 /// Progress of zoo training, reported once per iteration.
 type ZooProgress = { Iteration: int; Total: int; Epoch: int; Loss: float }
 
@@ -160,10 +164,10 @@ module Zoo =
     /// Trains the runs `runIds` as one batch. Run r's initialisation and minibatch order come from its own generator
     /// (seeded from Config.Seed and r), so a run's trajectory does not depend on which other runs share its batch:
     /// training runs one at a time gives the same checkpoints (up to float summation order).
-    /// With `statePath = Some path`, the whole training state (weights, optimizer moments, every run's generator,
-    /// the checkpoints so far) is written there atomically after every epoch, and a later call with the same
+    /// With `state = Some s`, the whole training state (weights, optimizer moments, every run's generator, the
+    /// checkpoints so far) is written to s.Path atomically after an epoch (see TrainingState), and a later call with the same
     /// arguments resumes from the last completed epoch with bit-identical results; the file is deleted on success.
-    let trainRunsResumable (statePath: string option) (config: ZooConfig) (task: string) (data: Dataset) (runIds: int[])
+    let trainRunsResumable (state: TrainingState option) (config: ZooConfig) (task: string) (data: Dataset) (runIds: int[])
                            (progress: ZooProgress -> unit) (ct: CancellationToken) : Zoo =
         ZooConfig.validate config
         let layout = config.Layout
@@ -183,6 +187,8 @@ module Zoo =
         let accs : ResizeArray<float32> = accs
         let mutable iteration = 0
         let mutable firstEpoch = 0
+        let statePath = state |> Option.map (fun s -> s.Path)
+        let sinceSave = Diagnostics.Stopwatch.StartNew()
         // Resume: restore everything the loop reads, after checking the file belongs to this very training.
         match statePath with
         | Some path when IO.File.Exists path ->
@@ -256,7 +262,11 @@ module Zoo =
             use ok = torch.isfinite(theta).all()
             if not (ok.ToBoolean()) then
                 invalidOp $"Zoo training diverged: non-finite weights after epoch {epoch + 1}. Lower the learning rate or the initialisation scale (InitStd)."
-            if epoch < config.Epochs - 1 then saveState (epoch + 1)
+            match state with
+            | Some st when epoch < config.Epochs - 1 && sinceSave.Elapsed >= st.MinInterval ->
+                saveState (epoch + 1)
+                sinceSave.Restart()
+            | _ -> ()
         let stacked = torch.cat(thetas.ToArray(), 0L)
         for t in thetas do t.Dispose()
         for t in [ theta; opt.First; opt.Second ] do t.Dispose()
@@ -274,11 +284,11 @@ module Zoo =
     let train (config: ZooConfig) (task: string) (data: Dataset) (progress: ZooProgress -> unit) (ct: CancellationToken) : Zoo =
         trainRuns config task data [| 0 .. config.Runs - 1 |] progress ct
 
-    /// Trains all runs as one batched model, saving the training state to `statePath` after every epoch and resuming
-    /// from it if it exists (e.g. after the process was killed).
-    let trainResumable (statePath: string) (config: ZooConfig) (task: string) (data: Dataset) (progress: ZooProgress -> unit)
+    /// Trains all runs as one batched model, saving the training state (see TrainingState) and resuming from it if it
+    /// exists (e.g. after the process was killed).
+    let trainResumable (state: TrainingState) (config: ZooConfig) (task: string) (data: Dataset) (progress: ZooProgress -> unit)
                        (ct: CancellationToken) : Zoo =
-        trainRunsResumable (Some statePath) config task data [| 0 .. config.Runs - 1 |] progress ct
+        trainRunsResumable (Some state) config task data [| 0 .. config.Runs - 1 |] progress ct
 
     /// Concatenates zoos of one layout and task (e.g. runs trained separately).
     let concat (zoos: Zoo list) : Zoo =

@@ -20,8 +20,8 @@ let presetFor (task: string) (data: Dataset) : ZooConfig =
 /// Where the training state of a zoo being written to `out` lives until the zoo is saved.
 let statePathFor (out: string) = out + ".training-state"
 
-/// Trains a zoo under a progress bar. The training state is saved after every epoch next to `out`, so a killed run
-/// resumes where it stopped when the same command is run again.
+/// Trains a zoo under a progress bar. The training state is saved next to `out` (after an epoch, at most every 30 s),
+/// so a killed run resumes where it stopped when the same command is run again.
 let trainWithProgress (quiet: bool) (out: string) (config: ZooConfig) (task: string) (data: Dataset) : Zoo * TimeSpan =
     let perEpoch = (Dataset.count data.Train + config.BatchSize - 1) / config.BatchSize
     let state = statePathFor out
@@ -29,7 +29,7 @@ let trainWithProgress (quiet: bool) (out: string) (config: ZooConfig) (task: str
     let sw = Stopwatch.StartNew()
     let zoo =
         Render.progress quiet $"zoo {task} {config.Layout} x{config.Runs}" (perEpoch * config.Epochs) (fun report ->
-            Zoo.trainResumable state config task data
+            Zoo.trainResumable { Path = state; MinInterval = TimeSpan.FromSeconds 30.0 } config task data
                 (fun p -> if p.Iteration % 10 = 0 || p.Iteration = p.Total then report p.Iteration $"epoch {p.Epoch + 1} loss {p.Loss:F3}")
                 CancellationToken.None)
     zoo, sw.Elapsed

@@ -106,27 +106,29 @@ let tests =
             for c in [ { smallConfig with Epochs = 4; Every = 3 }
                        { smallConfig with Epochs = 4; Every = 3; Optimizer = Sgd { Lr = 0.1; Momentum = 0.9; WeightDecay = 1e-4 } } ] do
                 let straight = Zoo.train c "blobs" data ignore CancellationToken.None
-                let state = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"wf-state-{System.Guid.NewGuid():N}.safetensors")
+                let path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"wf-state-{System.Guid.NewGuid():N}.safetensors")
+                let state = { Path = path; MinInterval = System.TimeSpan.Zero }
                 use cts = new CancellationTokenSource()
                 // "Kill" the run in the middle of epoch 3 (after the state of epoch 2 was written).
                 let interrupt (p: ZooProgress) = if p.Epoch = 2 && p.Iteration % 8 = 3 then cts.Cancel()
                 Expect.throwsT<System.OperationCanceledException> (fun () -> Zoo.trainResumable state c "blobs" data interrupt cts.Token |> ignore) "interrupted"
-                Expect.isTrue (System.IO.File.Exists state) "a state file survives the interruption"
+                Expect.isTrue (System.IO.File.Exists path) "a state file survives the interruption"
                 let resumed = Zoo.trainResumable state c "blobs" data ignore CancellationToken.None
                 Expect.bitExact resumed.Theta straight.Theta "same checkpoints as an uninterrupted run"
                 Expect.equal resumed.Step straight.Step "same steps"
                 Expect.equal resumed.TestLoss straight.TestLoss "same recorded losses"
-                Expect.isFalse (System.IO.File.Exists state) "the state file is removed on success"
+                Expect.isFalse (System.IO.File.Exists path) "the state file is removed on success"
         }
         test "a state file of another training is refused" {
             let data = blobs 10L
             let c = { smallConfig with Epochs = 3 }
-            let state = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"wf-state-{System.Guid.NewGuid():N}.safetensors")
+            let path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"wf-state-{System.Guid.NewGuid():N}.safetensors")
+            let state = { Path = path; MinInterval = System.TimeSpan.Zero }
             use cts = new CancellationTokenSource()
             let interrupt (p: ZooProgress) = if p.Epoch = 1 then cts.Cancel()
             Expect.throwsT<System.OperationCanceledException> (fun () -> Zoo.trainResumable state c "blobs" data interrupt cts.Token |> ignore) "interrupted"
             let e = Expect.throwsC (fun () -> Zoo.trainResumable state { c with Seed = 99L } "blobs" data ignore CancellationToken.None |> ignore) id
             Expect.stringContains e.Message "Delete it" "says how to fix it"
-            System.IO.File.Delete state
+            System.IO.File.Delete path
         }
     ]
