@@ -330,10 +330,23 @@ module Block =
                 // e_ji := e_ij, so [e_ij; e_ji] Wᵀ = e_ij (W_a + W_b)ᵀ.
                 use wsum = wa + wb
                 let x0 = F.linear(edges, wsum, p.FromEdges.Bias.Value)
-                use sG = s.index_select(1L, g.Src)
-                use tG = t.index_select(1L, g.Dst)
+                // s_src + t_dst on every edge row, built per weight layer as the broadcast sum of the block's
+                // source and target rows ([B, in, 1, eh] + [B, 1, out, eh]) rather than by two index_selects:
+                // its backward is two sum reductions instead of two index_adds (scatters).
+                let w = g.Layout.Widths |> Array.map int64
+                let b, eh = s.shape[0], s.shape[2]
+                let sL, tL = s.split(w, 1L), t.split(w, 1L)
+                let pairs =
+                    [| for l in 0 .. w.Length - 2 ->
+                        use sS = sL[l].unsqueeze(2L)
+                        use tT = tL[l + 1].unsqueeze(1L)
+                        use st = sS + tT
+                        st.view(b, w[l] * w[l + 1], eh) |]
+                for x in Array.append sL tL do x.Dispose()
+                use st = torch.cat(pairs, 1L)
+                for x in pairs do x.Dispose()
                 // in place on a fresh Linear output (its backward does not need the output)
-                x0.add_(sG).add_(tG)
+                x0.add_(st)
             | Dense ->
                 use xa = F.linear(edges, wa, p.FromEdges.Bias.Value)
                 use xb = F.linear(edges, wb)
