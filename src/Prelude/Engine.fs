@@ -88,13 +88,17 @@ module private Native =
     [<System.Runtime.InteropServices.DllImport("libc", CharSet = System.Runtime.InteropServices.CharSet.Ansi)>]
     extern int setenv(string name, string value, int overwrite)
 
-/// libgomp's threads spin-wait for work by default; with more runnable threads than cores (a shared machine, or
-/// our own small ops) they burn whole time slices waiting, and a 5 s zoo took 50-70 s on a loaded 2-core machine
-/// (measured). PASSIVE makes them sleep. It must be in the native environment before libgomp loads, and .NET's
+/// libgomp's idle threads spin-wait for the next parallel region (by default ~300,000 spins) before sleeping. With
+/// more runnable threads than cores (a shared machine) the spinning burns whole time slices: 21 epochs of the UCI zoo
+/// took 48-73 s instead of 2-5 s on a loaded 2-core machine (measured). Never spinning (OMP_WAIT_POLICY=PASSIVE) fixes
+/// that but costs ~20% on a quiet machine for the velocity model's many small ops (sparse RT step 1.2 s vs 1.0 s). A
+/// short spin is the measured compromise: GOMP_SPINCOUNT=30000 (quiet: RT step 0.95-1.10 s; 3 busy loops on 2 cores:
+/// the 21-epoch zoo in ~5 s). It must be in the native environment before libgomp loads, and .NET's
 /// Environment.SetEnvironmentVariable does not reach it on Unix, hence setenv. A user's own setting wins.
-let private preferPassiveOpenMp () =
-    if OperatingSystem.IsLinux() && isNull (Environment.GetEnvironmentVariable "OMP_WAIT_POLICY") then
-        Native.setenv("OMP_WAIT_POLICY", "PASSIVE", 0) |> ignore
+let private boundOpenMpSpinning () =
+    let unset (name: string) = isNull (Environment.GetEnvironmentVariable name)
+    if OperatingSystem.IsLinux() && unset "OMP_WAIT_POLICY" && unset "GOMP_SPINCOUNT" then
+        Native.setenv("GOMP_SPINCOUNT", "30000", 0) |> ignore
 
 let private candidateLibraries () =
     let dir = Path.GetDirectoryName(typeof<torch.Tensor>.Assembly.Location)
@@ -104,7 +108,7 @@ let private candidateLibraries () =
     |> List.filter File.Exists
 
 let private loaded = lazy (
-    preferPassiveOpenMp ()
+    boundOpenMpSpinning ()
     if OperatingSystem.IsLinux() && systemLibstdcxxHasVersion () <> Some true then
         for lib in candidateLibraries () do
             try patchLibrary lib |> ignore
