@@ -80,6 +80,14 @@ module ZooConfig =
           Optimizer = Sgd { Lr = 0.1; Momentum = 0.9; WeightDecay = 1e-5 }
           DropEpochs = 5; Every = 10; Seed = 0L }
 
+    /// The thesis preset for a task: UCI's for "uci" and for a user's CSV (with a 16-16 hidden layout fitted to the
+    /// data's width and classes), MNIST's for "mnist" and "fashion-mnist".
+    let forTask (task: string) (data: Dataset) : ZooConfig =
+        match task with
+        | "uci" -> uci
+        | "mnist" | "fashion-mnist" -> mnist
+        | _ -> { uci with Layout = Layout.create [ data.Features; 16; 16; data.Classes ] }
+
     /// Checks every field; errors name the field and the allowed range.
     let validate (c: ZooConfig) =
         Check.arg "Runs" (c.Runs >= 1) $"Runs must be >= 1; got {c.Runs}."

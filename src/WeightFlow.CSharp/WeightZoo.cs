@@ -49,15 +49,8 @@ public sealed class WeightZoo : IDisposable
         {
             Engine.ensureLoaded();
             var data = Sources.load(options.Task, options.Seed);
-            var preset = options.Task switch
-            {
-                "uci" => ZooConfigModule.uci,
-                "mnist" or "fashion-mnist" => ZooConfigModule.mnist,
-                _ => ZooConfigModule.uci,
-            };
-            var layout = options.Layout is null
-                ? (options.Task.StartsWith("csv:") ? LayoutModule.create(new[] { data.Features, 16, 16, data.Classes }) : preset.Layout)
-                : LayoutModule.parse(options.Layout);
+            var preset = ZooConfigModule.forTask(options.Task, data);
+            var layout = options.Layout is null ? preset.Layout : LayoutModule.parse(options.Layout);
             var epochs = options.Epochs ?? preset.Epochs;
             var config = new ZooConfig(layout, options.Runs ?? preset.Runs, epochs, preset.BatchSize, preset.InitStd,
                 preset.Optimizer, Math.Min(preset.DropEpochs, epochs - 1), preset.Every, options.Seed);

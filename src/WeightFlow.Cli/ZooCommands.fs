@@ -10,13 +10,6 @@ open TorchSharp
 open WeightFlow
 open WeightFlow.Cli.Args
 
-/// The thesis preset for a task; a CSV task gets the UCI recipe with a layout fitted to its width.
-let presetFor (task: string) (data: Dataset) : ZooConfig =
-    match task with
-    | "uci" -> ZooConfig.uci
-    | "mnist" | "fashion-mnist" -> ZooConfig.mnist
-    | _ -> { ZooConfig.uci with Layout = Layout.create [ data.Features; 16; 16; data.Classes ] }
-
 /// Where the training state of a zoo being written to `out` lives until the zoo is saved.
 let statePathFor (out: string) = out + ".training-state"
 
@@ -77,7 +70,7 @@ let zoo (args: ParseResults<ZooArgs>) : int =
     let device = Engine.device (args.GetResult(ZooArgs.Device, "cpu"))
     let out = args.GetResult(ZooArgs.Out, $"zoo-{task.Replace(':', '-').Replace('/', '-')}.safetensors")
     let data = Sources.load task seed |> Dataset.toDevice device
-    let preset = presetFor task data
+    let preset = ZooConfig.forTask task data
     let config =
         { preset with
             Layout = args.TryGetResult ZooArgs.Layout |> Option.map Layout.parse |> Option.defaultValue preset.Layout
