@@ -46,34 +46,53 @@ type private Measured =
     { Setting: Setting; SecondsPerIteration: float; SecondsPerSample: float; PeakRssBytes: int64; ModelParameters: int64
       ForwardGflop: float }
 
-let private run (s: Setting) : Measured =
-    let layout = Layout.parse s.Layout
-    let reset = resetPeakRss ()
-    use g = NeuralGraph.create torch.CPU layout
-    let config = { RT.Config.defaults s.Width 5 with Neighbourhood = s.Neighbourhood }
+/// One velocity-model training setup for timing: a seeded model, fixed random input networks, targets and times,
+/// and Adam. `step` runs forward + backward + Adam in its own dispose scope and returns the loss; `forward` runs the
+/// forward pass alone without gradients.
+[<NoEquality; NoComparison>]
+type private Rig =
+    { Config: RT.Config; Graph: NeuralGraph; Parameters: int64; Step: unit -> float; Forward: unit -> unit; Dispose: unit -> unit }
+
+let private rig (layoutText: string) (width: int) (batch: int) (neighbourhood: RT.Neighbourhood) : Rig =
+    let layout = Layout.parse layoutText
+    let g = NeuralGraph.create torch.CPU layout
+    let config = { RT.Config.defaults width 5 with Neighbourhood = neighbourhood }
     let model = (use gen = Scope.Rng.create 0L in RT.init gen torch.CPU config layout)
     let ps = RT.parameters model
     use gen = Scope.Rng.create 1L
-    use theta = torch.randn([| int64 s.Batch; int64 (Layout.paramCount layout) |], generator = gen).mul(scalar 0.1)
-    use target = torch.randn([| int64 s.Batch; int64 (Layout.paramCount layout) |], generator = gen).mul(scalar 0.1)
-    use t = torch.rand([| int64 s.Batch |], generator = gen)
-    use opt = torch.optim.Adam(Params.values ps, 1e-3)
-    let step () =
+    let p = int64 (Layout.paramCount layout)
+    let theta = torch.randn([| int64 batch; p |], generator = gen).mul(scalar 0.1)
+    let target = torch.randn([| int64 batch; p |], generator = gen).mul(scalar 0.1)
+    let t = torch.rand([| int64 batch |], generator = gen)
+    let opt = torch.optim.Adam(Params.values ps, 1e-3)
+    { Config = config; Graph = g; Parameters = Params.count ps
+      Step = fun () ->
         Scope.value (fun () ->
             opt.zero_grad()
-            let out = RT.apply model g t theta
-            let loss = (out - target).square().mean()
+            let loss = (RT.apply model g t theta - target).square().mean()
             loss.backward()
-            opt.step() |> ignore)
-    for _ in 1 .. s.Warmup do step ()
+            opt.step() |> ignore
+            float (loss.item<float32> ()))
+      Forward = fun () -> Scope.value (fun () -> (use _ = torch.no_grad () in RT.apply model g t theta) |> ignore)
+      Dispose = fun () ->
+        for x in [ theta; target; t ] do x.Dispose()
+        opt.Dispose()
+        Params.dispose ps
+        (g :> IDisposable).Dispose() }
+
+let private run (s: Setting) : Measured =
+    let reset = resetPeakRss ()
+    let r = rig s.Layout s.Width s.Batch s.Neighbourhood
+    for _ in 1 .. s.Warmup do r.Step() |> ignore
     let sw = Stopwatch.StartNew()
-    for _ in 1 .. s.Iterations do step ()
+    for _ in 1 .. s.Iterations do r.Step() |> ignore
     let seconds = sw.Elapsed.TotalSeconds / float s.Iterations
     let peak = if reset then peakRss () else -1L
-    let count = Params.count ps
-    Params.dispose ps
-    { Setting = s; SecondsPerIteration = seconds; SecondsPerSample = seconds / float s.Batch; PeakRssBytes = peak
-      ModelParameters = count; ForwardGflop = RT.flops config g s.Batch / 1e9 }
+    let result =
+        { Setting = s; SecondsPerIteration = seconds; SecondsPerSample = seconds / float s.Batch; PeakRssBytes = peak
+          ModelParameters = r.Parameters; ForwardGflop = RT.flops r.Config r.Graph s.Batch / 1e9 }
+    r.Dispose()
+    result
 
 /// Profiling mode (WEIGHTFLOW_PROFILE=uci|mnist|both, WEIGHTFLOW_PROFILE_ITERS=n, default 5): the sparse settings
 /// only, with this process's CPU time per iteration (all threads: on a shared machine wall time is noisy, CPU time
@@ -84,35 +103,17 @@ let private profile (which: string) =
     let cpu () = proc.Refresh(); proc.TotalProcessorTime.TotalSeconds
     for task, layoutText, width, batch in [ "uci", "30-16-16-2", 64, 32; "mnist", "784-10-10", 32, 8 ] do
         if which = "both" || which = task then
-            let layout = Layout.parse layoutText
-            use g = NeuralGraph.create torch.CPU layout
-            let config = RT.Config.defaults width 5
-            let model = (use gen = Scope.Rng.create 0L in RT.init gen torch.CPU config layout)
-            let ps = RT.parameters model
-            use gen = Scope.Rng.create 1L
-            use theta = torch.randn([| int64 batch; int64 (Layout.paramCount layout) |], generator = gen).mul(scalar 0.1)
-            use target = torch.randn([| int64 batch; int64 (Layout.paramCount layout) |], generator = gen).mul(scalar 0.1)
-            use t = torch.rand([| int64 batch |], generator = gen)
-            use opt = torch.optim.Adam(Params.values ps, 1e-3)
+            let r = rig layoutText width batch RT.Sparse
             let mutable lastLoss = nan
-            let step () =
-                Scope.value (fun () ->
-                    opt.zero_grad()
-                    let out = RT.apply model g t theta
-                    let loss = (out - target).square().mean()
-                    loss.backward()
-                    opt.step() |> ignore
-                    lastLoss <- float (loss.item<float32> ()))
-            let forward () = Scope.value (fun () -> (use _ = torch.no_grad () in RT.apply model g t theta) |> ignore)
             let measure f =
                 f ()
                 let c0, sw = cpu (), Stopwatch.StartNew()
                 for _ in 1 .. iters do f ()
                 (cpu () - c0) / float iters, sw.Elapsed.TotalSeconds / float iters
-            let fc, fw = measure forward
-            let sc, sw = measure step
+            let fc, fw = measure r.Forward
+            let sc, sw = measure (fun () -> lastLoss <- r.Step())
             printfn $"{task} sparse d={width} batch {batch}, {torch.get_num_threads ()} threads, {iters} iterations: forward (no grad) CPU %.3f{fc} s wall %.3f{fw} s; train step CPU %.3f{sc} s wall %.3f{sw} s; loss after %.6f{lastLoss}; peak RSS %.0f{float (peakRss ()) / 1048576.0} MB"
-            Params.dispose ps
+            r.Dispose()
 
 let private benchAll (args: ParseResults<BenchTargetArgs>) : int =
     let json = args.Contains BenchTargetArgs.Json
