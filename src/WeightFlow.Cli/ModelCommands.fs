@@ -94,14 +94,17 @@ let private run (s: Setting) : Measured =
     r.Dispose()
     result
 
-/// Profiling mode (WEIGHTFLOW_PROFILE=uci|mnist|both, WEIGHTFLOW_PROFILE_ITERS=n, default 5): the sparse settings
-/// only, with this process's CPU time per iteration (all threads: on a shared machine wall time is noisy, CPU time
-/// much less so), for the forward pass alone and for forward + backward + Adam.
+/// Profiling mode (WEIGHTFLOW_PROFILE=uci|mnist|both, WEIGHTFLOW_PROFILE_ITERS=n, default 5, WEIGHTFLOW_PROFILE_BATCH=b
+/// to change the batch size): the sparse settings only, with this process's CPU time per iteration (all threads: on a
+/// shared machine wall time is noisy, CPU time much less so), for the forward pass alone and for forward + backward +
+/// Adam.
 let private profile (which: string) =
     let iters = match Int32.TryParse(Environment.GetEnvironmentVariable "WEIGHTFLOW_PROFILE_ITERS") with | true, n when n >= 1 -> n | _ -> 5
     let proc = Process.GetCurrentProcess()
     let cpu () = proc.Refresh(); proc.TotalProcessorTime.TotalSeconds
+    let batchOverride = match Int32.TryParse(Environment.GetEnvironmentVariable "WEIGHTFLOW_PROFILE_BATCH") with | true, n when n >= 1 -> Some n | _ -> None
     for task, layoutText, width, batch in [ "uci", "30-16-16-2", 64, 32; "mnist", "784-10-10", 32, 8 ] do
+        let batch = defaultArg batchOverride batch
         if which = "both" || which = task then
             let r = rig layoutText width batch RT.Sparse
             let mutable lastLoss = nan
