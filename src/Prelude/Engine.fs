@@ -103,6 +103,15 @@ let private boundOpenMpSpinning () =
     if OperatingSystem.IsLinux() && unset "OMP_WAIT_POLICY" && unset "GOMP_SPINCOUNT" then
         Native.setenv("GOMP_SPINCOUNT", "30000", 0) |> ignore
 
+/// The OpenMP wait policy in effect, for benchmark reports: the user's OMP_WAIT_POLICY / GOMP_SPINCOUNT, or the
+/// bounded spin set here.
+let openMpWaitPolicy () : string =
+    let get (name: string) = Option.ofObj (Environment.GetEnvironmentVariable name) |> Option.map (fun v -> $"{name}={v}")
+    match List.choose get [ "OMP_WAIT_POLICY"; "GOMP_SPINCOUNT" ] with
+    | [] when OperatingSystem.IsLinux() -> "GOMP_SPINCOUNT=30000"
+    | [] -> "OpenMP default"
+    | set -> String.concat " " set
+
 /// glibc serves allocations above its mmap threshold (128 KiB, adapting up to 32 MiB) with fresh mmaps and returns
 /// them with munmap when freed, so large tensors are page-faulted in again (zeroed 4 KiB at a time) at every training
 /// step, and free memory at the top of the heap is trimmed back to the kernel. libtorch allocates each step's
