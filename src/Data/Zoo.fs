@@ -7,17 +7,6 @@ open System.Globalization
 open System.Threading
 open TorchSharp
 
-/// SGD with momentum and (L2) weight decay.
-type SgdConfig = { Lr: float; Momentum: float; WeightDecay: float }
-
-/// Adam (weight decay as L2 on the gradient, PyTorch's `Adam(weight_decay=...)`).
-type AdamConfig = { Lr: float; Beta1: float; Beta2: float; Eps: float; WeightDecay: float }
-
-/// The base-model optimizer.
-type Optimizer =
-    | Sgd of SgdConfig
-    | Adam of AdamConfig
-
 /// How a zoo is trained and sampled.
 type ZooConfig =
     { Layout: Layout
@@ -131,34 +120,6 @@ module Zoo =
     [<Literal>]
     let private Kind = "zoo"
 
-    /// The optimizer state of R runs, as explicit tensors so that a training state can be saved and resumed.
-    /// Both rules are elementwise, so one state over the [R, P] tensor is R independent optimizers.
-    [<NoEquality; NoComparison>]
-    type private OptState = { mutable Step: int; First: Tensor; Second: Tensor }
-
-    /// One optimizer step in place on theta (no_grad), with PyTorch's semantics:
-    /// SGD: g = ∇ + λθ; b = g (first step) or μb + g; θ -= η b.
-    /// Adam: g = ∇ + λθ; m = β1 m + (1-β1) g; v = β2 v + (1-β2) g²; θ -= η m̂ / (√v̂ + ε), m̂ = m/(1-β1^t), v̂ = v/(1-β2^t).
-    let private optimizerStep (c: ZooConfig) (s: OptState) (theta: Tensor) (grad: Tensor) =
-        use _ = torch.no_grad ()
-        s.Step <- s.Step + 1
-        match c.Optimizer with
-        | Sgd o ->
-            let g = if o.WeightDecay <> 0.0 then grad.add(theta, alpha = scalar o.WeightDecay) else grad
-            if o.Momentum <> 0.0 then
-                if s.Step = 1 then s.First.copy_(g) |> ignore
-                else s.First.mul_(scalar o.Momentum).add_(g) |> ignore
-                theta.add_(s.First, alpha = scalar -o.Lr) |> ignore
-            else theta.add_(g, alpha = scalar -o.Lr) |> ignore
-        | Adam o ->
-            let g = if o.WeightDecay <> 0.0 then grad.add(theta, alpha = scalar o.WeightDecay) else grad
-            s.First.mul_(scalar o.Beta1).add_(g, alpha = scalar (1.0 - o.Beta1)) |> ignore
-            s.Second.mul_(scalar o.Beta2).addcmul_(g, g, value = scalar (1.0 - o.Beta2)) |> ignore
-            let bc1 = 1.0 - o.Beta1 ** float s.Step
-            let bc2 = 1.0 - o.Beta2 ** float s.Step
-            let denom = (s.Second.sqrt() / sqrt bc2).add_(scalar o.Eps)
-            theta.addcdiv_(s.First, denom, value = scalar (-o.Lr / bc1)) |> ignore
-
     [<Literal>]
     let private StateKind = "zoo-training-state"
 
@@ -185,7 +146,8 @@ module Zoo =
         let r = runIds.Length
         let gens = runIds |> Array.map (fun id -> Scope.Rng.create (Scope.Rng.derive config.Seed (int64 id)))
         let theta = torch.cat([| for g in gens -> Mlp.init g device layout 1 config.InitStd |], 0L).requires_grad_(true)
-        let opt = { Step = 0; First = torch.zeros_like theta; Second = torch.zeros_like theta }
+        // one optimizer state over the [R, P] weights is R independent optimizers (the rules are elementwise)
+        let opt = Optim.init theta
         let n = Dataset.count data.Train
         let perEpoch = (n + config.BatchSize - 1) / config.BatchSize
         let total = perEpoch * config.Epochs
@@ -255,7 +217,7 @@ module Zoo =
                 let perRun = Mlp.crossEntropyOfLogits (Mlp.forward layout theta xb) yb
                 let loss = perRun.sum()
                 let grad = torch.autograd.grad([| loss |], [| theta |])[0]
-                optimizerStep config opt theta grad
+                Optim.apply config.Optimizer opt theta grad
                 if epoch >= config.DropEpochs && iteration % config.Every = 0 then
                     use _ = torch.no_grad ()
                     let snapshot = theta.detach().clone()

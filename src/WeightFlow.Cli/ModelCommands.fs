@@ -64,19 +64,19 @@ let private rig (layoutText: string) (width: int) (batch: int) (neighbourhood: R
     let theta = torch.randn([| int64 batch; p |], generator = gen).mul(scalar 0.1)
     let target = torch.randn([| int64 batch; p |], generator = gen).mul(scalar 0.1)
     let t = torch.rand([| int64 batch |], generator = gen)
-    let opt = torch.optim.Adam(Params.values ps, 1e-3)
+    let opt = Optim.create (Optim.adam 1e-3) ps
     { Config = config; Graph = g; Parameters = Params.count ps
       Step = fun () ->
         Scope.value (fun () ->
-            opt.zero_grad()
+            Optim.zeroGrad opt
             let loss = (RT.apply model g t theta - target).square().mean()
             loss.backward()
-            opt.step() |> ignore
+            Optim.step opt
             float (loss.item<float32> ()))
       Forward = fun () -> Scope.value (fun () -> (use _ = torch.no_grad () in RT.apply model g t theta) |> ignore)
       Dispose = fun () ->
         for x in [ theta; target; t ] do x.Dispose()
-        opt.Dispose()
+        Optim.dispose opt
         Params.dispose ps
         (g :> IDisposable).Dispose() }
 

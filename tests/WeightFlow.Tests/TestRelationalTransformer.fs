@@ -213,13 +213,13 @@ let tests =
             use theta = theta
             use t = t
             use target = theta * 0.5
-            use opt = torch.optim.Adam(Params.values (RT.parameters m), 1e-2)
+            let opt = Optim.create (Optim.adam 1e-2) (RT.parameters m)
             let step () =
                 Scope.value (fun () ->
-                    opt.zero_grad()
+                    Optim.zeroGrad opt
                     let loss = (RT.apply m g t theta - target).square().mean()
                     loss.backward()
-                    opt.step() |> ignore
+                    Optim.step opt
                     loss.ToDouble())
             let first = step ()
             let mutable last = first
@@ -236,13 +236,13 @@ let tests =
             let theta, t = inputs gen l 2
             use theta = theta
             use t = t
-            use opt = torch.optim.Adam(Params.values (RT.parameters m), 1e-3)
+            let opt = Optim.create (Optim.adam 1e-3) (RT.parameters m)
             let step () =
                 Scope.value (fun () ->
-                    opt.zero_grad()
+                    Optim.zeroGrad opt
                     let loss = (RT.apply m g t theta).square().mean()
                     loss.backward()
-                    opt.step() |> ignore)
+                    Optim.step opt)
             for _ in 1 .. 3 do step ()
             let live () = DisposeScopeManager.Statistics.ThreadTotalLiveCount
             let before = live ()
