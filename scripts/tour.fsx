@@ -31,6 +31,13 @@ let gen = Scope.Rng.create 0L
 let model = RelationalTransformer.init gen torch.CPU (RelationalTransformer.Config.defaults 32 5) zoo.Layout
 let out = RelationalTransformer.apply model graph (torch.full(8L, 0.5f)) (theta.narrow(0L, 0L, 8L))   // [8, P]
 
-printfn "zoo %d x %d, mean accuracy %.4f, |logmap| %.4f, mean midpoint barrier %.4f, RT output %A"
+// One training step (regressing the model's output onto the aligned weights), with Optim's flat Adam.
+let opt = Optim.create (Optim.adam 1e-3) (RelationalTransformer.parameters model)
+let loss = (RelationalTransformer.apply model graph (torch.full(8L, 0.5f)) (theta.narrow(0L, 0L, 8L)) - aligned.narrow(0L, 0L, 8L)).square().mean()
+loss.backward()
+Optim.step opt
+Optim.zeroGrad opt
+
+printfn "zoo %d x %d, mean accuracy %.4f, |logmap| %.4f, mean midpoint barrier %.4f, RT output %A, loss %.4f"
     (int theta.shape[0]) (int theta.shape[1]) (acc.mean().ToDouble()) (v.norm().ToDouble())
-    (barriers.Midpoint.mean().ToDouble()) out.shape
+    (barriers.Midpoint.mean().ToDouble()) out.shape (loss.ToDouble())
