@@ -29,8 +29,9 @@ type NodeTerms = { Q: Tensor; K: Tensor; V: Tensor }
 [<NoEquality; NoComparison>]
 type EdgeTerms = { Q: Tensor; K: Tensor; V: Tensor; M: Tensor }
 
-/// Sparse attention over each node's incoming and outgoing edges and itself. Returns [B, N, heads, dh].
-let sparse (g: NeuralGraph) (scale: float) (n: NodeTerms) (e: EdgeTerms) : Tensor =
+/// Sparse attention over each node's incoming and outgoing edges and itself, in torch operations (the reference for
+/// the fused kernel, and the path for float64, other devices, or where the kernel was not built). [B, N, heads, dh].
+let sparseOps (g: NeuralGraph) (scale: float) (n: NodeTerms) (e: EdgeTerms) : Tensor =
     let b, h, dh = n.Q.shape[0], n.Q.shape[2], n.Q.shape[3]
     let w = g.Layout.Widths |> Array.map int64
     let depth = w.Length - 1
@@ -106,6 +107,13 @@ let sparse (g: NeuralGraph) (scale: float) (n: NodeTerms) (e: EdgeTerms) : Tenso
     use num0 = torch.addcmul(numOut, eSelf.unsqueeze(-1L), n.V, scalar 1.0)
     use num = num0 + numIn
     num / den.unsqueeze(-1L)
+
+/// Sparse attention over each node's incoming and outgoing edges and itself: the fused kernel for float32 CPU
+/// tensors where it is available (EdgeAttentionKernel), else `sparseOps`. Returns [B, N, heads, dh].
+let sparse (g: NeuralGraph) (scale: float) (n: NodeTerms) (e: EdgeTerms) : Tensor =
+    if n.Q.dtype = torch.float32 && n.Q.device_type = DeviceType.CPU && EdgeAttentionKernel.available.Force() then
+        EdgeAttentionKernel.sparse g scale n.Q n.K n.V e.Q e.K e.V e.M
+    else sparseOps g scale n e
 
 /// Dense attention over all node pairs: node terms [B, N, h, dh], edge terms [B, N, N, h, dh] (row i holds e_ij).
 /// With a mask ([N, N] bool, true = attend), the softmax runs over the masked-in pairs only. Returns [B, N, h, dh].
