@@ -8,6 +8,9 @@
 /// query node's own terms tell the two directions apart, since q_i and k_j come from nodes of different layers).
 /// The self pair has no edge: q_ii = q_i, k_ii = k_i, v_ii = v_i (qe = ke = ve = 0, me = 1).
 ///
+/// For float32 CPU tensors `sparse` runs the fused kernel of EdgeAttentionKernel (one pass per direction); the rest of
+/// this note describes the torch-operation path, `sparseOps`, its reference.
+///
 /// The softmax is numerically stable: each node's scores are shifted by that node's maximum. TorchSharp 0.107 has no
 /// `scatter_reduce`, so the maximum and the sums use the graph's structure instead of scatters: the edges of weight
 /// layer l are one complete bipartite block [in_l, out_l], so a node's outgoing scores are a row of its block and

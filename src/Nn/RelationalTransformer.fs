@@ -18,7 +18,8 @@
 /// Speed (the sparse model's cost is elementwise passes over the B·E edge rows, not matmuls): one feature row per
 /// weight; the edge projection as four De -> H products; the encoder's last two Linears applied as one; residual
 /// sums in place on fresh Linear outputs; `split`/`unbind` instead of per-use `narrow`/`select` (whose backward
-/// writes a whole-size zero gradient each time); attention by block reductions (EdgeAttention).
+/// writes a whole-size zero gradient each time); the attention core as one fused native kernel (EdgeAttentionKernel;
+/// block reductions in torch operations where it is unavailable).
 [<RequireQualifiedAccess>]
 module WeightFlow.RelationalTransformer
 
