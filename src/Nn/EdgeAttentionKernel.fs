@@ -75,6 +75,19 @@ let private overBatch (batch: int64) (f: int64 -> int64 -> int) =
     | Some rc -> failwith $"The fused edge-attention kernel failed (code {rc}): the graph does not match the tensors."
     | None -> ()
 
+/// The forward kernel over contiguous inputs: (output [B, N, heads, dh], log-sum-exp [B, N, heads]).
+let private forward (s: Shape) (inputs: Tensor[]) : Tensor * Tensor =
+    let q = inputs[0]
+    let b = q.shape[0]
+    let out = torch.empty(q.shape, dtype = q.dtype, device = q.device)
+    let lse = torch.empty([| b; s.Nodes; int64 s.Heads |], dtype = q.dtype, device = q.device)
+    let p = inputs |> Array.map ptr
+    let po, pl = ptr out, ptr lse
+    overBatch b (fun b0 b1 ->
+        Native.wf_edge_attention_forward(b0, b1, s.Nodes, s.Edges, s.Widths.Length - 1, s.Widths, s.Heads, s.Dh, s.Scale,
+                                         p[0], p[1], p[2], p[3], p[4], p[5], p[6], po, pl))
+    out, lse
+
 type private Fused() =
     inherit torch.autograd.MultiTensorFunction<Fused>()
     override _.Name = "WeightFlowSparseEdgeAttention"
@@ -82,15 +95,7 @@ type private Fused() =
     override _.forward(ctx, vars) =
         let s = vars[0] :?> Shape
         let inputs = vars[1..] |> Array.map (fun o -> (o :?> Tensor).contiguous())
-        let q = inputs[0]
-        let b = q.shape[0]
-        let out = torch.empty(q.shape, dtype = q.dtype, device = q.device)
-        let lse = torch.empty([| b; s.Nodes; int64 s.Heads |], dtype = q.dtype, device = q.device)
-        let p = inputs |> Array.map ptr
-        let po, pl = ptr out, ptr lse
-        overBatch b (fun b0 b1 ->
-            Native.wf_edge_attention_forward(b0, b1, s.Nodes, s.Edges, s.Widths.Length - 1, s.Widths, s.Heads, s.Dh, s.Scale,
-                                             p[0], p[1], p[2], p[3], p[4], p[5], p[6], po, pl))
+        let out, lse = forward s inputs
         ctx.save_for_backward(List<Tensor>(Array.append inputs [| out; lse |]))
         ctx.save_data("shape", box s)
         List<Tensor>([ out ])
@@ -118,4 +123,13 @@ let sparse (g: NeuralGraph) (scale: float) (q: Tensor) (k: Tensor) (v: Tensor) (
     let shape =
         { Widths = g.Layout.Widths |> Array.map int64; Nodes = int64 g.NodeCount; Edges = int64 g.EdgeCount
           Heads = int q.shape[2]; Dh = int q.shape[3]; Scale = float32 scale }
-    (Fused.apply([| box shape; box q; box k; box v; box qe; box ke; box ve; box me |]))[0]
+    let inputs = [| q; k; v; qe; ke; ve; me |]
+    if torch.is_grad_enabled () && inputs |> Array.exists (fun t -> t.requires_grad) then
+        (Fused.apply([| box shape; box q; box k; box v; box qe; box ke; box ve; box me |]))[0]
+    else
+        // no graph to record (inference, or sampling a trained flow): the kernel alone, nothing saved
+        let contiguous = inputs |> Array.map (fun t -> t.contiguous())
+        let out, lse = forward shape contiguous
+        lse.Dispose()
+        for c, t in Array.zip contiguous inputs do if not (obj.ReferenceEquals(c, t)) then c.Dispose()
+        out

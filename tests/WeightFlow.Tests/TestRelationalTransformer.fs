@@ -149,6 +149,22 @@ let tests =
             for x in Array.concat [ [| fused; ops |]; fusedGrads; opsGrads; inputs ] do x.Dispose()
             true)
 
+        test "without gradients the fused kernel runs alone and equals the torch-operation attention" {
+            // Inference (no_grad) must not go through the autograd function: nothing is saved for a backward that
+            // never comes (a 150-step forward-only loop grew the process by ~1.1 GB when it did).
+            let l = Layout.parse "6-5-4-2"
+            use g = NeuralGraph.create torch.CPU l
+            use gen = Scope.Rng.create 11L
+            let rnd (rows: int) = torch.randn([| 2L; int64 rows; 2L; 3L |], generator = gen).requires_grad_(true)
+            let x = [| rnd g.NodeCount; rnd g.NodeCount; rnd g.NodeCount; rnd g.EdgeCount; rnd g.EdgeCount; rnd g.EdgeCount; rnd g.EdgeCount |]
+            use _ = torch.no_grad ()
+            use fused = EdgeAttentionKernel.sparse g 0.4 x[0] x[1] x[2] x[3] x[4] x[5] x[6]
+            use ops = EdgeAttention.sparseOps g 0.4 { Q = x[0]; K = x[1]; V = x[2] } { Q = x[3]; K = x[4]; V = x[5]; M = x[6] }
+            Expect.isFalse fused.requires_grad "no graph recorded"
+            Expect.allClose Tolerance.float32Sum fused ops "same values"
+            for t in x do t.Dispose()
+        }
+
         testProp "RT sparse is permutation equivariant" (fun (SmallLayout widths) (seed: int) ->
             let l = Layout.create widths
             let m = rtModel (int64 seed) (smallConfig RT.Sparse (RT.Fourier 4)) l
