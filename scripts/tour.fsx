@@ -33,11 +33,9 @@ let out = RelationalTransformer.apply model graph (torch.full(8L, 0.5f)) (theta.
 
 // One training step (regressing the model's output onto the aligned weights), with Optim's flat Adam.
 let opt = Optim.create (Optim.adam 1e-3) (RelationalTransformer.parameters model)
-let loss = (RelationalTransformer.apply model graph (torch.full(8L, 0.5f)) (theta.narrow(0L, 0L, 8L)) - aligned.narrow(0L, 0L, 8L)).square().mean()
-loss.backward()
-Optim.step opt
-Optim.zeroGrad opt
+let loss = Optim.minimize opt (fun () ->
+    (RelationalTransformer.apply model graph (torch.full(8L, 0.5f)) (theta.narrow(0L, 0L, 8L)) - aligned.narrow(0L, 0L, 8L)).square().mean())
 
 printfn "zoo %d x %d, mean accuracy %.4f, |logmap| %.4f, mean midpoint barrier %.4f, RT output %A, loss %.4f"
     (int theta.shape[0]) (int theta.shape[1]) (acc.mean().ToDouble()) (v.norm().ToDouble())
-    (barriers.Midpoint.mean().ToDouble()) out.shape (loss.ToDouble())
+    (barriers.Midpoint.mean().ToDouble()) out.shape loss

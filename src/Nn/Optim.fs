@@ -93,4 +93,14 @@ module Optim =
         let parts = theta.split([| for p in o.Parameters -> p.numel() |], 0L)
         for p, part in List.zip o.Parameters (List.ofArray parts) do p.copy_(part.view_as(p)) |> ignore
 
+    /// One training step in its own dispose scope: clears the gradients, computes `loss ()`, back-propagates it and
+    /// updates the parameters. Returns the loss value.
+    let minimize (o: Parameters) (loss: unit -> Tensor) : float =
+        Scope.value (fun () ->
+            zeroGrad o
+            let l = loss ()
+            l.backward()
+            step o
+            l.ToDouble())
+
     let dispose (o: Parameters) = disposeState o.State

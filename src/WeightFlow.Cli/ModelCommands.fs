@@ -66,13 +66,7 @@ let private rig (layoutText: string) (width: int) (batch: int) (neighbourhood: R
     let t = torch.rand([| int64 batch |], generator = gen)
     let opt = Optim.create (Optim.adam 1e-3) ps
     { Config = config; Graph = g; Parameters = Params.count ps
-      Step = fun () ->
-        Scope.value (fun () ->
-            Optim.zeroGrad opt
-            let loss = (RT.apply model g t theta - target).square().mean()
-            loss.backward()
-            Optim.step opt
-            float (loss.item<float32> ()))
+      Step = fun () -> Optim.minimize opt (fun () -> (RT.apply model g t theta - target).square().mean())
       Forward = fun () -> Scope.value (fun () -> (use _ = torch.no_grad () in RT.apply model g t theta) |> ignore)
       Dispose = fun () ->
         for x in [ theta; target; t ] do x.Dispose()

@@ -266,13 +266,7 @@ let tests =
             use t = t
             use target = theta * 0.5
             let opt = Optim.create (Optim.adam 1e-2) (RT.parameters m)
-            let step () =
-                Scope.value (fun () ->
-                    Optim.zeroGrad opt
-                    let loss = (RT.apply m g t theta - target).square().mean()
-                    loss.backward()
-                    Optim.step opt
-                    loss.ToDouble())
+            let step () = Optim.minimize opt (fun () -> (RT.apply m g t theta - target).square().mean())
             let first = step ()
             let mutable last = first
             for _ in 1 .. 30 do last <- step ()
@@ -289,12 +283,7 @@ let tests =
             use theta = theta
             use t = t
             let opt = Optim.create (Optim.adam 1e-3) (RT.parameters m)
-            let step () =
-                Scope.value (fun () ->
-                    Optim.zeroGrad opt
-                    let loss = (RT.apply m g t theta).square().mean()
-                    loss.backward()
-                    Optim.step opt)
+            let step () = Optim.minimize opt (fun () -> (RT.apply m g t theta).square().mean()) |> ignore
             for _ in 1 .. 3 do step ()
             let live () = DisposeScopeManager.Statistics.ThreadTotalLiveCount
             let before = live ()
