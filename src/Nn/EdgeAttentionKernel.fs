@@ -124,6 +124,16 @@ let sparse (g: NeuralGraph) (scale: float) (q: Tensor) (k: Tensor) (v: Tensor) (
         { Widths = g.Layout.Widths |> Array.map int64; Nodes = int64 g.NodeCount; Edges = int64 g.EdgeCount
           Heads = int q.shape[2]; Dh = int q.shape[3]; Scale = float32 scale }
     let inputs = [| q; k; v; qe; ke; ve; me |]
+    // the kernel reads raw memory by these shapes: any mismatch must stop here, not read out of bounds
+    let b = q.shape[0]
+    inputs |> Array.iteri (fun i t ->
+        let rows = if i < 3 then shape.Nodes else shape.Edges
+        let name = [| "q"; "k"; "v"; "qe"; "ke"; "ve"; "me" |][i]
+        // messages are built only on failure (this runs 7 times per layer and step)
+        if not (t.dtype = torch.float32 && t.device_type = DeviceType.CPU) then
+            invalidArg name $"The fused attention takes float32 CPU tensors; {name} is {t.dtype} on {t.device}."
+        if t.shape <> [| b; rows; int64 shape.Heads; int64 shape.Dh |] then
+            invalidArg name $"{name} must have shape [{b}, {rows}, {shape.Heads}, {shape.Dh}] for a {g.Layout} graph but has %A{t.shape}.")
     if torch.is_grad_enabled () && inputs |> Array.exists (fun t -> t.requires_grad) then
         (Fused.apply([| box shape; box q; box k; box v; box qe; box ke; box ve; box me |]))[0]
     else

@@ -149,6 +149,17 @@ let tests =
             for x in Array.concat [ [| fused; ops |]; fusedGrads; opsGrads; inputs ] do x.Dispose()
             true)
 
+        test "the fused kernel refuses tensors that do not match the graph (it reads raw memory)" {
+            let l = Layout.parse "6-5-4-2"
+            use g = NeuralGraph.create torch.CPU l
+            let node = torch.zeros([| 2L; int64 g.NodeCount; 1L; 4L |])
+            let edge = torch.zeros([| 2L; int64 g.EdgeCount; 1L; 4L |])
+            let short = torch.zeros([| 2L; int64 g.EdgeCount - 1L; 1L; 4L |])
+            Expect.throwsT<System.ArgumentException> (fun () -> EdgeAttentionKernel.sparse g 1.0 node node node edge short edge edge |> ignore) "one edge row short"
+            Expect.throwsT<System.ArgumentException> (fun () -> EdgeAttentionKernel.sparse g 1.0 (node.to_type(torch.float64)) node node edge edge edge edge |> ignore) "float64"
+            for t in [ node; edge; short ] do t.Dispose()
+        }
+
         test "without gradients the fused kernel runs alone and equals the torch-operation attention" {
             // Inference (no_grad) must not go through the autograd function: nothing is saved for a backward that
             // never comes (a 150-step forward-only loop grew the process by ~1.1 GB when it did).
