@@ -71,7 +71,7 @@ static int64_t max_degree(const graph_t *g) {
 }
 
 /* score of one pair for head h (unscaled dot product) and its value row into val[dh] */
-static inline float score_value(const graph_t *g, int h, const float *qn, const float *km, const float *vm,
+static inline float score_value(const graph_t *g, const float *qn, const float *km, const float *vm,
                                 const float *qe, const float *ke, const float *ve, const float *me, float *val) {
     int dh = g->dh;
     float s = 0.0f;
@@ -80,7 +80,6 @@ static inline float score_value(const graph_t *g, int h, const float *qn, const 
     } else {
         for (int d = 0; d < dh; d++) { s += (qn[d] + qe[d]) * (km[d] + ke[d]); val[d] = ve[d] + vm[d] * me[d]; }
     }
-    (void)h;
     return s * g->scale;
 }
 
@@ -108,8 +107,8 @@ int wf_edge_attention_forward(int64_t b0, int64_t b1, int64_t nodes, int64_t edg
                 for (int64_t i = 0; i < c; i++) {
                     int64_t e = p[i].edge, key = p[i].key;
                     float s = e < 0
-                        ? score_value(&g, h, qb + n * H + o, kb + key * H + o, vb + key * H + o, 0, 0, 0, 0, val)
-                        : score_value(&g, h, qb + n * H + o, kb + key * H + o, vb + key * H + o,
+                        ? score_value(&g, qb + n * H + o, kb + key * H + o, vb + key * H + o, 0, 0, 0, 0, val)
+                        : score_value(&g, qb + n * H + o, kb + key * H + o, vb + key * H + o,
                                       qeb + e * H + o, keb + e * H + o, veb + e * H + o, meb + e * H + o, val);
                     if (s > m) {
                         float r = expf(m - s); /* 0 on the first pair (m = -inf) */

@@ -90,6 +90,20 @@ let densify (gen: torch.Generator) (g: NeuralGraph) (sparse: Tensor) (diagonal: 
     use d = c.index_copy(1L, diagIdx, diag)
     d.view(b, n, n, h, dh)
 
+/// Runs `apply` (a model built for another hidden width) on one network of `layoutText` and checks it writes one
+/// finite value per weight and bias.
+let runsOn (apply: NeuralGraph -> Tensor -> Tensor -> Tensor) (layoutText: string) =
+    let l = Layout.parse layoutText
+    use g = NeuralGraph.create torch.CPU l
+    use gen = Scope.Rng.create 4L
+    let theta, t = inputs gen l 1
+    use theta = theta
+    use t = t
+    use _ = torch.no_grad ()
+    use out = apply g t theta
+    Expect.equal (T.shape out) [| 1; Layout.paramCount l |] $"one output per weight and bias of {layoutText}"
+    Check.finite "output" "" out
+
 [<Tests>]
 let tests =
     testList "RelationalTransformer" [
@@ -206,16 +220,7 @@ let tests =
             let count m = Params.count (RT.parameters m)
             Expect.equal (count narrow) (count wide) "same parameter count"
             Expect.equal (RT.parameters narrow |> List.map fst) (RT.parameters wide |> List.map fst) "same names"
-            let l = Layout.parse "784-32-10"
-            use g = NeuralGraph.create torch.CPU l
-            use gen = Scope.Rng.create 4L
-            let theta, t = inputs gen l 1
-            use theta = theta
-            use t = t
-            use _ = torch.no_grad ()
-            use out = RT.apply narrow g t theta
-            Expect.equal (T.shape out) [| 1; Layout.paramCount l |] "one output per weight and bias of 784-32-10"
-            Check.finite "output" "" out
+            runsOn (RT.apply narrow) "784-32-10"
         }
 
         test "a model for 784-10-10 refuses 30-16-16-2 with a message" {
