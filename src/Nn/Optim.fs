@@ -60,9 +60,10 @@ module Optim =
             use denom = root.div_(scalar (sqrt bc2)).add_(scalar c.Eps)
             theta.addcdiv_(s.First, denom, value = scalar (-c.Lr / bc1)) |> ignore
 
-    /// An optimizer over a model's parameters, updated through one flat vector.
+    /// An optimizer over a model's parameters, updated through one flat vector, with the guard that keeps the
+    /// training loop's resident memory at its working set (Heap).
     [<NoEquality; NoComparison>]
-    type Parameters = { Optimizer: Optimizer; Parameters: Parameter list; State: State }
+    type Parameters = { Optimizer: Optimizer; Parameters: Parameter list; State: State; Heap: Heap.Guard }
 
     /// Adam with PyTorch's defaults (β = 0.9, 0.999, ε = 1e-8, no weight decay) at learning rate `lr`.
     let adam (lr: float) : Optimizer = Adam { Lr = lr; Beta1 = 0.9; Beta2 = 0.999; Eps = 1e-8; WeightDecay = 0.0 }
@@ -76,7 +77,7 @@ module Optim =
         let second = torch.zeros([| n |], dtype = torch.float32, device = device)
         first.DetachFromDisposeScope() |> ignore
         second.DetachFromDisposeScope() |> ignore
-        { Optimizer = o; Parameters = parameters; State = { Step = 0; First = first; Second = second } }
+        { Optimizer = o; Parameters = parameters; State = { Step = 0; First = first; Second = second }; Heap = Heap.guard () }
 
     /// Clears every gradient (autograd then stores the next backward's gradient without adding to a zero).
     let zeroGrad (o: Parameters) = for p in o.Parameters do p.grad <- null
@@ -94,13 +95,17 @@ module Optim =
         for p, part in List.zip o.Parameters (List.ofArray parts) do p.copy_(part.view_as(p)) |> ignore
 
     /// One training step in its own dispose scope: clears the gradients, computes `loss ()`, back-propagates it and
-    /// updates the parameters. Returns the loss value.
+    /// updates the parameters; then, with the step's tensors freed, lets the heap guard trim a fragmented heap.
+    /// Returns the loss value.
     let minimize (o: Parameters) (loss: unit -> Tensor) : float =
-        Scope.value (fun () ->
-            zeroGrad o
-            let l = loss ()
-            l.backward()
-            step o
-            l.ToDouble())
+        let value =
+            Scope.value (fun () ->
+                zeroGrad o
+                let l = loss ()
+                l.backward()
+                step o
+                l.ToDouble())
+        Heap.afterStep o.Heap
+        value
 
     let dispose (o: Parameters) = disposeState o.State

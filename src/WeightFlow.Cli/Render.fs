@@ -10,9 +10,9 @@ let json (o: obj) = Console.Out.WriteLine(JsonSerializer.Serialize(o, JsonSerial
 
 /// A table with a title, header and rows of strings.
 let table (title: string) (header: string list) (rows: string list list) =
-    let t = Table(Title = TableTitle title)
+    let t = Table(Title = TableTitle(Markup.Escape title))
     t.Border <- TableBorder.Rounded
-    for h in header do t.AddColumn(TableColumn(h)) |> ignore
+    for h in header do t.AddColumn(TableColumn(Markup.Escape h)) |> ignore
     for r in rows do t.AddRow(r |> List.map Markup.Escape |> Array.ofList) |> ignore
     AnsiConsole.Write t
 

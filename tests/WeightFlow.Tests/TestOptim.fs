@@ -64,4 +64,29 @@ let tests =
             Params.dispose mine
             Params.dispose other
         }
+
+        test "the heap guard takes the third step's resident size as the working set and trims only 20% above it" {
+            let g = Heap.guard ()
+            // step:        1      2      3 (working set)  4      5 (= 1.2x)  6      7
+            let resident = [ 100L; 110L; 120L;            130L;  144L;       145L;  150L ]
+            let decisions = resident |> List.map (Heap.decide g)
+            Expect.equal decisions [ false; false; false; false; false; true; true ] "trim strictly above 1.2 x 120"
+            Expect.equal g.WorkingSet 120L "working set from step 3"
+        }
+
+        test "releasing the heap returns freed memory to the kernel" {
+            let tuned = [ "MALLOC_MMAP_THRESHOLD_"; "MALLOC_TRIM_THRESHOLD_"; "GLIBC_TUNABLES" ] |> List.exists (System.Environment.GetEnvironmentVariable >> isNull >> not)
+            // with the user's own malloc settings the blocks may be mapped one by one and returned at once
+            if System.OperatingSystem.IsLinux() && not tuned then
+                Engine.ensureLoaded ()
+                // 24 x 16 MiB, each below the 32 MiB mmap threshold (Engine), so they come from the heap, are
+                // touched (zeros) and, once freed, stay in the process until released
+                let blocks = [ for _ in 1 .. 24 -> torch.zeros([| 4L * 1024L * 1024L |]) ]
+                for b in blocks do b.Dispose()
+                let before = Heap.resident ()
+                Heap.release ()
+                let after = Heap.resident ()
+                // 384 MiB were freed; require at least 256 MiB back (the rest of the process may move a little)
+                Expect.isLessThan after (before - 256L * 1024L * 1024L) $"resident {before >>> 20} MiB -> {after >>> 20} MiB"
+        }
     ]
