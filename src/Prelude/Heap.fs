@@ -8,7 +8,7 @@
 /// Trimming after every step held 0.4 GB but made steps 1.6x slower (the working set is faulted in again each time).
 ///
 /// The guard takes the resident size after the third step as the working set and calls `malloc_trim(0)` whenever a
-/// later step ends more than `Growth` above it: over 60 steps of that run, 4 trims held it at 1.4-1.8 GB, at 1.048
+/// later step ends more than 20% above it: over 60 steps of that run, 4 trims held it at 1.4-1.8 GB, at 1.048
 /// s/step against 1.029 without (one run each, within this machine's run-to-run noise). `Optim.minimize` runs one per
 /// optimizer.
 [<RequireQualifiedAccess>]
@@ -23,19 +23,21 @@ module private Native =
 
 /// A guard's state: the working set (0 until measured) and the steps seen.
 [<NoEquality; NoComparison>]
-type Guard = { mutable WorkingSet: int64; mutable Steps: int; Growth: float }
+type Guard = { mutable WorkingSet: int64; mutable Steps: int }
 
 /// The step whose resident size is the working set (by then the heap has grown to one step's allocations).
 let private baselineStep = 3
 
-/// A guard that trims when the resident size exceeds the working set by 20%.
-let guard () : Guard = { WorkingSet = 0L; Steps = 0; Growth = 1.2 }
+/// How far above the working set a step may end before the heap is trimmed.
+let private growth = 1.2
+
+let guard () : Guard = { WorkingSet = 0L; Steps = 0 }
 
 /// Records the end of a step with resident size `resident`; true when the heap should be trimmed now.
 let decide (g: Guard) (resident: int64) : bool =
     g.Steps <- g.Steps + 1
     if g.Steps = baselineStep then g.WorkingSet <- resident
-    g.Steps > baselineStep && float resident > g.Growth * float g.WorkingSet
+    g.Steps > baselineStep && float resident > growth * float g.WorkingSet
 
 /// This process's resident size in bytes (Linux; 0 elsewhere).
 let resident () : int64 =
