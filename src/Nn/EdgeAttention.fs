@@ -24,6 +24,8 @@ module WeightFlow.EdgeAttention
 
 open TorchSharp
 
+type private F = torch.nn.functional
+
 /// Per-head node terms, each [B, N, heads, dh].
 [<NoEquality; NoComparison>]
 type NodeTerms = { Q: Tensor; K: Tensor; V: Tensor }
@@ -136,3 +138,62 @@ let dense (mask: Tensor option) (scale: float) (n: NodeTerms) (e: EdgeTerms) : T
     use v = torch.addcmul(e.V, n.V.unsqueeze(1L), e.M, scalar 1.0)
     use wv = a.unsqueeze(-1L) * v
     wv.sum(2L)
+
+/// The four edge terms of one projection weight w [4H, De] (per head chunk of 4·dh rows: q, k, v, m), as four
+/// De -> H products: no [rows, 4H] temporary (for MNIST at batch 8 it is 32 MB, above glibc's mmap threshold, so every
+/// iteration would page-fault it in) and no unbind/stack. Edges [..., De] -> terms [..., heads, dh].
+let edgeTerms (heads: int64) (edges: Tensor) (w: Tensor) : EdgeTerms =
+    let de = w.shape[1]
+    let dh = w.shape[0] / (4L * heads)
+    let term (i: int) =
+        use w4 = w.view(heads, 4L, dh, de)
+        use wi = w4.select(1L, int64 i).reshape(heads * dh, de)
+        use y = F.linear(edges, wi)
+        y.view(Array.append (edges.shape[.. edges.shape.Length - 2]) [| heads; dh |])
+    { Q = term 0; K = term 1; V = term 2; M = term 3 }
+
+/// Whether the factored form does less work than the four edge terms: per edge row it computes u = A e (heads·De
+/// wide) and me (H wide) instead of qe, ke, ve, me (4H wide), so it pays when heads·De < 3H, i.e. De < 3·dh.
+let factoredPays (heads: int64) (dh: int64) (de: int64) = de < 3L * dh && heads >= 1L
+
+/// Sparse attention from node terms and the edge features with their projection weight w [4H, De] (the Relational
+/// Transformer's De -> 4H edge projection, no bias): edges [B, E, De] -> [B, N, heads, dh].
+///
+/// For float32 CPU tensors with the fused kernels, where it does less work (`factoredPays`), it runs the factored form
+/// (native/factored_attention.c): the edge terms are linear in e, so per head
+///   (q_i + Wq e)·(k_j + Wk e) = q_i·k_j + (Wkᵀq_i + Wqᵀk_j + A e)·e  with A = WqᵀWk, and
+///   Σ_j a_ij Wv e_ij = Wv Σ_j a_ij e_ij,
+/// which replaces three of the four GEMMs over the B·E edge rows (qe, ke, ve) by one (u = A e) and a per-node product
+/// (Wv after the weighted sum). Elsewhere it computes the four terms and runs `sparse`. The two agree to float
+/// rounding (TestRelationalTransformer).
+let sparseProjected (g: NeuralGraph) (scale: float) (n: NodeTerms) (edges: Tensor) (w: Tensor) : Tensor =
+    let heads, dh = n.Q.shape[2], n.Q.shape[3]
+    let b, rows, de = edges.shape[0], edges.shape[1], edges.shape[2]
+    let fused = n.Q.dtype = torch.float32 && n.Q.device_type = DeviceType.CPU && EdgeAttentionKernel.available.Force()
+    if fused && factoredPays heads dh de then
+        use w4 = w.view(heads, 4L, dh, de)
+        // `unbind` (backward: one stack) rather than `select` per term (backward: a zero gradient of w each)
+        let parts = w4.unbind(1L)
+        let wq, wk, wv, wm = parts[0], parts[1], parts[2], parts[3]
+        use wqT = wq.transpose(1L, 2L)
+        use a = wqT.bmm(wk)
+        use aRows = a.reshape(heads * de, de)
+        use u0 = F.linear(edges, aRows)
+        use u = u0.view(b, rows, heads, de)
+        use wmRows = wm.reshape(heads * dh, de)
+        use me0 = F.linear(edges, wmRows)
+        use me = me0.view(b, rows, heads, dh)
+        use qt = torch.einsum("bnhc,hcx->bnhx", n.Q, wk)
+        use kt = torch.einsum("bnhc,hcx->bnhx", n.K, wq)
+        let out, ebar = EdgeAttentionKernel.factored g scale n.Q n.K n.V qt kt edges u me
+        use out = out
+        use ebar = ebar
+        use ve = torch.einsum("bnhx,hcx->bnhc", ebar, wv)
+        for x in parts do x.Dispose()
+        // not in place: the kernel saved `out` for its backward
+        out + ve
+    else
+        let et = edgeTerms heads edges w
+        let out = sparse g scale n et
+        for x in [ et.Q; et.K; et.V; et.M ] do x.Dispose()
+        out

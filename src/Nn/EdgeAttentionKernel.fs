@@ -36,6 +36,20 @@ module private Native =
                                           nativeint gout, nativeint gq, nativeint gk, nativeint gv, nativeint gqe,
                                           nativeint gke, nativeint gve, nativeint gme)
 
+    [<DllImport(Library)>]
+    extern int wf_factored_attention_forward(int64 b0, int64 b1, int64 nodes, int64 edges, int layers, int64[] w, int heads,
+                                             int dh, int de, float32 scale, nativeint q, nativeint k, nativeint v,
+                                             nativeint qt, nativeint kt, nativeint e, nativeint u, nativeint me,
+                                             nativeint out, nativeint ebar, nativeint lse)
+
+    [<DllImport(Library)>]
+    extern int wf_factored_attention_backward(int64 b0, int64 b1, int64 nodes, int64 edges, int layers, int64[] w,
+                                              int heads, int dh, int de, float32 scale, nativeint q, nativeint k,
+                                              nativeint v, nativeint qt, nativeint kt, nativeint e, nativeint u,
+                                              nativeint me, nativeint out, nativeint ebar, nativeint lse, nativeint gout,
+                                              nativeint gebar, nativeint gq, nativeint gk, nativeint gv, nativeint gqt,
+                                              nativeint gkt, nativeint ge, nativeint gu, nativeint gme)
+
     /// TorchSharp's own export: the data pointer of a tensor.
     [<DllImport("LibTorchSharp")>]
     extern nativeint THSTensor_data(nativeint handle)
@@ -143,3 +157,89 @@ let sparse (g: NeuralGraph) (scale: float) (q: Tensor) (k: Tensor) (v: Tensor) (
         lse.Dispose()
         for c, t in Array.zip contiguous inputs do if not (obj.ReferenceEquals(c, t)) then c.Dispose()
         out
+
+// ---------------------------------------------------------------------------------------------------------------
+// The factored form (native/factored_attention.c): edge projections through the edge features
+
+/// What the factored kernel needs besides the graph: the edge feature width De.
+type private FactoredShape = { Graph: Shape; De: int }
+
+/// The factored forward over contiguous inputs: (out [B, N, heads, dh], ebar [B, N, heads, De], lse [B, N, heads]).
+let private factoredForward (f: FactoredShape) (inputs: Tensor[]) : Tensor * Tensor * Tensor =
+    let s = f.Graph
+    let q = inputs[0]
+    let b = q.shape[0]
+    let out = torch.empty(q.shape, dtype = q.dtype, device = q.device)
+    let ebar = torch.empty([| b; s.Nodes; int64 s.Heads; int64 f.De |], dtype = q.dtype, device = q.device)
+    let lse = torch.empty([| b; s.Nodes; int64 s.Heads |], dtype = q.dtype, device = q.device)
+    let p = inputs |> Array.map ptr
+    let po, pe, pl = ptr out, ptr ebar, ptr lse
+    overBatch b (fun b0 b1 ->
+        Native.wf_factored_attention_forward(b0, b1, s.Nodes, s.Edges, s.Widths.Length - 1, s.Widths, s.Heads, s.Dh, f.De,
+                                             s.Scale, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], po, pe, pl))
+    out, ebar, lse
+
+type private FusedFactored() =
+    inherit torch.autograd.MultiTensorFunction<FusedFactored>()
+    override _.Name = "WeightFlowFactoredEdgeAttention"
+
+    override _.forward(ctx, vars) =
+        let f = vars[0] :?> FactoredShape
+        let inputs = vars[1..] |> Array.map (fun o -> (o :?> Tensor).contiguous())
+        let out, ebar, lse = factoredForward f inputs
+        ctx.save_for_backward(List<Tensor>(Array.append inputs [| out; ebar; lse |]))
+        ctx.save_data("shape", box f)
+        List<Tensor>([ out; ebar ])
+
+    override _.backward(ctx, grads) =
+        let f = ctx.get_data("shape") :?> FactoredShape
+        let s = f.Graph
+        let saved = ctx.get_saved_variables()
+        let q = saved[0]
+        // an output that does not reach the loss has no gradient: it contributes zero
+        let gradOf i = if isNull grads[i] then torch.zeros_like(saved[8 + i]) else grads[i].contiguous()
+        let gout, gebar = gradOf 0, gradOf 1
+        let b = q.shape[0]
+        let gs = [| for i in 0 .. 7 -> torch.empty(saved[i].shape, dtype = q.dtype, device = q.device) |]
+        let p = [| for t in saved -> ptr t |]
+        let pg = gs |> Array.map ptr
+        let pgo, pge = ptr gout, ptr gebar
+        overBatch b (fun b0 b1 ->
+            Native.wf_factored_attention_backward(b0, b1, s.Nodes, s.Edges, s.Widths.Length - 1, s.Widths, s.Heads, s.Dh,
+                                                  f.De, s.Scale, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8],
+                                                  p[9], p[10], pgo, pge, pg[0], pg[1], pg[2], pg[3], pg[4], pg[5], pg[6],
+                                                  pg[7]))
+        List<Tensor>(Array.append [| null |] gs)
+
+/// The factored sparse attention (float32, CPU): node terms q, k, v [B, N, heads, dh] and qt = Wkᵀq, kt = Wqᵀk
+/// [B, N, heads, De]; edge features e [B, E, De], u = (WqᵀWk) e [B, E, heads, De] and me [B, E, heads, dh] ->
+/// (out [B, N, heads, dh], the value part Σ a v ⊙ me; ebar [B, N, heads, De], Σ a e), differentiable in all eight
+/// inputs. The attention is out + Wv ebar per head (EdgeAttention.sparseProjected).
+let factored (g: NeuralGraph) (scale: float) (q: Tensor) (k: Tensor) (v: Tensor) (qt: Tensor) (kt: Tensor) (e: Tensor) (u: Tensor) (me: Tensor) : Tensor * Tensor =
+    let heads, dh = q.shape[2], q.shape[3]
+    let de = e.shape[2]
+    let shape =
+        { Graph = { Widths = g.Layout.Widths |> Array.map int64; Nodes = int64 g.NodeCount; Edges = int64 g.EdgeCount
+                    Heads = int heads; Dh = int dh; Scale = float32 scale }
+          De = int de }
+    let inputs = [| q; k; v; qt; kt; e; u; me |]
+    let names = [| "q"; "k"; "v"; "qt"; "kt"; "e"; "u"; "me" |]
+    let b = q.shape[0]
+    let n, m = int64 g.NodeCount, int64 g.EdgeCount
+    let expected = [| [| b; n; heads; dh |]; [| b; n; heads; dh |]; [| b; n; heads; dh |]; [| b; n; heads; de |]
+                      [| b; n; heads; de |]; [| b; m; de |]; [| b; m; heads; de |]; [| b; m; heads; dh |] |]
+    // the kernel reads raw memory by these shapes: any mismatch must stop here, not read out of bounds
+    inputs |> Array.iteri (fun i t ->
+        if not (t.dtype = torch.float32 && t.device_type = DeviceType.CPU) then
+            invalidArg names[i] $"The fused attention takes float32 CPU tensors; {names[i]} is {t.dtype} on {t.device}."
+        if t.shape <> expected[i] then
+            invalidArg names[i] $"{names[i]} must have shape %A{expected[i]} for a {g.Layout} graph but has %A{t.shape}.")
+    if torch.is_grad_enabled () && inputs |> Array.exists (fun t -> t.requires_grad) then
+        let outs = FusedFactored.apply([| yield box shape; for t in inputs -> box t |])
+        outs[0], outs[1]
+    else
+        let contiguous = inputs |> Array.map (fun t -> t.contiguous())
+        let out, ebar, lse = factoredForward shape contiguous
+        lse.Dispose()
+        for c, t in Array.zip contiguous inputs do if not (obj.ReferenceEquals(c, t)) then c.Dispose()
+        out, ebar

@@ -16,7 +16,9 @@
 ///   equals ours plus C·Dn·H + H + H·H + H + H + 1 (11,681 for 784-10-10 at d_E = 32).
 ///
 /// Speed (the sparse model's cost is elementwise passes over the B·E edge rows, not matmuls): one feature row per
-/// weight; the edge projection as four De -> H products; the encoder's last two Linears applied as one; residual
+/// weight; the edge projections factored through the edge features where that saves work (EdgeAttention.
+/// sparseProjected: two GEMMs over the edge rows instead of four), else four De -> H products; the encoder's last two
+/// Linears applied as one; residual
 /// sums in place on fresh Linear outputs; `split`/`unbind` instead of per-use `narrow`/`select` (whose backward
 /// writes a whole-size zero gradient each time); the attention core as one fused native kernel (EdgeAttentionKernel;
 /// block reductions in torch operations where it is unavailable).
@@ -298,21 +300,16 @@ module Block =
         // `unbind` (backward: one stack) rather than `select` (backward: a zero gradient of the whole input each)
         let qkvN = q5.unbind(3L)
         let nt: EdgeAttention.NodeTerms = { Q = qkvN[0]; K = qkvN[1]; V = qkvN[2] }
-        // Four De -> H products instead of one De -> 4H: no [rows, 4H] temporary (for MNIST at batch 8 it is 32 MB,
-        // above glibc's mmap threshold, so every iteration would page-fault it in) and no unbind/stack.
-        let we = p.QkvEdge.Weight
-        let de = we.shape[1]
-        let term i =
-            use wi = we.view(heads, 4L, dh, de).select(1L, int64 i).reshape(heads * dh, de)
-            use y = F.linear(edges, wi)
-            y.view(Array.append (edges.shape[.. edges.shape.Length - 2]) [| heads; dh |])
-        let et: EdgeAttention.EdgeTerms = { Q = term 0; K = term 1; V = term 2; M = term 3 }
         let scale = 1.0 / sqrt (float c.AttentionWidth)
         use out =
             match c.Neighbourhood with
-            | Sparse -> EdgeAttention.sparse g scale nt et
-            | Dense -> EdgeAttention.dense None scale nt et
-        for x in [ nt.Q; nt.K; nt.V; et.Q; et.K; et.V; et.M ] do x.Dispose()
+            | Sparse -> EdgeAttention.sparseProjected g scale nt edges p.QkvEdge.Weight
+            | Dense ->
+                let et = EdgeAttention.edgeTerms heads edges p.QkvEdge.Weight
+                let o = EdgeAttention.dense None scale nt et
+                for x in [ et.Q; et.K; et.V; et.M ] do x.Dispose()
+                o
+        for x in [ nt.Q; nt.K; nt.V ] do x.Dispose()
         use merged = out.reshape(b, n, int64 c.AttentionWidth)
         use o = Linear.apply p.ProjOut merged
         Linear.apply p.Lin0 o

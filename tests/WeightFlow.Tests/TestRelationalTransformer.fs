@@ -163,6 +163,55 @@ let tests =
             for x in Array.concat [ [| fused; ops |]; fusedGrads; opsGrads; inputs ] do x.Dispose()
             true)
 
+        testProp "factored attention (edge projections through e) equals the four-term attention: values and gradients (float32)" (fun (SmallLayout widths) (seed: int) (oneHead: bool) ->
+            let l = Layout.create widths
+            use g = NeuralGraph.create torch.CPU l
+            use gen = Scope.Rng.create (int64 seed)
+            // two heads with De < 3·dh (the factored form pays) or the UCI shape's one head with De = dh
+            let b, h, dh, de = if oneHead then 2L, 1L, 8L, 8L else 3L, 2L, 4L, 6L
+            Expect.isTrue (EdgeAttention.factoredPays h dh de) "the factored form is taken for these widths"
+            let rnd (shape: int64[]) = torch.randn(shape, generator = gen).requires_grad_(true)
+            let n, m = int64 g.NodeCount, int64 g.EdgeCount
+            let inputs = [| rnd [| b; n; h; dh |]; rnd [| b; n; h; dh |]; rnd [| b; n; h; dh |]; rnd [| b; m; de |]
+                            (use w0 = torch.randn([| 4L * h * dh; de |], generator = gen) in w0.div(scalar (sqrt (float de))).requires_grad_(true)) |]
+            use gout = torch.randn([| b; n; h; dh |], generator = gen)
+            let scale = 1.0 / sqrt (float (h * dh))
+            let nt: EdgeAttention.NodeTerms = { Q = inputs[0]; K = inputs[1]; V = inputs[2] }
+            let run (f: unit -> Tensor) =
+                Scope.value (fun () ->
+                    let out = f ()
+                    let grads = torch.autograd.grad([| out |], inputs, [| gout |])
+                    out.detach().clone().DetachFromDisposeScope(), [| for x in grads -> x.clone().DetachFromDisposeScope() |])
+            let factored, factoredGrads = run (fun () -> EdgeAttention.sparseProjected g scale nt inputs[3] inputs[4])
+            let terms, termsGrads = run (fun () -> EdgeAttention.sparseOps g scale nt (EdgeAttention.edgeTerms h inputs[3] inputs[4]))
+            // float32: the factored form reassociates each score's ~2·De products and each value's sum over ≤ 13
+            // pairs; rounding ~1e-6 relative per entry. 1e-5 of each tensor's largest entry (1e-5 floor) leaves a
+            // margin; a wrong term (a missing Wv, a transposed A, a missed direction) is off by O(1).
+            let tol (c: Tensor) = Tolerance.float32Sum * max 1.0 (c.abs().max().ToDouble())
+            Expect.allClose (tol terms) factored terms "attention output"
+            for i, (a, c) in Array.indexed (Array.zip factoredGrads termsGrads) do
+                Expect.allClose (tol c) a c $"gradient of input {i} (q, k, v, edges, projection weight)"
+            for x in Array.concat [ [| factored; terms |]; factoredGrads; termsGrads; inputs ] do x.Dispose()
+            true)
+
+        test "the factored kernel refuses tensors that do not match the graph" {
+            let l = Layout.parse "6-5-4-2"
+            use g = NeuralGraph.create torch.CPU l
+            let n, m = int64 g.NodeCount, int64 g.EdgeCount
+            let node = torch.zeros([| 2L; n; 1L; 4L |])
+            let nodeE = torch.zeros([| 2L; n; 1L; 5L |])
+            let e = torch.zeros([| 2L; m; 5L |])
+            let u = torch.zeros([| 2L; m; 1L; 5L |])
+            let me = torch.zeros([| 2L; m; 1L; 4L |])
+            let short = torch.zeros([| 2L; m - 1L; 5L |])
+            Expect.throwsT<System.ArgumentException> (fun () -> EdgeAttentionKernel.factored g 1.0 node node node nodeE nodeE short u me |> ignore) "one edge row short"
+            Expect.throwsT<System.ArgumentException> (fun () -> EdgeAttentionKernel.factored g 1.0 node node node node nodeE e u me |> ignore) "qt of width dh, not De"
+            use _ = torch.no_grad ()
+            let out, ebar = EdgeAttentionKernel.factored g 1.0 node node node nodeE nodeE e u me
+            Expect.equal (T.shape ebar) [| 2; int n; 1; 5 |] "ebar is [B, N, heads, De]"
+            for t in [ node; nodeE; e; u; me; short; out; ebar ] do t.Dispose()
+        }
+
         test "the fused kernel refuses tensors that do not match the graph (it reads raw memory)" {
             let l = Layout.parse "6-5-4-2"
             use g = NeuralGraph.create torch.CPU l
