@@ -156,6 +156,11 @@ let edgeTerms (heads: int64) (edges: Tensor) (w: Tensor) : EdgeTerms =
 /// wide) and me (H wide) instead of qe, ke, ve, me (4H wide), so it pays when heads·De < 3H, i.e. De < 3·dh.
 let factoredPays (heads: int64) (dh: int64) (de: int64) = de < 3L * dh && heads >= 1L
 
+/// Whether `sparseProjected` runs the factored form for terms of this type and shape: float32 CPU tensors, the fused
+/// kernels built, and `factoredPays`.
+let usesFactored (dtype: torch.ScalarType) (device: DeviceType) (heads: int64) (dh: int64) (de: int64) =
+    dtype = torch.float32 && device = DeviceType.CPU && EdgeAttentionKernel.available.Force() && factoredPays heads dh de
+
 /// Sparse attention from node terms and the edge features with their projection weight w [4H, De] (the Relational
 /// Transformer's De -> 4H edge projection, no bias): edges [B, E, De] -> [B, N, heads, dh].
 ///
@@ -169,8 +174,7 @@ let factoredPays (heads: int64) (dh: int64) (de: int64) = de < 3L * dh && heads 
 let sparseProjected (g: NeuralGraph) (scale: float) (n: NodeTerms) (edges: Tensor) (w: Tensor) : Tensor =
     let heads, dh = n.Q.shape[2], n.Q.shape[3]
     let b, rows, de = edges.shape[0], edges.shape[1], edges.shape[2]
-    let fused = n.Q.dtype = torch.float32 && n.Q.device_type = DeviceType.CPU && EdgeAttentionKernel.available.Force()
-    if fused && factoredPays heads dh de then
+    if usesFactored n.Q.dtype n.Q.device_type heads dh de then
         use w4 = w.view(heads, 4L, dh, de)
         // `unbind` (backward: one stack) rather than `select` per term (backward: a zero gradient of w each)
         let parts = w4.unbind(1L)

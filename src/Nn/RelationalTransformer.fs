@@ -423,8 +423,11 @@ let apply (m: Model) (g: NeuralGraph) (t: Tensor) (theta: Tensor) : Tensor =
     n.Dispose(); e.Dispose()
     out
 
-/// Forward multiply-add FLOPs (2 per multiply-add) of one batch: every Linear plus the attention's score and value
-/// products. Elementwise work, LayerNorm and softmax are not counted. Training (forward + backward) is about 3x.
+/// Forward multiply-add FLOPs (2 per multiply-add) of one batch as float32 CPU tensors run it: every Linear plus the
+/// attention's score and value products, with the sparse edge projections counted as the factored form computes them
+/// where it runs (EdgeAttention.usesFactored: u = A e and me per edge row, three De·H products per node, the
+/// De·De scores) and as four De -> H products elsewhere. Elementwise work, LayerNorm and softmax are not counted.
+/// Training (forward + backward) is about 3x.
 let flops (c: Config) (g: NeuralGraph) (batch: int) : float =
     let n, e = float g.NodeCount, float g.EdgeCount
     let nonInput = n - float g.Layout.Widths[0]
@@ -435,9 +438,17 @@ let flops (c: Config) (g: NeuralGraph) (batch: int) : float =
     let wn, we = match c.Time with Channel -> dn - 1.0, de - 1.0 | Fourier _ -> dn, de
     let inputMlp w = w + float (c.InputLayers - 1) * w * w + w * w
     let encoder = n * inputMlp wn + e * inputMlp we
+    let heads = float c.Heads
+    let factored =
+        c.Neighbourhood = Sparse
+        && EdgeAttention.usesFactored torch.float32 DeviceType.CPU (int64 c.Heads) (int64 (c.AttentionWidth / c.Heads)) (int64 c.EdgeWidth)
+    // edge projections per edge row and the factored form's per-node products (Wkᵀq, Wqᵀk, Wv ebar) and score terms
+    let projection, nodeExtra, pairExtra =
+        if factored then heads * de * de + h * de, 3.0 * h * de, heads * de
+        else 4.0 * h * de, 0.0, 0.0
     let perLayer =
-        n * (3.0 * h * dn + h * dn + dn * dn + 2.0 * dn * nh + 2.0 * dn * eh)
-        + edgeRows * (4.0 * h * de + (match c.Neighbourhood with Sparse -> 1.0 | Dense -> 2.0) * de * eh + eh * de + 2.0 * de * eh)
-        + pairs * 2.0 * h
+        n * (3.0 * h * dn + h * dn + dn * dn + 2.0 * dn * nh + 2.0 * dn * eh + nodeExtra)
+        + edgeRows * (projection + (match c.Neighbourhood with Sparse -> 1.0 | Dense -> 2.0) * de * eh + eh * de + 2.0 * de * eh)
+        + pairs * (2.0 * h + 2.0 * pairExtra)
     let heads = e * (de * oh + oh * oh + oh) + nonInput * (dn * oh + oh * oh + oh)
     2.0 * float batch * (encoder + float c.Layers * perLayer + heads)
