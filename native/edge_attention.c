@@ -6,8 +6,7 @@
  * rows: no races, no atomics, and the summation order is fixed (deterministic).
  *
  * Layout: node terms q, k, v [B, N, H] and edge terms qe, ke, ve, me [B, E, H], contiguous, H = heads·dh, head h in
- * columns [h·dh, (h+1)·dh). Weight layer l is a complete bipartite block: edge (l, i, j) has index
- * eo[l] + i·w[l+1] + j, source node no[l] + i, target node no[l+1] + j (the flat order of Layout.fs).
+ * columns [h·dh, (h+1)·dh). The graph's indexing is in neural_graph.h.
  *
  * Node n attends over itself (q_n·k_n, value v_n), its outgoing edges n -> t (query q_n + qe, key k_t + ke, value
  * ve + v_t ⊙ me) and its incoming edges s -> n (query q_n + qe, key k_s + ke, value ve + v_s ⊙ me); the softmax over
@@ -18,57 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    int64_t nodes, edges;
-    int layers;              /* weight layers L; widths w[0..L] */
-    const int64_t *w;
-    int64_t no[64], eo[64];  /* node and edge block offsets */
-    int heads, dh;
-    float scale;
-} graph_t;
-
-static int setup(graph_t *g, int64_t nodes, int64_t edges, int layers, const int64_t *w, int heads, int dh, float scale) {
-    if (layers < 1 || layers > 62) return -1;
-    g->nodes = nodes; g->edges = edges; g->layers = layers; g->w = w; g->heads = heads; g->dh = dh; g->scale = scale;
-    g->no[0] = 0; g->eo[0] = 0;
-    for (int l = 0; l < layers; l++) { g->no[l + 1] = g->no[l] + w[l]; g->eo[l + 1] = g->eo[l] + w[l] * w[l + 1]; }
-    if (g->no[layers] + w[layers] != nodes || g->eo[layers] != edges) return -2;
-    return 0;
-}
-
-static int layer_of(const graph_t *g, int64_t n) {
-    int l = 0;
-    while (l < g->layers && n >= g->no[l + 1]) l++;
-    return l;
-}
-
-/* one pair of node n's neighbourhood: the edge row (or -1 for the self pair) and the key node */
-typedef struct { int64_t edge, key; } pair_t;
-
-/* Enumerates node n's pairs into p (self first, then outgoing, then incoming); returns the count. */
-static int64_t pairs_of(const graph_t *g, int64_t n, pair_t *p) {
-    int l = layer_of(g, n);
-    int64_t u = n - g->no[l], c = 0;
-    p[c].edge = -1; p[c].key = n; c++;
-    if (l < g->layers) {
-        int64_t wo = g->w[l + 1], base = g->eo[l] + u * wo;
-        for (int64_t j = 0; j < wo; j++) { p[c].edge = base + j; p[c].key = g->no[l + 1] + j; c++; }
-    }
-    if (l > 0) {
-        int64_t wi = g->w[l - 1], wn = g->w[l];
-        for (int64_t i = 0; i < wi; i++) { p[c].edge = g->eo[l - 1] + i * wn + u; p[c].key = g->no[l - 1] + i; c++; }
-    }
-    return c;
-}
-
-static int64_t max_degree(const graph_t *g) {
-    int64_t m = 0;
-    for (int l = 0; l <= g->layers; l++) {
-        int64_t d = 1 + (l < g->layers ? g->w[l + 1] : 0) + (l > 0 ? g->w[l - 1] : 0);
-        if (d > m) m = d;
-    }
-    return m;
-}
+#include "neural_graph.h"
 
 /* score of one pair for head h (unscaled dot product) and its value row into val[dh] */
 static inline float score_value(const graph_t *g, const float *qn, const float *km, const float *vm,
@@ -89,7 +38,7 @@ int wf_edge_attention_forward(int64_t b0, int64_t b1, int64_t nodes, int64_t edg
                               const float *qe, const float *ke, const float *ve, const float *me,
                               float *out, float *lse) {
     graph_t g;
-    if (setup(&g, nodes, edges, layers, w, heads, dh, scale)) return -1;
+    if (setup(&g, nodes, edges, layers, w, heads, dh, 0, scale)) return -1;
     int64_t H = (int64_t)heads * dh;
     pair_t *p = malloc(sizeof(pair_t) * max_degree(&g));
     float *val = malloc(sizeof(float) * dh);
@@ -137,7 +86,7 @@ int wf_edge_attention_backward(int64_t b0, int64_t b1, int64_t nodes, int64_t ed
                                const float *out, const float *lse, const float *gout,
                                float *gq, float *gk, float *gv, float *gqe, float *gke, float *gve, float *gme) {
     graph_t g;
-    if (setup(&g, nodes, edges, layers, w, heads, dh, scale)) return -1;
+    if (setup(&g, nodes, edges, layers, w, heads, dh, 0, scale)) return -1;
     int64_t H = (int64_t)heads * dh;
     pair_t *p = malloc(sizeof(pair_t) * max_degree(&g));
     float *val = malloc(sizeof(float) * dh);

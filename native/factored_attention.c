@@ -11,66 +11,16 @@
  * caller adds Wv ebar_i. The same function as the unfactored attention (tested against it), in exact arithmetic.
  *
  * Layout: q, k, v, me [B, ·, H] with H = heads·dh (head h in columns [h·dh, (h+1)·dh)); qt, kt, ebar [B, N, heads, De]
- * and u [B, E, heads, De]; e [B, E, De] (one row shared by every head). Graph structure, pairs and the work split
- * over batch elements (no races, fixed summation order) are those of edge_attention.c.
+ * and u [B, E, heads, De]; e [B, E, De] (one row shared by every head). The graph's indexing and each node's pairs
+ * are in neural_graph.h; as in edge_attention.c the caller splits the work over batch elements (no races, a fixed
+ * summation order).
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    int64_t nodes, edges;
-    int layers;
-    const int64_t *w;
-    int64_t no[64], eo[64];
-    int heads, dh, de;
-    float scale;
-} fgraph_t;
-
-static int fsetup(fgraph_t *g, int64_t nodes, int64_t edges, int layers, const int64_t *w, int heads, int dh, int de,
-                  float scale) {
-    if (layers < 1 || layers > 62) return -1;
-    g->nodes = nodes; g->edges = edges; g->layers = layers; g->w = w;
-    g->heads = heads; g->dh = dh; g->de = de; g->scale = scale;
-    g->no[0] = 0; g->eo[0] = 0;
-    for (int l = 0; l < layers; l++) { g->no[l + 1] = g->no[l] + w[l]; g->eo[l + 1] = g->eo[l] + w[l] * w[l + 1]; }
-    if (g->no[layers] + w[layers] != nodes || g->eo[layers] != edges) return -2;
-    return 0;
-}
-
-static int flayer_of(const fgraph_t *g, int64_t n) {
-    int l = 0;
-    while (l < g->layers && n >= g->no[l + 1]) l++;
-    return l;
-}
-
-typedef struct { int64_t edge, key; } fpair_t;
-
-/* node n's pairs: self first (edge -1), then outgoing, then incoming */
-static int64_t fpairs_of(const fgraph_t *g, int64_t n, fpair_t *p) {
-    int l = flayer_of(g, n);
-    int64_t u = n - g->no[l], c = 0;
-    p[c].edge = -1; p[c].key = n; c++;
-    if (l < g->layers) {
-        int64_t wo = g->w[l + 1], base = g->eo[l] + u * wo;
-        for (int64_t j = 0; j < wo; j++) { p[c].edge = base + j; p[c].key = g->no[l + 1] + j; c++; }
-    }
-    if (l > 0) {
-        int64_t wi = g->w[l - 1], wn = g->w[l];
-        for (int64_t i = 0; i < wi; i++) { p[c].edge = g->eo[l - 1] + i * wn + u; p[c].key = g->no[l - 1] + i; c++; }
-    }
-    return c;
-}
-
-static int64_t fmax_degree(const fgraph_t *g) {
-    int64_t m = 0;
-    for (int l = 0; l <= g->layers; l++) {
-        int64_t d = 1 + (l < g->layers ? g->w[l + 1] : 0) + (l > 0 ? g->w[l - 1] : 0);
-        if (d > m) m = d;
-    }
-    return m;
-}
+#include "neural_graph.h"
 
 /* unscaled score of an edge pair: q_n·k_j + (qt_n + kt_j + u)·e */
 static inline float edge_score(int dh, int de, const float *qn, const float *kj, const float *qtn, const float *ktj,
@@ -86,17 +36,17 @@ int wf_factored_attention_forward(int64_t b0, int64_t b1, int64_t nodes, int64_t
                                   const float *q, const float *k, const float *v, const float *qt, const float *kt,
                                   const float *e, const float *u, const float *me,
                                   float *out, float *ebar, float *lse) {
-    fgraph_t g;
-    if (fsetup(&g, nodes, edges, layers, w, heads, dh, de, scale)) return -1;
+    graph_t g;
+    if (setup(&g, nodes, edges, layers, w, heads, dh, de, scale)) return -1;
     int64_t H = (int64_t)heads * dh, HE = (int64_t)heads * de;
-    fpair_t *p = malloc(sizeof(fpair_t) * fmax_degree(&g));
+    pair_t *p = malloc(sizeof(pair_t) * max_degree(&g));
     if (!p) return -3;
     for (int64_t b = b0; b < b1; b++) {
         const float *qb = q + b * nodes * H, *kb = k + b * nodes * H, *vb = v + b * nodes * H;
         const float *qtb = qt + b * nodes * HE, *ktb = kt + b * nodes * HE;
         const float *eb = e + b * edges * de, *ub = u + b * edges * HE, *meb = me + b * edges * H;
         for (int64_t n = 0; n < nodes; n++) {
-            int64_t c = fpairs_of(&g, n, p);
+            int64_t c = pairs_of(&g, n, p);
             for (int h = 0; h < heads; h++) {
                 int64_t o = (int64_t)h * dh, oe = (int64_t)h * de;
                 float *acc = out + (b * nodes + n) * H + o, *eacc = ebar + (b * nodes + n) * HE + oe;
@@ -153,10 +103,10 @@ int wf_factored_attention_backward(int64_t b0, int64_t b1, int64_t nodes, int64_
                                    const float *gout, const float *gebar,
                                    float *gq, float *gk, float *gv, float *gqt, float *gkt,
                                    float *ge, float *gu, float *gme) {
-    fgraph_t g;
-    if (fsetup(&g, nodes, edges, layers, w, heads, dh, de, scale)) return -1;
+    graph_t g;
+    if (setup(&g, nodes, edges, layers, w, heads, dh, de, scale)) return -1;
     int64_t H = (int64_t)heads * dh, HE = (int64_t)heads * de;
-    fpair_t *p = malloc(sizeof(fpair_t) * fmax_degree(&g));
+    pair_t *p = malloc(sizeof(pair_t) * max_degree(&g));
     /* attention weight a and score gradient gs of each pair and head: out-pairs (seen from the source) and in-pairs
        (seen from the target) per edge, self pairs per node */
     float *aOut = malloc(sizeof(float) * edges * heads), *gOut = malloc(sizeof(float) * edges * heads);
@@ -179,7 +129,7 @@ int wf_factored_attention_backward(int64_t b0, int64_t b1, int64_t nodes, int64_
         /* 1. per query node: weights, score gradients gs = a (da - <gout, out> - <gebar, ebar>) · scale with
               da = <gout, v ⊙ me> + <gebar, e>, and the query-side gradients gq, gqt */
         for (int64_t n = 0; n < nodes; n++) {
-            int64_t c = fpairs_of(&g, n, p);
+            int64_t c = pairs_of(&g, n, p);
             for (int h = 0; h < heads; h++) {
                 int64_t o = (int64_t)h * dh, oe = (int64_t)h * de;
                 const float *gon = gob + n * H + o, *gen = gebb + n * HE + oe, *qn = qb + n * H + o, *qtn = qtb + n * HE + oe;
