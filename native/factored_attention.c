@@ -164,15 +164,7 @@ int wf_factored_attention_backward(int64_t b0, int64_t b1, int64_t nodes, int64_
             }
         }
         /* 2. self pairs: key- and value-side gradients of the node itself */
-        for (int64_t n = 0; n < nodes; n++)
-            for (int h = 0; h < heads; h++) {
-                int64_t o = (int64_t)h * dh;
-                float a = aSelf[n * heads + h], gs = gSelf[n * heads + h];
-                for (int d = 0; d < dh; d++) {
-                    gkb[n * H + o + d] += gs * qb[n * H + o + d];
-                    gvb[n * H + o + d] += a * gob[n * H + o + d];
-                }
-            }
+        self_pair_grads(nodes, heads, dh, aSelf, gSelf, qb, gob, gkb, gvb);
         /* 3. per edge s -> t: the out-pair (query s, key t) and the in-pair (query t, key s) */
         for (int l = 0; l < g.layers; l++)
             for (int64_t i = 0; i < g.w[l]; i++)

@@ -1,7 +1,7 @@
 /* The neural graph as the attention kernels see it (edge_attention.c, factored_attention.c): an MLP's weight layers
  * as complete bipartite blocks, and each node's attention neighbourhood (itself, its outgoing and incoming edges).
  * Weight layer l's edge (l, i, j) has index eo[l] + i·w[l+1] + j, source node no[l] + i, target node no[l+1] + j (the
- * flat order of Layout.fs). Header-only: each kernel file includes it. */
+ * flat order of Layout.fs). Header-only: each kernel file includes it, with the one backward step they share. */
 #ifndef WEIGHTFLOW_NEURAL_GRAPH_H
 #define WEIGHTFLOW_NEURAL_GRAPH_H
 
@@ -61,6 +61,22 @@ static int64_t max_degree(const graph_t *g) {
         if (d > m) m = d;
     }
     return m;
+}
+
+/* Both kernels' backward: the self pair (query n, key n, value v_n) adds gs·q_n to gk_n and a·gout_n to gv_n, per
+ * head, given each node's attention weight a and score gradient gs (aSelf, gSelf [N, heads]). Rows are [N, heads·dh]. */
+static void self_pair_grads(int64_t nodes, int heads, int dh, const float *aSelf, const float *gSelf, const float *q,
+                            const float *gout, float *gk, float *gv) {
+    int64_t H = (int64_t)heads * dh;
+    for (int64_t n = 0; n < nodes; n++)
+        for (int h = 0; h < heads; h++) {
+            int64_t o = n * H + (int64_t)h * dh;
+            float a = aSelf[n * heads + h], gs = gSelf[n * heads + h];
+            for (int d = 0; d < dh; d++) {
+                gk[o + d] += gs * q[o + d];
+                gv[o + d] += a * gout[o + d];
+            }
+        }
 }
 
 #endif

@@ -194,6 +194,26 @@ let tests =
             for x in Array.concat [ [| factored; terms |]; factoredGrads; termsGrads; inputs ] do x.Dispose()
             true)
 
+        test "without gradients the factored attention runs the kernel alone and equals the four-term attention" {
+            // sampling a trained flow runs the model under no_grad: nothing may be saved for a backward
+            let l = Layout.parse "6-5-4-2"
+            use g = NeuralGraph.create torch.CPU l
+            use gen = Scope.Rng.create 12L
+            let rnd (shape: int64[]) = torch.randn(shape, generator = gen).requires_grad_(true)
+            let n, m = int64 g.NodeCount, int64 g.EdgeCount
+            let q, k, v = rnd [| 2L; n; 1L; 8L |], rnd [| 2L; n; 1L; 8L |], rnd [| 2L; n; 1L; 8L |]
+            let e, w = rnd [| 2L; m; 8L |], rnd [| 32L; 8L |]
+            use _ = torch.no_grad ()
+            let nt: EdgeAttention.NodeTerms = { Q = q; K = k; V = v }
+            use factored = EdgeAttention.sparseProjected g 0.3 nt e w
+            let et = EdgeAttention.edgeTerms 1L e w
+            use terms = EdgeAttention.sparseOps g 0.3 nt et
+            Expect.isFalse factored.requires_grad "no graph recorded"
+            // as in the gradient property: float32 reassociation, 1e-5 of the largest entry
+            Expect.allClose (Tolerance.float32Sum * max 1.0 (terms.abs().max().ToDouble())) factored terms "same values"
+            for t in [ q; k; v; e; w; et.Q; et.K; et.V; et.M ] do t.Dispose()
+        }
+
         test "the factored kernel refuses tensors that do not match the graph" {
             let l = Layout.parse "6-5-4-2"
             use g = NeuralGraph.create torch.CPU l
