@@ -214,6 +214,17 @@ let tests =
             for t in [ q; k; v; e; w; et.Q; et.K; et.V; et.M ] do t.Dispose()
         }
 
+        test "the default configurations take the factored attention; many narrow heads keep the four terms" {
+            // the bench's UCI (d 64) and MNIST (d 32) settings, one head with De = H: the factored form must run there,
+            // or `bench model` times (and RT.flops counts) the slower four-term path without saying so
+            for d in [ 32; 64 ] do
+                let c = RT.Config.defaults d 5
+                Expect.isTrue (EdgeAttention.usesFactored torch.float32 DeviceType.CPU (int64 c.Heads) (int64 (c.AttentionWidth / c.Heads)) (int64 c.EdgeWidth)) $"defaults {d}"
+            // 8 heads of width 8 with De = 64: u = A e would be 8·64 wide against 4·64 for the four terms
+            Expect.isFalse (EdgeAttention.factoredPays 8L 8L 64L) "8 heads of 8, De 64"
+            Expect.isFalse (EdgeAttention.usesFactored torch.float64 DeviceType.CPU 1L 64L 64L) "float64 runs the torch operations"
+        }
+
         test "the factored kernel refuses tensors that do not match the graph" {
             let l = Layout.parse "6-5-4-2"
             use g = NeuralGraph.create torch.CPU l
