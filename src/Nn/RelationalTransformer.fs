@@ -15,13 +15,13 @@
 /// - The unused graph-level `proj_out` of the anchor is not built (anchors P17): the anchor's dense parameter count
 ///   equals ours plus C·Dn·H + H + H·H + H + H + 1 (11,681 for 784-10-10 at d_E = 32).
 ///
-/// Speed (the sparse model's cost is elementwise passes over the B·E edge rows, not matmuls): one feature row per
-/// weight; the edge projections factored through the edge features where that saves work (EdgeAttention.
-/// sparseProjected: two GEMMs over the edge rows instead of four), else four De -> H products; the encoder's last two
-/// Linears applied as one; residual
-/// sums in place on fresh Linear outputs; `split`/`unbind` instead of per-use `narrow`/`select` (whose backward
-/// writes a whole-size zero gradient each time); the attention core as one fused native kernel (EdgeAttentionKernel;
-/// block reductions in torch operations where it is unavailable).
+/// Speed (a sparse step's cost is all over the B·E edge rows: about half MKL GEMMs with their packing, the rest
+/// elementwise passes and the attention kernel; perf, UCI, 2 threads): one feature row per weight; the edge
+/// projections factored through the edge features where that saves work (EdgeAttention.sparseProjected: two GEMMs
+/// over the edge rows instead of four), else four De -> H products; the encoder's last two Linears applied as one;
+/// residual sums in place on fresh Linear outputs; `split`/`unbind` instead of per-use `narrow`/`select` (whose
+/// backward writes a whole-size zero gradient each time); the attention core as one fused native kernel
+/// (EdgeAttentionKernel; block reductions in torch operations where it is unavailable).
 [<RequireQualifiedAccess>]
 module WeightFlow.RelationalTransformer
 
