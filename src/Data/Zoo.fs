@@ -152,7 +152,16 @@ module Zoo =
         let perEpoch = (n + config.BatchSize - 1) / config.BatchSize
         let total = perEpoch * config.Epochs
         let d = int64 data.Features
-        let thetas = ResizeArray<Tensor>()
+        // Every checkpoint goes into one buffer allocated up front (the count is known: one per `Every` iterations after
+        // DropEpochs, R networks each): 441 separate 1.6 MB snapshots of a 75-epoch MNIST zoo fragmented the heap
+        // (RSS 3.6 GB for 0.7 GB of checkpoints, measured), and the buffer needs no concatenation to be saved or
+        // returned.
+        let events =
+            let first, last = config.DropEpochs * perEpoch + 1, config.Epochs * perEpoch
+            if last < first then 0 else last / config.Every - (first - 1) / config.Every
+        let p = int64 (Layout.paramCount layout)
+        let checkpoints = torch.empty([| int64 (events * r); p |], dtype = torch.float32)
+        let mutable filled = 0L
         let runs, steps, epochs, accs, losses = ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray<float32>()
         let accs : ResizeArray<float32> = accs
         let mutable iteration = 0
@@ -176,8 +185,11 @@ module Zoo =
             opt.Step <- int (get "optimizer_step")
             let states = tensor "generators"
             gens |> Array.iteri (fun i g -> g.set_state(states[int64 i].to_type(torch.uint8)) |> ignore)
-            let k = int (tensor "run").shape[0]
-            if k > 0 then thetas.Add(tensor "checkpoints")
+            let k = (tensor "run").shape[0]
+            if k > 0 then
+                use kept = checkpoints.narrow(0L, 0L, k)
+                kept.copy_(tensor "checkpoints") |> ignore
+            filled <- k
             runs.AddRange((tensor "run").data<int>().ToArray())
             steps.AddRange((tensor "step").data<int>().ToArray())
             epochs.AddRange((tensor "epoch").data<int>().ToArray())
@@ -194,12 +206,10 @@ module Zoo =
             | None -> ()
             | Some path ->
                 Scope.value (fun () ->
-                    let p = int64 (Layout.paramCount layout)
-                    let checkpoints = if thetas.Count = 0 then torch.zeros(0L, p) else torch.cat(thetas.ToArray(), 0L)
                     Storage.write path (stateMetadata config task runIds epochsDone iteration opt.Step)
                         [ "theta", theta.detach().cpu(); "opt_first", opt.First.cpu(); "opt_second", opt.Second.cpu()
                           "generators", torch.stack([| for g in gens -> g.get_state().to_type(torch.int32) |])
-                          "checkpoints", checkpoints; "run", ints runs; "step", ints steps; "epoch", ints epochs
+                          "checkpoints", checkpoints.narrow(0L, 0L, filled); "run", ints runs; "step", ints steps; "epoch", ints epochs
                           "test_accuracy", floats accs; "test_loss", floats losses ])
         for epoch in firstEpoch .. config.Epochs - 1 do
             // One permutation per run per epoch: [R, n].
@@ -220,11 +230,12 @@ module Zoo =
                 Optim.apply config.Optimizer opt theta grad
                 if epoch >= config.DropEpochs && iteration % config.Every = 0 then
                     use _ = torch.no_grad ()
-                    let snapshot = theta.detach().clone()
+                    let snapshot = theta.detach()
                     let logits = Mlp.forward layout snapshot data.Test.X
                     accs.AddRange(T.toArray (Mlp.accuracyOfLogits logits data.Test.Y))
                     losses.AddRange(T.toArray (Mlp.crossEntropyOfLogits logits data.Test.Y))
-                    thetas.Add(snapshot.cpu().MoveToOuterDisposeScope())
+                    checkpoints.narrow(0L, filled, int64 r).copy_(snapshot) |> ignore
+                    filled <- filled + int64 r
                     runs.AddRange runIds
                     steps.AddRange(Array.create r iteration)
                     epochs.AddRange(Array.create r epoch)
@@ -237,8 +248,9 @@ module Zoo =
                 saveState (epoch + 1)
                 sinceSave.Restart()
             | _ -> ()
-        let stacked = torch.cat(thetas.ToArray(), 0L)
-        for t in thetas do t.Dispose()
+        if filled <> checkpoints.shape[0] then
+            invalidOp $"Zoo training stored {filled} checkpoint rows but expected {checkpoints.shape[0]} (an internal error; please report it)."
+        let stacked = checkpoints
         for t in [ theta; opt.First; opt.Second ] do t.Dispose()
         for g in gens do g.Dispose()
         statePath |> Option.iter (fun p -> if IO.File.Exists p then IO.File.Delete p)

@@ -39,6 +39,22 @@ let tests =
             Expect.equal (n % 8L) 0L "header padded to 8 bytes"
             File.Delete path
         }
+        test "tensors larger than the 16 MiB write chunk, and non-contiguous ones, round-trip exactly" {
+            // 20 MiB of float32 and 24 MiB of int64 are written in two chunks each; a transposed view is written in
+            // its logical (row-major) order
+            let path = tmp ()
+            use gen = new torch.Generator(3UL)
+            use big = torch.randn([| 5L * 1024L * 1024L |], generator = gen)
+            use ints = torch.arange(3145728L, dtype = torch.int64)
+            use m = torch.randn([| 300L; 7L |], generator = gen)
+            use mT = m.t()
+            Storage.write path Map.empty [ "big", big; "ints", ints; "transposed", mT ]
+            let s = Storage.read path
+            Expect.bitExact (Storage.tensor path s "big") big "20 MiB float32"
+            Expect.bitExact (Storage.tensor path s "ints") ints "24 MiB int64"
+            Expect.bitExact (Storage.tensor path s "transposed") (mT.contiguous()) "transposed view"
+            File.Delete path
+        }
         test "an existing file is replaced atomically and no temporary file is left" {
             let path = tmp ()
             use a = torch.ones(2L)
