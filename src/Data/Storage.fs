@@ -90,32 +90,54 @@ let write (path: string) (metadata: Map<string, string>) (tensors: (string * Ten
 let private corrupt (path: string) (why: string) =
     Check.dataError $"{path} is not a valid WeightFlow/safetensors file: {why}. The file is truncated or corrupt; regenerate it (e.g. `weightflow zoo ... --out {Path.GetFileName path}`)."
 
-let private tensorOf (dtype: string) (shape: int64[]) (bytes: ReadOnlySpan<byte>) : Tensor =
-    // torch.tensor refuses empty arrays.
-    if bytes.Length = 0 then
-        let d = match dtype with "F32" -> torch.float32 | "F64" -> torch.float64 | "I32" -> torch.int32 | _ -> torch.int64
-        torch.zeros(shape, dtype = d)
-    else
-    match dtype with
-    | "F32" -> torch.tensor(MemoryMarshal.Cast<byte, float32>(bytes).ToArray(), ReadOnlySpan shape)
-    | "F64" -> torch.tensor(MemoryMarshal.Cast<byte, float>(bytes).ToArray(), ReadOnlySpan shape)
-    | "I32" -> torch.tensor(MemoryMarshal.Cast<byte, int>(bytes).ToArray(), ReadOnlySpan shape)
-    | _ -> torch.tensor(MemoryMarshal.Cast<byte, int64>(bytes).ToArray(), ReadOnlySpan shape)
+let private scalarType (dtype: string) =
+    match dtype with "F32" -> torch.float32 | "F64" -> torch.float64 | "I32" -> torch.int32 | _ -> torch.int64
+
+/// Reads `count` elements of `dtype` from `stream` into a new tensor of `shape`, in chunks of at most 16 MiB: loading a
+/// large tensor holds no full managed copy of it (File.ReadAllBytes plus a typed copy held 2x the file, and cannot
+/// read files over 2 GB at all).
+let private readTensor (stream: Stream) (dtype: string) (size: int64) (shape: int64[]) (count: int64) : Tensor =
+    let t = torch.empty(shape, dtype = scalarType dtype)
+    use flat = t.view(-1L)
+    let chunk = (16L <<< 20) / size
+    let buffer = Array.zeroCreate<byte> (int (min count chunk * size))
+    let mutable start = 0L
+    while start < count do
+        let k = min chunk (count - start)
+        let bytes = int (k * size)
+        stream.ReadExactly(buffer, 0, bytes)
+        let span = ReadOnlySpan(buffer, 0, bytes)
+        use part =
+            match dtype with
+            | "F32" -> torch.tensor(MemoryMarshal.Cast<byte, float32>(span).ToArray())
+            | "F64" -> torch.tensor(MemoryMarshal.Cast<byte, float>(span).ToArray())
+            | "I32" -> torch.tensor(MemoryMarshal.Cast<byte, int>(span).ToArray())
+            | _ -> torch.tensor(MemoryMarshal.Cast<byte, int64>(span).ToArray())
+        use slot = flat.narrow(0L, start, k)
+        slot.copy_(part) |> ignore
+        start <- start + k
+    t
 
 /// Reads and validates a file: header size, JSON, dtypes, shapes against byte ranges, ranges inside the file,
 /// contiguous and covering the data exactly. Any violation raises `Check.DataError` naming it.
 let read (path: string) : Stored =
     Check.fileExists path "Check the path, or create the file with the command that writes it (e.g. `weightflow zoo`)."
-    let bytes = File.ReadAllBytes path
-    if bytes.Length < 8 then corrupt path $"it has {bytes.Length} bytes, fewer than the 8-byte header length"
-    let n = BitConverter.ToInt64(bytes, 0)
-    if n <= 0L || n > int64 bytes.Length - 8L then corrupt path $"the header claims {n} bytes but the file has {bytes.Length}"
+    use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 <<< 20)
+    let length = stream.Length
+    if length < 8L then corrupt path $"it has {length} bytes, fewer than the 8-byte header length"
+    let lengthBytes = Array.zeroCreate<byte> 8
+    stream.ReadExactly(lengthBytes, 0, 8)
+    let n = BitConverter.ToInt64(lengthBytes, 0)
+    // a header is JSON text of a few kB per tensor; 100 MB bounds a corrupt length before it is allocated
+    if n <= 0L || n > length - 8L || n > 100_000_000L then corrupt path $"the header claims {n} bytes but the file has {length}"
+    let headerBytes = Array.zeroCreate<byte> (int n)
+    stream.ReadExactly(headerBytes, 0, int n)
     let doc =
-        try JsonDocument.Parse(ReadOnlyMemory(bytes, 8, int n))
+        try JsonDocument.Parse(ReadOnlyMemory(headerBytes))
         with :? JsonException as e -> corrupt path $"the header is not JSON ({e.Message})"
     use doc = doc
-    let dataStart = 8 + int n
-    let dataLen = int64 bytes.Length - int64 dataStart
+    let dataStart = 8L + n
+    let dataLen = length - dataStart
     let mutable metadata = Map.empty
     let entries = ResizeArray()
     if doc.RootElement.ValueKind <> JsonValueKind.Object then corrupt path "the header is not a JSON object"
@@ -141,16 +163,20 @@ let read (path: string) : Stored =
             let count = Array.fold (*) 1L shape
             if count * size <> offs[1] - offs[0] then
                 corrupt path $"tensor '{p.Name}' of shape %A{shape} needs {count * size} bytes but its range holds {offs[1] - offs[0]}"
-            entries.Add((p.Name, dtype, shape, offs[0], offs[1]))
-    let sorted = entries |> Seq.sortBy (fun (_, _, _, s, _) -> s) |> List.ofSeq
+            entries.Add((p.Name, dtype, size, shape, offs[0], offs[1]))
+    let sorted = entries |> Seq.sortBy (fun (_, _, _, _, s, _) -> s) |> List.ofSeq
     let mutable expect = 0L
-    for (name, _, _, s, e) in sorted do
+    for (name, _, _, _, s, e) in sorted do
         if s <> expect then corrupt path $"tensor '{name}' starts at byte {s} but {expect} was expected (overlap or gap)"
         expect <- e
     if expect <> dataLen then corrupt path $"the tensors cover {expect} of {dataLen} data bytes"
-    let tensors =
-        [ for (name, dtype, shape, s, e) in entries ->
-            name, tensorOf dtype shape (ReadOnlySpan(bytes, dataStart + int s, int (e - s))) ]
+    // the ranges are contiguous and cover the data (checked above): read them in file order, then list them in
+    // header order
+    let loaded =
+        [ for (name, dtype, size, shape, s, e) in sorted ->
+            stream.Seek(dataStart + s, SeekOrigin.Begin) |> ignore
+            name, readTensor stream dtype size shape ((e - s) / size) ] |> Map.ofList
+    let tensors = [ for (name, _, _, _, _, _) in entries -> name, loaded[name] ]
     { Metadata = metadata; Tensors = tensors }
 
 /// The tensor called `name`, or a DataError naming the file and the missing tensor.
