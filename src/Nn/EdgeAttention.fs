@@ -154,7 +154,7 @@ let edgeTerms (heads: int64) (edges: Tensor) (w: Tensor) : EdgeTerms =
 
 /// Whether the factored form does less work than the four edge terms: per edge row it computes u = A e (heads·De
 /// wide) and me (H wide) instead of qe, ke, ve, me (4H wide), so it pays when heads·De < 3H, i.e. De < 3·dh.
-let factoredPays (heads: int64) (dh: int64) (de: int64) = de < 3L * dh && heads >= 1L
+let factoredPays (heads: int64) (dh: int64) (de: int64) = heads * de < 3L * heads * dh
 
 /// Whether `sparseProjected` runs the factored form for terms of this type and shape: float32 CPU tensors, the fused
 /// kernels built, and `factoredPays`.
