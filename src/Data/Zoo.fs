@@ -250,11 +250,10 @@ module Zoo =
             | _ -> ()
         if filled <> checkpoints.shape[0] then
             invalidOp $"Zoo training stored {filled} checkpoint rows but expected {checkpoints.shape[0]} (an internal error; please report it)."
-        let stacked = checkpoints
         for t in [ theta; opt.First; opt.Second ] do t.Dispose()
         for g in gens do g.Dispose()
         statePath |> Option.iter (fun p -> if IO.File.Exists p then IO.File.Delete p)
-        { Layout = layout; Task = task; Config = config; Theta = stacked; Run = runs.ToArray(); Step = steps.ToArray()
+        { Layout = layout; Task = task; Config = config; Theta = checkpoints; Run = runs.ToArray(); Step = steps.ToArray()
           Epoch = epochs.ToArray(); TestAccuracy = accs.ToArray(); TestLoss = losses.ToArray() }
 
     /// Trains the runs `runIds` as one batch (see `trainRunsResumable`), without a state file.

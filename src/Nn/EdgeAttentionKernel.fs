@@ -89,6 +89,23 @@ let private overBatch (batch: int64) (f: int64 -> int64 -> int) =
     | Some rc -> failwith $"The fused edge-attention kernel failed (code {rc}): the graph does not match the tensors."
     | None -> ()
 
+/// Checks every input against the shape the kernel will read it with: the kernels read raw memory, so any mismatch
+/// must stop here, not read out of bounds. Messages are built only on failure (this runs per input, layer and step).
+let private checkInputs (g: NeuralGraph) (names: string[]) (expected: int64[][]) (inputs: Tensor[]) =
+    inputs |> Array.iteri (fun i t ->
+        if not (t.dtype = torch.float32 && t.device_type = DeviceType.CPU) then
+            invalidArg names[i] $"The fused attention takes float32 CPU tensors; {names[i]} is {t.dtype} on {t.device}."
+        if t.shape <> expected[i] then
+            invalidArg names[i] $"{names[i]} must have shape %A{expected[i]} for a {g.Layout} graph but has %A{t.shape}.")
+
+/// Runs a forward kernel with no graph to record (inference, or sampling a trained flow): on contiguous copies where
+/// needed, which are freed after it; nothing is saved.
+let private alone (inputs: Tensor[]) (run: Tensor[] -> 'a) : 'a =
+    let contiguous = inputs |> Array.map (fun t -> t.contiguous())
+    let result = run contiguous
+    for c, t in Array.zip contiguous inputs do if not (obj.ReferenceEquals(c, t)) then c.Dispose()
+    result
+
 /// The forward kernel over contiguous inputs: (output [B, N, heads, dh], log-sum-exp [B, N, heads]).
 let private forward (s: Shape) (inputs: Tensor[]) : Tensor * Tensor =
     let q = inputs[0]
@@ -138,25 +155,17 @@ let sparse (g: NeuralGraph) (scale: float) (q: Tensor) (k: Tensor) (v: Tensor) (
         { Widths = g.Layout.Widths |> Array.map int64; Nodes = int64 g.NodeCount; Edges = int64 g.EdgeCount
           Heads = int q.shape[2]; Dh = int q.shape[3]; Scale = float32 scale }
     let inputs = [| q; k; v; qe; ke; ve; me |]
-    // the kernel reads raw memory by these shapes: any mismatch must stop here, not read out of bounds
     let b = q.shape[0]
-    inputs |> Array.iteri (fun i t ->
-        let rows = if i < 3 then shape.Nodes else shape.Edges
-        let name = [| "q"; "k"; "v"; "qe"; "ke"; "ve"; "me" |][i]
-        // messages are built only on failure (this runs 7 times per layer and step)
-        if not (t.dtype = torch.float32 && t.device_type = DeviceType.CPU) then
-            invalidArg name $"The fused attention takes float32 CPU tensors; {name} is {t.dtype} on {t.device}."
-        if t.shape <> [| b; rows; int64 shape.Heads; int64 shape.Dh |] then
-            invalidArg name $"{name} must have shape [{b}, {rows}, {shape.Heads}, {shape.Dh}] for a {g.Layout} graph but has %A{t.shape}.")
+    let row (rows: int64) = [| b; rows; int64 shape.Heads; int64 shape.Dh |]
+    checkInputs g [| "q"; "k"; "v"; "qe"; "ke"; "ve"; "me" |]
+        [| row shape.Nodes; row shape.Nodes; row shape.Nodes; row shape.Edges; row shape.Edges; row shape.Edges; row shape.Edges |] inputs
     if torch.is_grad_enabled () && inputs |> Array.exists (fun t -> t.requires_grad) then
         (Fused.apply([| box shape; box q; box k; box v; box qe; box ke; box ve; box me |]))[0]
     else
-        // no graph to record (inference, or sampling a trained flow): the kernel alone, nothing saved
-        let contiguous = inputs |> Array.map (fun t -> t.contiguous())
-        let out, lse = forward shape contiguous
-        lse.Dispose()
-        for c, t in Array.zip contiguous inputs do if not (obj.ReferenceEquals(c, t)) then c.Dispose()
-        out
+        alone inputs (fun contiguous ->
+            let out, lse = forward shape contiguous
+            lse.Dispose()
+            out)
 
 // ---------------------------------------------------------------------------------------------------------------
 // The factored form (native/factored_attention.c): edge projections through the edge features
@@ -223,23 +232,16 @@ let factored (g: NeuralGraph) (scale: float) (q: Tensor) (k: Tensor) (v: Tensor)
                     Heads = int heads; Dh = int dh; Scale = float32 scale }
           De = int de }
     let inputs = [| q; k; v; qt; kt; e; u; me |]
-    let names = [| "q"; "k"; "v"; "qt"; "kt"; "e"; "u"; "me" |]
     let b = q.shape[0]
     let n, m = int64 g.NodeCount, int64 g.EdgeCount
-    let expected = [| [| b; n; heads; dh |]; [| b; n; heads; dh |]; [| b; n; heads; dh |]; [| b; n; heads; de |]
-                      [| b; n; heads; de |]; [| b; m; de |]; [| b; m; heads; de |]; [| b; m; heads; dh |] |]
-    // the kernel reads raw memory by these shapes: any mismatch must stop here, not read out of bounds
-    inputs |> Array.iteri (fun i t ->
-        if not (t.dtype = torch.float32 && t.device_type = DeviceType.CPU) then
-            invalidArg names[i] $"The fused attention takes float32 CPU tensors; {names[i]} is {t.dtype} on {t.device}."
-        if t.shape <> expected[i] then
-            invalidArg names[i] $"{names[i]} must have shape %A{expected[i]} for a {g.Layout} graph but has %A{t.shape}.")
+    checkInputs g [| "q"; "k"; "v"; "qt"; "kt"; "e"; "u"; "me" |]
+        [| [| b; n; heads; dh |]; [| b; n; heads; dh |]; [| b; n; heads; dh |]; [| b; n; heads; de |]
+           [| b; n; heads; de |]; [| b; m; de |]; [| b; m; heads; de |]; [| b; m; heads; dh |] |] inputs
     if torch.is_grad_enabled () && inputs |> Array.exists (fun t -> t.requires_grad) then
         let outs = FusedFactored.apply([| yield box shape; for t in inputs -> box t |])
         outs[0], outs[1]
     else
-        let contiguous = inputs |> Array.map (fun t -> t.contiguous())
-        let out, ebar, lse = factoredForward shape contiguous
-        lse.Dispose()
-        for c, t in Array.zip contiguous inputs do if not (obj.ReferenceEquals(c, t)) then c.Dispose()
-        out, ebar
+        alone inputs (fun contiguous ->
+            let out, ebar, lse = factoredForward shape contiguous
+            lse.Dispose()
+            out, ebar)

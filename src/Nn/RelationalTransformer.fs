@@ -438,13 +438,13 @@ let flops (c: Config) (g: NeuralGraph) (batch: int) : float =
     let wn, we = match c.Time with Channel -> dn - 1.0, de - 1.0 | Fourier _ -> dn, de
     let inputMlp w = w + float (c.InputLayers - 1) * w * w + w * w
     let encoder = n * inputMlp wn + e * inputMlp we
-    let heads = float c.Heads
+    let headCount = float c.Heads
     let factored =
         c.Neighbourhood = Sparse
         && EdgeAttention.usesFactored torch.float32 DeviceType.CPU (int64 c.Heads) (int64 (c.AttentionWidth / c.Heads)) (int64 c.EdgeWidth)
     // edge projections per edge row and the factored form's per-node products (Wkᵀq, Wqᵀk, Wv ebar) and score terms
     let projection, nodeExtra, pairExtra =
-        if factored then heads * de * de + h * de, 3.0 * h * de, heads * de
+        if factored then headCount * de * de + h * de, 3.0 * h * de, headCount * de
         else 4.0 * h * de, 0.0, 0.0
     let perLayer =
         n * (3.0 * h * dn + h * dn + dn * dn + 2.0 * dn * nh + 2.0 * dn * eh + nodeExtra)
