@@ -24,9 +24,9 @@ let width, layers, batch = int (env "WIDTH" "32"), int (env "LAYERS" "3"), int (
 let heldOutRuns = 4
 
 // A zoo of the small layout, aligned to its first checkpoint by weight matching.
-let data = Sources.load "uci" 0L
+let data = Sources.load Task.Uci 0L
 let zooConfig = { ZooConfig.uci with Layout = layout; Runs = 24 }
-let zoo = Zoo.train zooConfig "uci" data ignore CancellationToken.None
+let zoo = Zoo.train zooConfig Task.Uci data ignore CancellationToken.None
 let aligned =
     let perms = Rebasin.weightMatching Rebasin.defaultWeightMatching layout (zoo.Theta.narrow(0L, 0L, 1L)) zoo.Theta
     Symmetry.permute layout perms zoo.Theta

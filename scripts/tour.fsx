@@ -6,10 +6,10 @@ open TorchSharp
 open WeightFlow
 
 // Data: embedded UCI breast cancer, seeded 80/10/10 split, standardized with training statistics only.
-let data = Sources.load "uci" 0L                      // or "mnist", "fashion-mnist", "csv:my.csv"
+let data = Sources.load Task.Uci 0L                   // or Task.Mnist, Task.FashionMnist, Task.Csv "my.csv"
 
 // A zoo: 100 Adam runs of a 30-16-16-2 MLP trained as ONE batched model (thesis appendix A settings).
-let zoo = Zoo.train ZooConfig.uci "uci" data ignore CancellationToken.None
+let zoo = Zoo.train ZooConfig.uci Task.Uci data ignore CancellationToken.None
 Zoo.save "results/tour-zoo.safetensors" zoo           // safetensors: JSON header + raw float32, atomic
 let theta = zoo.Theta                                 // [N, P]: one row per checkpoint, flat order in Layout.fs
 
@@ -21,7 +21,7 @@ let reference = theta.narrow(0L, 0L, 1L)
 let perms = Rebasin.weightMatching Rebasin.defaultWeightMatching zoo.Layout reference theta
 let aligned = Symmetry.permute zoo.Layout perms theta                      // same functions, one basin
 let canon = Canonical.canonicalize Canonical.defaultConfig zoo.Layout aligned
-let M = Product.ofLayout zoo.Layout          // each hidden neuron's incoming weights on a sphere, last layer on one
+let M = WeightSpace.ofLayout zoo.Layout          // each hidden neuron's incoming weights on a sphere, last layer on one
 let v = Manifold.logmap M (canon.narrow(0L, 0L, 1L)) (canon.narrow(0L, 1L, 1L))
 let barriers = Barrier.crossEntropy zoo.Layout 3 data.Train.X data.Train.Y (theta.narrow(0L, 0L, 8L)) (theta.narrow(0L, 8L, 8L))
 

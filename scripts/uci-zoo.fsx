@@ -7,8 +7,8 @@ open System.Threading
 open WeightFlow
 
 let config = { ZooConfig.uci with Runs = 20; Seed = 1L }
-let data = Sources.load "uci" config.Seed
-let zoo = Zoo.train config "uci" data ignore CancellationToken.None
+let data = Sources.load Task.Uci config.Seed
+let zoo = Zoo.train config Task.Uci data ignore CancellationToken.None
 let summary = ZooSummary.ofZoo zoo
 printfn "%d checkpoints of a %O MLP; final test accuracy %.4f +- %.4f"
     summary.Checkpoints zoo.Layout summary.FinalAccuracyMean summary.FinalAccuracyStd

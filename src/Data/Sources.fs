@@ -203,14 +203,15 @@ let uci (seed: int64) : Dataset =
         invalidOp $"{uciResource}: header declares {rows} x {features} but the data is %A{T.shape x}."
     Dataset.split "uci" classes seed Dataset.defaultFractions x y
 
-/// A task by name: "uci" | "mnist" | "fashion-mnist" | "csv:PATH", with the default data folder.
-let load (task: string) (seed: int64) : Dataset =
-    match task.Trim() with
-    | "uci" -> uci seed
-    | "mnist" -> mnist (dataDir ()) seed
-    | "fashion-mnist" | "fmnist" -> fashionMnist (dataDir ()) seed
-    | t when t.StartsWith "csv:" && t.Length > 4 -> csv (t.Substring 4) seed
-    | t -> invalidArg "task" $"Unknown task '{t}'; use uci, mnist, fashion-mnist or csv:PATH."
+/// A task's data, split with the seed, from the default data folder (`dataDir`).
+let load (task: Task) (seed: int64) : Dataset =
+    match task with
+    | Task.Uci -> uci seed
+    | Task.Mnist -> mnist (dataDir ()) seed
+    | Task.FashionMnist -> fashionMnist (dataDir ()) seed
+    | Task.Csv path -> csv path seed
+    | Task.Custom _ ->
+        invalidArg "task" $"The data of task '{Task.name task}' was supplied in memory by the program that trained the zoo; Sources cannot load it by name. Pass that Dataset yourself."
 
 /// The thesis' toy layout for the Gaussian flow (§7.1): a 30-16-16-2 MLP, P = 802.
 let gaussianToyLayout = Layout.create [ 30; 16; 16; 2 ]

@@ -34,8 +34,8 @@ type ZooProgress = { Iteration: int; Total: int; Epoch: int; Loss: float }
 [<NoEquality; NoComparison>]
 type Zoo =
     { Layout: Layout
-      /// The task the zoo was trained on ("uci", "mnist", "fashion-mnist", "csv:PATH").
-      Task: string
+      /// The task the zoo was trained on (recorded in the file by `Task.name`).
+      Task: Task
       Config: ZooConfig
       /// [N, P] float32 flat weights (Layout.fs order).
       Theta: Tensor
@@ -56,7 +56,7 @@ module ZooConfig =
     /// batch 64 as in the anchors' loaders (8 iterations per epoch on 455 training rows, ~80 checkpoints per run).
     let uci =
         { Layout = Layout.parse "30-16-16-2"; Runs = 100; Epochs = 50; BatchSize = 64; InitStd = 0.1
-          Optimizer = Adam { Lr = 1e-3; Beta1 = 0.9; Beta2 = 0.999; Eps = 1e-8; WeightDecay = 0.0 }
+          Optimizer = Adam { LearningRate = 1e-3; Beta1 = 0.9; Beta2 = 0.999; Eps = 1e-8; WeightDecay = 0.0 }
           DropEpochs = 10; Every = 4; Seed = 0L }
 
     /// Thesis appendix A, MNIST: 50 runs, SGD lr 0.1, momentum 0.9, wd 1e-5, 25 epochs, drop 5, every 10 iterations.
@@ -66,16 +66,16 @@ module ZooConfig =
     /// --epochs 10 --batch-size N`). We take 128.
     let mnist =
         { Layout = Layout.parse "784-10-10"; Runs = 50; Epochs = 25; BatchSize = 128; InitStd = 0.1
-          Optimizer = Sgd { Lr = 0.1; Momentum = 0.9; WeightDecay = 1e-5 }
+          Optimizer = Sgd { LearningRate = 0.1; Momentum = 0.9; WeightDecay = 1e-5 }
           DropEpochs = 5; Every = 10; Seed = 0L }
 
-    /// The thesis preset for a task: UCI's for "uci" and for a user's CSV (with a 16-16 hidden layout fitted to the
-    /// data's width and classes), MNIST's for "mnist" and "fashion-mnist".
-    let forTask (task: string) (data: Dataset) : ZooConfig =
+    /// The thesis preset for a task: UCI's for UCI and for a user's data (with a 16-16 hidden layout fitted to the
+    /// data's width and classes), MNIST's for MNIST and Fashion-MNIST.
+    let forTask (task: Task) (data: Dataset) : ZooConfig =
         match task with
-        | "uci" -> uci
-        | "mnist" | "fashion-mnist" -> mnist
-        | _ -> { uci with Layout = Layout.create [ data.Features; 16; 16; data.Classes ] }
+        | Task.Uci -> uci
+        | Task.Mnist | Task.FashionMnist -> mnist
+        | Task.Csv _ | Task.Custom _ -> { uci with Layout = Layout.create [ data.Features; 16; 16; data.Classes ] }
 
     /// Checks every field; errors name the field and the allowed range.
     let validate (c: ZooConfig) =
@@ -86,20 +86,21 @@ module ZooConfig =
         Check.arg "DropEpochs" (c.DropEpochs >= 0 && c.DropEpochs < c.Epochs) $"DropEpochs must lie in [0, Epochs); got {c.DropEpochs} with {c.Epochs} epochs, which would record nothing."
         Check.arg "Every" (c.Every >= 1) $"Every must be >= 1; got {c.Every}."
         match c.Optimizer with
-        | Sgd s -> Check.arg "Lr" (s.Lr > 0.0) $"The learning rate must be > 0; got {s.Lr}."
-        | Adam a -> Check.arg "Lr" (a.Lr > 0.0) $"The learning rate must be > 0; got {a.Lr}."
+        | Sgd s -> Check.arg "LearningRate" (s.LearningRate > 0.0) $"The learning rate must be > 0; got {s.LearningRate}."
+        | Adam a -> Check.arg "LearningRate" (a.LearningRate > 0.0) $"The learning rate must be > 0; got {a.LearningRate}."
 
     let private f (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
 
-    /// The config as flat string metadata (readable from Python's safetensors).
+    /// The config as flat string metadata (readable from Python's safetensors). The learning rate is recorded under
+    /// "lr", the key files have always used.
     let toMetadata (c: ZooConfig) : (string * string) list =
         [ "layout", string c.Layout; "runs", string c.Runs; "epochs", string c.Epochs
           "batch_size", string c.BatchSize; "init_std", f c.InitStd; "drop_epochs", string c.DropEpochs
           "every", string c.Every; "seed", string c.Seed ]
         @ (match c.Optimizer with
-           | Sgd s -> [ "optimizer", "sgd"; "lr", f s.Lr; "momentum", f s.Momentum; "weight_decay", f s.WeightDecay ]
+           | Sgd s -> [ "optimizer", "sgd"; "lr", f s.LearningRate; "momentum", f s.Momentum; "weight_decay", f s.WeightDecay ]
            | Adam a ->
-               [ "optimizer", "adam"; "lr", f a.Lr; "beta1", f a.Beta1; "beta2", f a.Beta2; "eps", f a.Eps
+               [ "optimizer", "adam"; "lr", f a.LearningRate; "beta1", f a.Beta1; "beta2", f a.Beta2; "eps", f a.Eps
                  "weight_decay", f a.WeightDecay ])
 
     /// Inverse of toMetadata; `get` raises a DataError for a missing key.
@@ -111,8 +112,8 @@ module ZooConfig =
           Seed = Int64.Parse(get "seed", CultureInfo.InvariantCulture)
           Optimizer =
             match get "optimizer" with
-            | "sgd" -> Sgd { Lr = num "lr"; Momentum = num "momentum"; WeightDecay = num "weight_decay" }
-            | "adam" -> Adam { Lr = num "lr"; Beta1 = num "beta1"; Beta2 = num "beta2"; Eps = num "eps"; WeightDecay = num "weight_decay" }
+            | "sgd" -> Sgd { LearningRate = num "lr"; Momentum = num "momentum"; WeightDecay = num "weight_decay" }
+            | "adam" -> Adam { LearningRate = num "lr"; Beta1 = num "beta1"; Beta2 = num "beta2"; Eps = num "eps"; WeightDecay = num "weight_decay" }
             | o -> Check.dataError $"Unknown optimizer '{o}' in the zoo file's metadata." }
 
 [<RequireQualifiedAccess>]
@@ -124,9 +125,9 @@ module Zoo =
     let private StateKind = "zoo-training-state"
 
     /// What a training state file records besides the tensors.
-    let private stateMetadata (config: ZooConfig) (task: string) (runIds: int[]) (epochsDone: int) (iteration: int) (step: int) =
+    let private stateMetadata (config: ZooConfig) (task: Task) (runIds: int[]) (epochsDone: int) (iteration: int) (step: int) =
         Map.ofList (
-            [ "weightflow.kind", StateKind; "task", task; "run_ids", (runIds |> Array.map string |> String.concat ",")
+            [ "weightflow.kind", StateKind; "task", Task.name task; "run_ids", (runIds |> Array.map string |> String.concat ",")
               "epochs_done", string epochsDone; "iteration", string iteration; "optimizer_step", string step ]
             @ ZooConfig.toMetadata config)
 
@@ -136,7 +137,7 @@ module Zoo =
     /// With `state = Some s`, the whole training state (weights, optimizer moments, every run's generator, the
     /// checkpoints so far) is written to s.Path atomically after an epoch (see TrainingState), and a later call with the same
     /// arguments resumes from the last completed epoch with bit-identical results; the file is deleted on success.
-    let trainRunsResumable (state: TrainingState option) (config: ZooConfig) (task: string) (data: Dataset) (runIds: int[])
+    let trainRunsResumable (state: TrainingState option) (config: ZooConfig) (task: Task) (data: Dataset) (runIds: int[])
                            (progress: ZooProgress -> unit) (ct: CancellationToken) : Zoo =
         ZooConfig.validate config
         let layout = config.Layout
@@ -257,17 +258,17 @@ module Zoo =
           Epoch = epochs.ToArray(); TestAccuracy = accs.ToArray(); TestLoss = losses.ToArray() }
 
     /// Trains the runs `runIds` as one batch (see `trainRunsResumable`), without a state file.
-    let trainRuns (config: ZooConfig) (task: string) (data: Dataset) (runIds: int[]) (progress: ZooProgress -> unit)
+    let trainRuns (config: ZooConfig) (task: Task) (data: Dataset) (runIds: int[]) (progress: ZooProgress -> unit)
                   (ct: CancellationToken) : Zoo =
         trainRunsResumable None config task data runIds progress ct
 
     /// Trains all Config.Runs runs as one batched model.
-    let train (config: ZooConfig) (task: string) (data: Dataset) (progress: ZooProgress -> unit) (ct: CancellationToken) : Zoo =
+    let train (config: ZooConfig) (task: Task) (data: Dataset) (progress: ZooProgress -> unit) (ct: CancellationToken) : Zoo =
         trainRuns config task data [| 0 .. config.Runs - 1 |] progress ct
 
     /// Trains all runs as one batched model, saving the training state (see TrainingState) and resuming from it if it
     /// exists (e.g. after the process was killed).
-    let trainResumable (state: TrainingState) (config: ZooConfig) (task: string) (data: Dataset) (progress: ZooProgress -> unit)
+    let trainResumable (state: TrainingState) (config: ZooConfig) (task: Task) (data: Dataset) (progress: ZooProgress -> unit)
                        (ct: CancellationToken) : Zoo =
         trainRunsResumable (Some state) config task data [| 0 .. config.Runs - 1 |] progress ct
 
@@ -305,7 +306,7 @@ module Zoo =
         let i32 (a: int[]) = torch.tensor(a)
         let f32 (a: float32[]) = torch.tensor(a)
         Storage.write path
-            (Map.ofList ([ "weightflow.kind", Kind; "task", zoo.Task; "count", string (count zoo) ] @ ZooConfig.toMetadata zoo.Config))
+            (Map.ofList ([ "weightflow.kind", Kind; "task", Task.name zoo.Task; "count", string (count zoo) ] @ ZooConfig.toMetadata zoo.Config))
             [ "theta", zoo.Theta; "run", i32 zoo.Run; "step", i32 zoo.Step; "epoch", i32 zoo.Epoch
               "test_accuracy", f32 zoo.TestAccuracy; "test_loss", f32 zoo.TestLoss ]
 
@@ -333,7 +334,11 @@ module Zoo =
             let t = Storage.tensor path s name
             if t.dtype <> torch.float32 || t.shape <> [| int64 n |] then Check.dataError $"{path}: '{name}' must be float32 [{n}] but is {t.dtype} %A{t.shape}."
             t.data<float32>().ToArray()
-        { Layout = config.Layout; Task = get "task"; Config = config; Theta = theta; Run = ints "run"; Step = ints "step"
+        let recorded = get "task"
+        let task =
+            try Task.parse recorded
+            with :? ArgumentException -> Check.dataError $"{path}: the recorded task '{recorded}' is not one WeightFlow knows (uci, mnist, fashion-mnist, csv:PATH, custom:NAME); the file was edited or written by a newer version."
+        { Layout = config.Layout; Task = task; Config = config; Theta = theta; Run = ints "run"; Step = ints "step"
           Epoch = ints "epoch"; TestAccuracy = floats "test_accuracy"; TestLoss = floats "test_loss" }
 
 /// Summary statistics of a zoo (over the final checkpoint of each run, and over all checkpoints).

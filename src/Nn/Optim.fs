@@ -10,10 +10,10 @@ open TorchSharp
 open TorchSharp.Modules
 
 /// SGD with momentum and (L2) weight decay.
-type SgdConfig = { Lr: float; Momentum: float; WeightDecay: float }
+type SgdConfig = { LearningRate: float; Momentum: float; WeightDecay: float }
 
 /// Adam (weight decay as L2 on the gradient, PyTorch's `Adam(weight_decay=...)`).
-type AdamConfig = { Lr: float; Beta1: float; Beta2: float; Eps: float; WeightDecay: float }
+type AdamConfig = { LearningRate: float; Beta1: float; Beta2: float; Eps: float; WeightDecay: float }
 
 /// An optimizer and its settings.
 type Optimizer =
@@ -34,7 +34,7 @@ module Optim =
     let disposeState (s: State) = s.First.Dispose(); s.Second.Dispose()
 
     /// The learning rate.
-    let lr (o: Optimizer) = match o with Sgd c -> c.Lr | Adam c -> c.Lr
+    let learningRate (o: Optimizer) = match o with Sgd c -> c.LearningRate | Adam c -> c.LearningRate
 
     /// One step in place on theta (no_grad), with PyTorch's semantics:
     /// SGD: g = ∇ + λθ; b = g (first step) or μb + g; θ -= η b.
@@ -48,8 +48,8 @@ module Optim =
             if c.Momentum <> 0.0 then
                 if s.Step = 1 then s.First.copy_(g) |> ignore
                 else s.First.mul_(scalar c.Momentum).add_(g) |> ignore
-                theta.add_(s.First, alpha = scalar -c.Lr) |> ignore
-            else theta.add_(g, alpha = scalar -c.Lr) |> ignore
+                theta.add_(s.First, alpha = scalar -c.LearningRate) |> ignore
+            else theta.add_(g, alpha = scalar -c.LearningRate) |> ignore
         | Adam c ->
             use g = if c.WeightDecay <> 0.0 then grad.add(theta, alpha = scalar c.WeightDecay) else grad.alias()
             s.First.mul_(scalar c.Beta1).add_(g, alpha = scalar (1.0 - c.Beta1)) |> ignore
@@ -58,15 +58,15 @@ module Optim =
             let bc2 = 1.0 - c.Beta2 ** float s.Step
             use root = s.Second.sqrt()
             use denom = root.div_(scalar (sqrt bc2)).add_(scalar c.Eps)
-            theta.addcdiv_(s.First, denom, value = scalar (-c.Lr / bc1)) |> ignore
+            theta.addcdiv_(s.First, denom, value = scalar (-c.LearningRate / bc1)) |> ignore
 
     /// An optimizer over a model's parameters, updated through one flat vector, with the guard that keeps the
     /// training loop's resident memory at its working set (Heap).
     [<NoEquality; NoComparison>]
     type Parameters = { Optimizer: Optimizer; Parameters: Parameter list; State: State; Heap: Heap.Guard }
 
-    /// Adam with PyTorch's defaults (β = 0.9, 0.999, ε = 1e-8, no weight decay) at learning rate `lr`.
-    let adam (lr: float) : Optimizer = Adam { Lr = lr; Beta1 = 0.9; Beta2 = 0.999; Eps = 1e-8; WeightDecay = 0.0 }
+    /// Adam with PyTorch's defaults (β = 0.9, 0.999, ε = 1e-8, no weight decay) at `learningRate`.
+    let adam (learningRate: float) : Optimizer = Adam { LearningRate = learningRate; Beta1 = 0.9; Beta2 = 0.999; Eps = 1e-8; WeightDecay = 0.0 }
 
     let create (o: Optimizer) (ps: Params.Named) : Parameters =
         let parameters = ps |> List.map snd

@@ -41,22 +41,23 @@ public sealed class WeightZoo : IDisposable
     private WeightZoo(Zoo zoo) => _zoo = zoo;
 
     /// <summary>Trains the zoo as one batched model on a dedicated thread.</summary>
-    public static Task<WeightZoo> TrainAsync(ZooOptions options, IProgress<ZooTrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    public static System.Threading.Tasks.Task<WeightZoo> TrainAsync(ZooOptions options, IProgress<ZooTrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        return Task.Factory.StartNew(() =>
+        var task = TaskModule.parse(options.Task);
+        return System.Threading.Tasks.Task.Factory.StartNew(() =>
         {
             Engine.ensureLoaded();
-            var data = Sources.load(options.Task, options.Seed);
-            var preset = ZooConfigModule.forTask(options.Task, data);
+            var data = Sources.load(task, options.Seed);
+            var preset = ZooConfigModule.forTask(task, data);
             var layout = options.Layout is null ? preset.Layout : LayoutModule.parse(options.Layout);
             var epochs = options.Epochs ?? preset.Epochs;
             var config = new ZooConfig(layout, options.Runs ?? preset.Runs, epochs, preset.BatchSize, preset.InitStd,
                 preset.Optimizer, Math.Min(preset.DropEpochs, epochs - 1), preset.Every, options.Seed);
             var report = Microsoft.FSharp.Core.FuncConvert.FromAction<ZooProgress>(p =>
                 progress?.Report(new ZooTrainingProgress(p.Iteration, p.Total, p.Epoch, p.Loss)));
-            return new WeightZoo(ZooModule.train(config, options.Task, data, report, cancellationToken));
+            return new WeightZoo(ZooModule.train(config, task, data, report, cancellationToken));
         }, cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 

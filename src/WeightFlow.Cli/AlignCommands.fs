@@ -112,7 +112,7 @@ let barrier (args: ParseResults<BarrierArgs>) : int =
                                  yield name + "_mean", box m
                                  yield name + "_std", box s ]))
     else
-        Render.table $"Loss barriers: {pairs} random pairs of {Zoo.count zoo} checkpoints, {points} points, training split of {zoo.Task}"
+        Render.table $"Loss barriers: {pairs} random pairs of {Zoo.count zoo} checkpoints, {points} points, training split of {Task.name zoo.Task}"
             [ "cross-entropy"; "mean ± std" ] [ for name, (m, s) in rows -> [ name; Render.pm m s ] ]
     0
 

@@ -9,7 +9,7 @@ type ZooArgs =
     | Runs of int
     | Epochs of int
     | Batch_Size of int
-    | Lr of float
+    | [<AltCommandLine("--lr")>] Learning_Rate of float
     | Seed of int
     | Device of string
     | [<AltCommandLine("-o")>] Out of string
@@ -19,7 +19,7 @@ type ZooArgs =
             match a with
             | Task _ -> "uci | mnist | fashion-mnist | csv:PATH (features + integer label in the last column)."
             | Batch_Size _ -> "minibatch size (default: the task preset)."
-            | Lr _ -> "learning rate (default: the task preset)."
+            | Learning_Rate _ -> "learning rate (default: the task preset; --lr for short)."
             | Layout _ -> "MLP widths, e.g. 30-16-16-2 (default: the task's thesis layout)."
             | Runs _ -> "number of independent runs trained at once (default: the task preset)."
             | Epochs _ -> "training epochs (default: the task preset)."

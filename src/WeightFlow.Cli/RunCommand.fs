@@ -18,9 +18,9 @@ let run (args: ParseResults<RunArgs>) : int =
     let json = args.Contains RunArgs.Json
     let outDir = args.GetResult(RunArgs.Out, Path.Combine("results", "run"))
     Directory.CreateDirectory outDir |> ignore
-    let data = Sources.load "uci" seed
+    let data = Sources.load Task.Uci seed
     let zooPath = Path.Combine(outDir, "zoo-uci.safetensors")
-    let zoo, elapsed = ZooCommands.trainWithProgress json zooPath { ZooConfig.uci with Seed = seed } "uci" data
+    let zoo, elapsed = ZooCommands.trainWithProgress json zooPath { ZooConfig.uci with Seed = seed } Task.Uci data
     Zoo.save zooPath zoo
     let trajectoryPng = Path.Combine(outDir, "zoo-uci.png")
     ZooCommands.plotZoo trajectoryPng zoo

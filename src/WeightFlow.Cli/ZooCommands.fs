@@ -15,13 +15,13 @@ let statePathFor (out: string) = out + ".training-state"
 
 /// Trains a zoo under a progress bar. The training state is saved next to `out` (after an epoch, at most every 30 s),
 /// so a killed run resumes where it stopped when the same command is run again.
-let trainWithProgress (quiet: bool) (out: string) (config: ZooConfig) (task: string) (data: Dataset) : Zoo * TimeSpan =
+let trainWithProgress (quiet: bool) (out: string) (config: ZooConfig) (task: Task) (data: Dataset) : Zoo * TimeSpan =
     let perEpoch = (Dataset.count data.Train + config.BatchSize - 1) / config.BatchSize
     let state = statePathFor out
     if File.Exists state then Render.note $"resuming from the training state in {state}"
     let sw = Stopwatch.StartNew()
     let zoo =
-        Render.progress quiet $"zoo {task} {config.Layout} x{config.Runs}" (perEpoch * config.Epochs) (fun report ->
+        Render.progress quiet $"zoo {Task.name task} {config.Layout} x{config.Runs}" (perEpoch * config.Epochs) (fun report ->
             Zoo.trainResumable { Path = state; MinInterval = TimeSpan.FromSeconds 30.0 } config task data
                 (fun p -> if p.Iteration % 10 = 0 || p.Iteration = p.Total then report p.Iteration $"epoch {p.Epoch + 1} loss {p.Loss:F3}")
                 CancellationToken.None)
@@ -29,11 +29,11 @@ let trainWithProgress (quiet: bool) (out: string) (config: ZooConfig) (task: str
 
 let summaryRows (zoo: Zoo) (elapsed: TimeSpan option) =
     let s = ZooSummary.ofZoo zoo
-    [ [ "task"; zoo.Task ]
+    [ [ "task"; Task.name zoo.Task ]
       [ "layout"; $"{zoo.Layout} ({Layout.paramCount zoo.Layout} parameters)" ]
       [ "optimizer"; (match zoo.Config.Optimizer with
-                      | Adam a -> $"Adam lr {a.Lr}"
-                      | Sgd g -> $"SGD lr {g.Lr}, momentum {g.Momentum}, wd {g.WeightDecay}") ]
+                      | Adam a -> $"Adam lr {a.LearningRate}"
+                      | Sgd g -> $"SGD lr {g.LearningRate}, momentum {g.Momentum}, wd {g.WeightDecay}") ]
       [ "runs"; string s.Runs ]
       [ "epochs (dropped)"; $"{zoo.Config.Epochs} ({zoo.Config.DropEpochs})" ]
       [ "checkpoints"; $"{s.Checkpoints} (every {zoo.Config.Every} iterations)" ]
@@ -44,7 +44,7 @@ let summaryRows (zoo: Zoo) (elapsed: TimeSpan option) =
 
 let summaryJson (zoo: Zoo) (elapsed: TimeSpan option) (extra: (string * obj) list) =
     let s = ZooSummary.ofZoo zoo
-    dict ([ "task", box zoo.Task; "layout", box (string zoo.Layout); "runs", box s.Runs; "checkpoints", box s.Checkpoints
+    dict ([ "task", box (Task.name zoo.Task); "layout", box (string zoo.Layout); "runs", box s.Runs; "checkpoints", box s.Checkpoints
             "final_test_accuracy_mean", box s.FinalAccuracyMean; "final_test_accuracy_std", box s.FinalAccuracyStd
             "final_test_loss_mean", box s.FinalLossMean; "final_test_loss_std", box s.FinalLossStd ]
           @ (match elapsed with Some e -> [ "seconds", box e.TotalSeconds ] | None -> [])
@@ -61,14 +61,14 @@ let private trajectory (zoo: Zoo) =
 
 let plotZoo (path: string) (zoo: Zoo) =
     let steps, mean, std = trajectory zoo
-    Plots.zooTrajectory path $"{zoo.Task} zoo: {ZooSummary.ofZoo zoo |> fun s -> s.Runs} runs of a {zoo.Layout} MLP" steps mean std
+    Plots.zooTrajectory path $"{Task.name zoo.Task} zoo: {ZooSummary.ofZoo zoo |> fun s -> s.Runs} runs of a {zoo.Layout} MLP" steps mean std
 
 let zoo (args: ParseResults<ZooArgs>) : int =
-    let task = args.GetResult ZooArgs.Task
+    let task = Task.parse (args.GetResult ZooArgs.Task)
     let seed = int64 (args.GetResult(ZooArgs.Seed, 0))
     let json = args.Contains ZooArgs.Json
     let device = Engine.device (args.GetResult(ZooArgs.Device, "cpu"))
-    let out = args.GetResult(ZooArgs.Out, $"zoo-{task.Replace(':', '-').Replace('/', '-')}.safetensors")
+    let out = args.GetResult(ZooArgs.Out, $"zoo-{Task.fileStem task}.safetensors")
     let data = Sources.load task seed |> Dataset.toDevice device
     let preset = ZooConfig.forTask task data
     let config =
@@ -78,9 +78,9 @@ let zoo (args: ParseResults<ZooArgs>) : int =
             Epochs = args.GetResult(ZooArgs.Epochs, preset.Epochs)
             BatchSize = args.GetResult(ZooArgs.Batch_Size, preset.BatchSize)
             Optimizer =
-                match args.TryGetResult ZooArgs.Lr, preset.Optimizer with
-                | Some lr, Sgd s -> Sgd { s with Lr = lr }
-                | Some lr, Adam a -> Adam { a with Lr = lr }
+                match args.TryGetResult ZooArgs.Learning_Rate, preset.Optimizer with
+                | Some lr, Sgd s -> Sgd { s with LearningRate = lr }
+                | Some lr, Adam a -> Adam { a with LearningRate = lr }
                 | None, o -> o
             DropEpochs = min preset.DropEpochs (args.GetResult(ZooArgs.Epochs, preset.Epochs) - 1)
             Seed = seed }
@@ -104,17 +104,17 @@ let info (args: ParseResults<InfoArgs>) : int =
 let bench (args: ParseResults<BenchTargetArgs>) : int =
     let json = args.Contains BenchTargetArgs.Json
     let quick = args.Contains BenchTargetArgs.Quick
-    let data = Sources.load "uci" 0L
+    let data = Sources.load Task.Uci 0L
     let config = if quick then { ZooConfig.uci with Runs = 10; Epochs = 12 } else ZooConfig.uci
     let time f =
         let sw = Stopwatch.StartNew()
         let r = f ()
         r, sw.Elapsed.TotalSeconds
     // Warm-up: the first libtorch calls pay one-off initialisation costs.
-    Zoo.train { config with Runs = 2; Epochs = 11 } "uci" data ignore CancellationToken.None |> ignore
-    let batched, tb = time (fun () -> Zoo.train config "uci" data ignore CancellationToken.None)
+    Zoo.train { config with Runs = 2; Epochs = 11 } Task.Uci data ignore CancellationToken.None |> ignore
+    let batched, tb = time (fun () -> Zoo.train config Task.Uci data ignore CancellationToken.None)
     let single, ts =
-        time (fun () -> Zoo.concat [ for r in 0 .. config.Runs - 1 -> Zoo.trainRuns config "uci" data [| r |] ignore CancellationToken.None ])
+        time (fun () -> Zoo.concat [ for r in 0 .. config.Runs - 1 -> Zoo.trainRuns config Task.Uci data [| r |] ignore CancellationToken.None ])
     let sb, ss = ZooSummary.ofZoo batched, ZooSummary.ofZoo single
     let threads = torch.get_num_threads ()
     if json then

@@ -231,7 +231,7 @@ let sources =
                 let lines = [ for i in 0 .. 99 -> $"{float i * 0.37 + r.NextDouble()},{r.NextDouble() * 50.0 - 3.0},{i % 3}" ]
                 let path = Path.Combine(dir, "toy.csv")
                 File.WriteAllLines(path, "a,b,y" :: lines)
-                let d = Sources.load $"csv:{path}" 5L
+                let d = Sources.load (Task.Csv path) 5L
                 Expect.equal (d.Features, d.Classes) (2, 3) "2 features, 3 classes"
                 Expect.equal (Dataset.count d.Train, Dataset.count d.Valid, Dataset.count d.Test) (80, 10, 10) "80/10/10"
                 checkStandardTrain d
@@ -292,8 +292,22 @@ let sources =
                 Expect.throwsT<ArgumentException> (fun () -> Sources.mnist dir 0L |> ignore) "label 12 of 10 classes")
         }
         test "unknown task names the valid ones" {
-            let e = Expect.throwsC (fun () -> Sources.load "cifar" 0L |> ignore) id
+            let e = Expect.throwsC (fun () -> Task.parse "cifar" |> ignore) id
+            Expect.isTrue (e :? ArgumentException) $"an ArgumentException, got {e.GetType().Name}"
             Expect.stringContains e.Message "uci, mnist, fashion-mnist or csv:PATH" "lists the tasks"
+        }
+        test "Task.parse inverts Task.name, and the names are the ones zoo files have always recorded" {
+            let tasks = [ Task.Uci, "uci"; Task.Mnist, "mnist"; Task.FashionMnist, "fashion-mnist"
+                          Task.Csv "data/my file.csv", "csv:data/my file.csv"; Task.Custom "blobs", "custom:blobs" ]
+            for task, name in tasks do
+                Expect.equal (Task.name task) name $"name of {task}"
+                Expect.equal (Task.parse name) task $"parse {name}"
+            Expect.equal (Task.parse " fmnist ") Task.FashionMnist "the short Fashion-MNIST name"
+            Expect.equal (Task.parse "CSV:Data.csv") (Task.Csv "Data.csv") "prefix case-insensitive, path kept"
+        }
+        test "in-memory data cannot be reloaded by name, and the error says so" {
+            let e = Expect.throwsC (fun () -> Sources.load (Task.Custom "blobs") 0L |> ignore) id
+            Expect.stringContains e.Message "custom:blobs" "names the task"
         }
         test "mnistDigitsToIdx: recovers every byte from 3-decimal JSON, labels by digit, order kept" {
             let bytes d n = Array.init (n * 784) (fun i -> byte ((i * 31 + d * 7) % 256))
@@ -349,7 +363,7 @@ let dataDir =
                 try
                     Environment.SetEnvironmentVariable(Sources.dataDirVariable, dir)
                     Expect.equal (Sources.dataDir ()) (Path.GetFullPath dir) "the variable's folder"
-                    expectDataError [ Path.Combine(dir, "mnist"); "weightflow data prepare"; "WEIGHTFLOW_DATA" ] (fun () -> Sources.load "mnist" 0L)
+                    expectDataError [ Path.Combine(dir, "mnist"); "weightflow data prepare"; "WEIGHTFLOW_DATA" ] (fun () -> Sources.load Task.Mnist 0L)
                 finally
                     Environment.SetEnvironmentVariable(Sources.dataDirVariable, before))
         }

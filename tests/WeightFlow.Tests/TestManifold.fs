@@ -196,7 +196,7 @@ let private weightSpace (shape: SmallLayout) =
     let l = layoutOf shape
     let c = l.Widths[l.Widths.Length - 1]
     // Last layer on the sphere of radius √C (the thesis background chapter's choice, anchors P9) to exercise radii.
-    { M = Product.ofLayoutWithRadius (sqrt (float c)) l; Injectivity = Math.PI }
+    { M = WeightSpace.ofLayoutWithRadius (sqrt (float c)) l; Injectivity = Math.PI }
 
 // ---- "The product equals its factors" ------------------------------------------------------------------------
 
@@ -209,7 +209,7 @@ let private segmentFactors (segments: Manifold list) =
     List.zip segments (List.take segments.Length offsets)
     |> List.map (fun (m, o) -> { Factor = m; Take = fun (x: Tensor) -> x.narrow(1L, int64 o, int64 m.Dim) })
 
-/// The factors of the weight-space product, taken through Layout (independently of Product.groupedOrder): one
+/// The factors of the weight-space product, taken through Layout (independently of WeightSpace.groupedOrder): one
 /// sphere per hidden neuron (a column of Wᵀ), the last layer's weights as one sphere, the biases as R^n.
 let private layoutFactors (lastRadius: float) (l: Layout) =
     let depth = Layout.depth l
@@ -283,16 +283,16 @@ let tests =
             use g = Scope.Rng.create (int64 seed)
             Scope.value (fun () -> equalsFactors (Product.create segments) (segmentFactors segments) g (batch b)))
 
-        testProp "Product.ofLayout equals its factors: neuron columns, last layer, biases" (fun (shape: SmallLayout) (seed: int) (b: byte) (r: byte) ->
+        testProp "WeightSpace.ofLayout equals its factors: neuron columns, last layer, biases" (fun (shape: SmallLayout) (seed: int) (b: byte) (r: byte) ->
             let l = layoutOf shape
             let r = radius r
             use g = Scope.Rng.create (int64 seed)
-            Scope.value (fun () -> equalsFactors (Product.ofLayoutWithRadius r l) (layoutFactors r l) g (batch b)))
+            Scope.value (fun () -> equalsFactors (WeightSpace.ofLayoutWithRadius r l) (layoutFactors r l) g (batch b)))
 
         test "groupedOrder of 3-2-2: neuron columns of Wᵀ, then the last layer, then biases" {
             // Wᵀ_0 is (3, 2) at 0..5: neuron 0's incoming weights are flat 0, 2, 4 and neuron 1's are 1, 3, 5.
-            Expect.equal (Product.groupedOrder (Layout.parse "3-2-2")) [| 0; 2; 4; 1; 3; 5; 6; 7; 8; 9; 10; 11; 12; 13 |] "order"
-            let m = Product.ofLayout (Layout.parse "3-2-2")
+            Expect.equal (WeightSpace.groupedOrder (Layout.parse "3-2-2")) [| 0; 2; 4; 1; 3; 5; 6; 7; 8; 9; 10; 11; 12; 13 |] "order"
+            let m = WeightSpace.ofLayout (Layout.parse "3-2-2")
             Expect.equal m.Dim 14 "P"
             Expect.stringContains m.Name "2×S^2" "two neurons on S^2"
             Expect.stringContains m.Name "S^3" "last layer on S^3"
@@ -301,7 +301,7 @@ let tests =
 
         test "a hidden neuron with one input lies on S^0: signs stay, nothing is NaN" {
             Scope.value (fun () ->
-                let m = Product.ofLayout (Layout.parse "1-2-2")
+                let m = WeightSpace.ofLayout (Layout.parse "1-2-2")
                 use g = Scope.Rng.create 7L
                 let x = Manifold.projx m (ambient g 3 m.Dim)
                 let w0 = Layout.weightT (Layout.parse "1-2-2") 0 x

@@ -40,17 +40,17 @@ let private compare (o: Optimizer) (reference: seq<Parameter> -> torch.optim.Opt
 let tests =
     testList "Optim" [
         test "Adam over a model's parameters equals TorchSharp's Adam" {
-            let c = { Lr = 0.01; Beta1 = 0.9; Beta2 = 0.999; Eps = 1e-8; WeightDecay = 0.0 }
+            let c = { LearningRate = 0.01; Beta1 = 0.9; Beta2 = 0.999; Eps = 1e-8; WeightDecay = 0.0 }
             compare (Adam c) (fun ps -> torch.optim.Adam(ps, 0.01)) 7
         }
 
         test "Adam with weight decay equals TorchSharp's Adam(weight_decay)" {
-            let c = { Lr = 0.003; Beta1 = 0.8; Beta2 = 0.99; Eps = 1e-6; WeightDecay = 0.01 }
+            let c = { LearningRate = 0.003; Beta1 = 0.8; Beta2 = 0.99; Eps = 1e-6; WeightDecay = 0.01 }
             compare (Adam c) (fun ps -> torch.optim.Adam(ps, 0.003, 0.8, 0.99, 1e-6, 0.01)) 7
         }
 
         test "SGD with momentum and weight decay equals TorchSharp's SGD" {
-            let c = { Lr = 0.1; Momentum = 0.9; WeightDecay = 1e-3 }
+            let c = { LearningRate = 0.1; Momentum = 0.9; WeightDecay = 1e-3 }
             compare (Sgd c) (fun ps -> torch.optim.SGD(ps, 0.1, 0.9, 0.0, 1e-3)) 7
         }
 
