@@ -1,0 +1,91 @@
+/// Temperature calibration: one temperature T_b per network, fitted on the validation split by minimizing the
+/// negative log-likelihood of softmax(z / T_b) (Guo et al. 2017). Why: canonicalization fixes the last layer's norm
+/// (anchors P9, `Canonical` (C.3)), which multiplies every logit by one positive factor; a canonical network's raw
+/// cross-entropy is that of a softer classifier and not comparable with a raw network's. After calibration the CE
+/// no longer depends on that factor, so raw and canonical networks (and flows in either space) share one column.
+///
+/// Estimator. With s = 1/T, NLL(s) = mean_n [logsumexp_c(s z_nc) − s z_ny] is convex in s (a log-sum-exp of linear
+/// functions of s), hence unimodal in u = log s, and golden-section search on u over a bounded interval finds its
+/// minimizer to the interval's width · 0.618^iterations, batched over networks (one NLL evaluation of all B networks
+/// per iteration; no gradients, no step sizes). The interval is placed relative to each network's own logit scale:
+///     u ∈ [log(lo / r_b), log(hi / r_b)],  r_b = RMS over validation inputs and classes of z_nc − mean_c z_nc,  (Cal.1)
+/// so the fit is equivariant to rescaling the logits: a network whose logits are multiplied by a gets T_b · a and
+/// exactly the same calibrated predictions (tested). The interval is a bound, not a prior: when a network classifies
+/// the whole validation split correctly, NLL falls monotonically in s and the MLE lies at s = ∞; the search then
+/// stops at hi / r_b, and `AtBound` says so. The defaults (lo, hi) = (0.01, 100) allow logits whose class
+/// differences are 100x their natural scale either way.
+[<RequireQualifiedAccess>]
+module WeightFlow.Calibration
+
+open TorchSharp
+
+/// Calibration settings.
+type CalibrationConfig =
+    { /// Golden-section iterations (60 shrink the interval by 0.618^60 ≈ 3e-13).
+      Iterations: int
+      /// (lo, hi) of (Cal.1): bounds of s · r_b.
+      ScaleRange: float * float }
+
+/// Defaults: 60 iterations over s · r_b ∈ [0.01, 100].
+let defaultConfig = { Iterations = 60; ScaleRange = (0.01, 100.0) }
+
+/// Fitted temperatures of B networks.
+[<NoEquality; NoComparison>]
+type Temperatures =
+    { /// T_b: [B] (float32).
+      Temperature: Tensor
+      /// Whether the fit stopped at an end of the interval (Cal.1): [B] bool. At the upper end of s (T small)
+      /// the validation split was classified perfectly and the NLL optimum is at T → 0.
+      AtBound: Tensor }
+
+/// Mean NLL of each network at scale s [B]: logits [B, N, C] (float64), y [N] -> [B].
+let private nll (logits: Tensor) (y: Tensor) (s: Tensor) =
+    let logp = torch.nn.functional.log_softmax(logits * s.view(-1L, 1L, 1L), -1L)
+    logp.gather(2L, y.view(1L, -1L, 1L).expand(logits.shape[0], -1L, 1L)).squeeze(2L).mean([| 1L |]).neg()
+
+/// Fits one temperature per network on validation logits [B, N, C] and labels [N] (int64).
+let fit (config: CalibrationConfig) (logits: Tensor) (y: Tensor) : Temperatures =
+    let lo, hi = config.ScaleRange
+    Check.arg "config" (lo > 0.0 && hi > lo) $"The calibration scale range must satisfy 0 < lo < hi; got ({lo}, {hi})."
+    Check.arg "config" (config.Iterations >= 1) $"Calibration needs at least one iteration; got {config.Iterations}."
+    if logits.dim() <> 3L || y.dim() <> 1L || y.shape[0] <> logits.shape[1] then
+        invalidArg "logits" $"Calibration needs logits [B, N, C] and labels [N]; got %A{logits.shape} and %A{y.shape}."
+    Check.arg "y" (y.shape[0] > 0L) "Calibration needs a non-empty validation split; use a data set with validation rows."
+    use _ = torch.no_grad ()
+    Scope.value (fun () ->
+        let z = logits.to_type(torch.float64)
+        let y = y.to_type(torch.int64)
+        // r_b of (Cal.1); a constant network (r = 0) gets r = 1, where every temperature gives the same NLL.
+        let centred = z - z.mean([| 2L |], keepdim = true)
+        let r = centred.square().mean([| 1L; 2L |]).sqrt()
+        let r = torch.where(r.gt(scalar 1e-30), r, torch.ones_like r)
+        let logR = r.log()
+        let mutable a = -logR + log lo
+        let mutable b = -logR + log hi
+        let g = (sqrt 5.0 - 1.0) / 2.0
+        let f (u: Tensor) = nll z y (u.exp())
+        let mutable c = b - (b - a) * g
+        let mutable d = a + (b - a) * g
+        let mutable fc = f c
+        let mutable fd = f d
+        for _ in 1 .. config.Iterations do
+            // Minimum in [a, d] where f(c) < f(d), else in [c, b]; the surviving interior point is reused.
+            let left = fc.lt(fd)
+            let a' = torch.where(left, a, c)
+            let b' = torch.where(left, d, b)
+            let keep = torch.where(left, c, d)
+            let fkeep = torch.where(left, fc, fd)
+            let fresh = torch.where(left, b' - (b' - a') * g, a' + (b' - a') * g)
+            let ffresh = f fresh
+            c <- torch.where(left, fresh, keep)
+            d <- torch.where(left, keep, fresh)
+            fc <- torch.where(left, ffresh, fkeep)
+            fd <- torch.where(left, fkeep, ffresh)
+            a <- a'
+            b <- b'
+        let u = (a + b) * 0.5
+        // At a bound when the final interval touches an end of the initial one (to within its own width).
+        let width = (b - a).abs() + 1e-12
+        let atBound = (u - (-logR + log lo)).abs().le(width).logical_or((u - (-logR + log hi)).abs().le(width))
+        { Temperature = u.neg().exp().to_type(torch.float32).MoveToOuterDisposeScope()
+          AtBound = atBound.MoveToOuterDisposeScope() })
