@@ -19,7 +19,7 @@ module WeightFlow.Pna
 open TorchSharp
 open WeightFlow.Layers
 
-module RT = RelationalTransformer
+module GE = GraphEncoding
 
 type private F = torch.nn.functional
 
@@ -29,18 +29,18 @@ type Config =
       OutputHidden: int
       Layers: int
       InputLayers: int
-      Time: RT.TimeConditioning
+      Time: GE.TimeConditioning
       PositionalEmbedding: bool }
 
 [<RequireQualifiedAccess>]
 module Config =
     /// The anchor configuration: width d_E + 1 with t as a channel, heads of width d_E + 1.
     let anchor (dE: int) (layers: int) : Config =
-        { Width = dE + 1; OutputHidden = dE + 1; Layers = layers; InputLayers = 3; Time = RT.Channel; PositionalEmbedding = true }
+        { Width = dE + 1; OutputHidden = dE + 1; Layers = layers; InputLayers = 3; Time = GE.Channel; PositionalEmbedding = true }
 
     /// This project's default at width d (Fourier time, as the RT's default).
     let defaults (d: int) (layers: int) : Config =
-        { Width = d; OutputHidden = d; Layers = layers; InputLayers = 3; Time = RT.Fourier 8; PositionalEmbedding = true }
+        { Width = d; OutputHidden = d; Layers = layers; InputLayers = 3; Time = GE.Fourier 8; PositionalEmbedding = true }
 
 [<NoEquality; NoComparison>]
 type Conv =
@@ -58,11 +58,11 @@ type EdgeUpdate = { FromEdge: Linear; FromSource: Linear; FromTarget: Linear; Ou
 [<NoEquality; NoComparison>]
 type Model =
     { Config: Config
-      Encoder: RT.Encoder
+      Encoder: GE.Encoder
       Convs: Conv list
       Norms: LayerNorm list
       EdgeUpdates: EdgeUpdate list
-      Heads: RT.Heads
+      Heads: GE.Heads
       /// δ: the mean of log(in-degree + 1) over the nodes of the layout the model was built for (PyG's `deg`
       /// histogram). A constant of the model, not a parameter.
       AvgLogDegree: float }
@@ -78,18 +78,18 @@ let init (gen: torch.Generator) (device: Device) (c: Config) (layout: Layout) : 
     let lin i o = Linear.init gen device TorchDefault true i o
     let degrees = use g = NeuralGraph.create torch.CPU layout in NeuralGraph.inDegrees g
     { Config = c
-      Encoder = RT.Encoder.init gen device c.Time c.InputLayers c.PositionalEmbedding (NeuralGraph.positionCount layout) f f
+      Encoder = GE.Encoder.init gen device c.Time c.InputLayers c.PositionalEmbedding (NeuralGraph.positionCount layout) f f
       Convs = List.init c.Layers (fun _ ->
           { EdgeFilm = lin f (2 * f); Pre = lin (2 * f) f; Post = lin ((1 + aggregators * scalers) * f) f; Lin = lin f f })
       Norms = List.init (c.Layers - 1) (fun _ -> LayerNorm.init device f)
       EdgeUpdates = List.init (c.Layers - 1) (fun _ ->
           { FromEdge = lin f f; FromSource = lin f f; FromTarget = lin f f; Out = lin f f })
-      Heads = RT.Heads.init gen device f f c.OutputHidden
+      Heads = GE.Heads.init gen device f f c.OutputHidden
       AvgLogDegree = degrees |> Array.averageBy (fun d -> log (float d + 1.0)) }
 
 /// Every parameter under its stable dotted name.
 let parameters (m: Model) : Params.Named =
-    [ yield! Params.under "encoder" (RT.Encoder.parameters m.Encoder)
+    [ yield! Params.under "encoder" (GE.Encoder.parameters m.Encoder)
       for i, c in List.indexed m.Convs do
           yield! Params.under $"convs.{i}.edge_film" (Linear.parameters c.EdgeFilm)
           yield! Params.under $"convs.{i}.pre" (Linear.parameters c.Pre)
@@ -101,7 +101,7 @@ let parameters (m: Model) : Params.Named =
           yield! Params.under $"edge_updates.{i}.from_source" (Linear.parameters u.FromSource)
           yield! Params.under $"edge_updates.{i}.from_target" (Linear.parameters u.FromTarget)
           yield! Params.under $"edge_updates.{i}.out" (Linear.parameters u.Out)
-      yield! Params.under "heads" (RT.Heads.parameters m.Heads) ]
+      yield! Params.under "heads" (GE.Heads.parameters m.Heads) ]
 
 /// One PNA convolution: nodes [B, N, F], edges [B, E, F] -> nodes [B, N, F].
 let private conv (m: Model) (p: Conv) (g: NeuralGraph) (x: Tensor) (e: Tensor) : Tensor =
@@ -157,11 +157,11 @@ let apply (m: Model) (g: NeuralGraph) (t: Tensor) (theta: Tensor) : Tensor =
     if t.dim() <> 1L || t.shape[0] <> theta.shape[0] then
         invalidArg "t" $"t must have shape [B] = [{theta.shape[0]}] (one time per network) but has %A{t.shape}."
     let mutable x =
-        use x0 = RT.Encoder.nodes m.Encoder g theta
-        RT.Encoder.time m.Encoder c.Time true t x0
+        use x0 = GE.Encoder.nodes m.Encoder g theta
+        GE.Encoder.nodeTime m.Encoder c.Time t x0
     let mutable e =
-        use e0 = RT.Encoder.edges m.Encoder g theta
-        RT.Encoder.time m.Encoder c.Time false t e0
+        use e0 = GE.Encoder.edges m.Encoder g theta
+        GE.Encoder.edgeTime m.Encoder c.Time t e0
     m.Convs |> List.iteri (fun i p ->
         let x1 = conv m p g x e
         x.Dispose()
@@ -173,6 +173,6 @@ let apply (m: Model) (g: NeuralGraph) (t: Tensor) (theta: Tensor) : Tensor =
             e.Dispose()
             e <- e1
         else x <- x1)
-    let out = RT.Heads.apply m.Heads g e x
+    let out = GE.Heads.apply m.Heads g e x
     x.Dispose(); e.Dispose()
     out

@@ -18,17 +18,17 @@ let tests =
     testList "Pna" [
         testProp "PNA is permutation equivariant" (fun (SmallLayout widths) (seed: int) ->
             let l = Layout.create widths
-            let m = pnaModel (int64 seed) (small (RelationalTransformer.Fourier 4)) l
+            let m = pnaModel (int64 seed) (small (GraphEncoding.Fourier 4)) l
             equivariant (Pna.apply m) widths seed)
 
         testProp "PNA batched output equals per-sample output" (fun (SmallLayout widths) (seed: int) ->
             let l = Layout.create widths
-            let m = pnaModel (int64 seed) (small RelationalTransformer.Channel) l
+            let m = pnaModel (int64 seed) (small GraphEncoding.Channel) l
             batchedEqualsPerSample (Pna.apply m) widths seed)
 
         test "PNA gradients are finite" {
             let l = Layout.parse "3-5-4-2"
-            for time in [ RelationalTransformer.Fourier 4; RelationalTransformer.Channel ] do
+            for time in [ GraphEncoding.Fourier 4; GraphEncoding.Channel ] do
                 let m = pnaModel 1L (small time) l
                 gradientsFinite (Pna.parameters m) (Pna.apply m) [ 3; 5; 4; 2 ]
         }

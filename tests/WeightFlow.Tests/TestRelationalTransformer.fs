@@ -11,7 +11,7 @@ open WeightFlow.Tests.Generators
 module RT = RelationalTransformer
 
 /// A small model (width 8, 2 layers) keeps 100 generated cases well under a second each.
-let smallConfig (n: RT.Neighbourhood) (time: RT.TimeConditioning) : RT.Config =
+let smallConfig (n: RT.Neighbourhood) (time: GraphEncoding.TimeConditioning) : RT.Config =
     { RT.Config.defaults 8 2 with Neighbourhood = n; Time = time; Heads = 2; EdgeWidth = 6; NodeHidden = 12 }
 
 let inputs (gen: torch.Generator) (l: Layout) (b: int) =
@@ -272,22 +272,22 @@ let tests =
 
         testProp "RT sparse is permutation equivariant" (fun (SmallLayout widths) (seed: int) ->
             let l = Layout.create widths
-            let m = rtModel (int64 seed) (smallConfig RT.Sparse (RT.Fourier 4)) l
+            let m = rtModel (int64 seed) (smallConfig RT.Sparse (GraphEncoding.Fourier 4)) l
             equivariant (RT.apply m) widths seed)
 
         testProp "RT dense is permutation equivariant" (fun (SmallLayout widths) (seed: int) ->
             let l = Layout.create widths
-            let m = rtModel (int64 seed) (smallConfig RT.Dense RT.Channel) l
+            let m = rtModel (int64 seed) (smallConfig RT.Dense GraphEncoding.Channel) l
             equivariant (RT.apply m) widths seed)
 
         testProp "RT batched output equals per-sample output (sparse and dense)" (fun (SmallLayout widths) (seed: int) (dense: bool) ->
             let l = Layout.create widths
-            let m = rtModel (int64 seed) (smallConfig (if dense then RT.Dense else RT.Sparse) (RT.Fourier 4)) l
+            let m = rtModel (int64 seed) (smallConfig (if dense then RT.Dense else RT.Sparse) (GraphEncoding.Fourier 4)) l
             batchedEqualsPerSample (RT.apply m) widths seed)
 
         test "RT gradients are finite (sparse and dense, both time modes)" {
             for n in [ RT.Sparse; RT.Dense ] do
-                for time in [ RT.Fourier 4; RT.Channel ] do
+                for time in [ GraphEncoding.Fourier 4; GraphEncoding.Channel ] do
                     let l = Layout.parse "3-5-4-2"
                     let m = rtModel 1L (smallConfig n time) l
                     gradientsFinite (RT.parameters m) (RT.apply m) [ 3; 5; 4; 2 ]
@@ -327,7 +327,7 @@ let tests =
 
         test "save and load by name round-trip; a mismatched file fails listing missing and unexpected names" {
             let l = Layout.parse "3-4-2"
-            let c = smallConfig RT.Sparse (RT.Fourier 4)
+            let c = smallConfig RT.Sparse (GraphEncoding.Fourier 4)
             let a = rtModel 1L c l
             let b = rtModel 2L c l
             let path = Path.Combine(Path.GetTempPath(), $"wf-rt-{Guid.NewGuid()}.safetensors")
@@ -343,7 +343,7 @@ let tests =
                 use oa = RT.apply a g t theta
                 use ob = RT.apply b g t theta
                 Expect.bitExact ob oa "loaded model computes the same function"
-                let other = rtModel 1L { c with Layers = 3; Time = RT.Channel; NodeWidth = 9 } l
+                let other = rtModel 1L { c with Layers = 3; Time = GraphEncoding.Channel; NodeWidth = 9 } l
                 let e = Expect.throwsC (fun () -> Params.load path (RT.parameters other)) id
                 Expect.stringContains e.Message "missing names: blocks.2." "lists the missing block"
                 Expect.stringContains e.Message "unexpected names: encoder.time_edge.bias" "lists the unexpected time layers"
@@ -354,7 +354,7 @@ let tests =
 
         test "Adam steps on a sparse model reduce a regression loss" {
             let l = Layout.parse "4-5-3"
-            let m = rtModel 7L (smallConfig RT.Sparse (RT.Fourier 4)) l
+            let m = rtModel 7L (smallConfig RT.Sparse (GraphEncoding.Fourier 4)) l
             use g = NeuralGraph.create torch.CPU l
             use gen = Scope.Rng.create 8L
             let theta, t = inputs gen l 4
@@ -372,7 +372,7 @@ let tests =
     
         testSequenced <| test "training steps in per-step scopes keep the live tensor count flat (STYLE §8.6)" {
             let l = Layout.parse "4-5-3"
-            let m = rtModel 9L (smallConfig RT.Sparse (RT.Fourier 4)) l
+            let m = rtModel 9L (smallConfig RT.Sparse (GraphEncoding.Fourier 4)) l
             use g = NeuralGraph.create torch.CPU l
             use gen = Scope.Rng.create 8L
             let theta, t = inputs gen l 2
