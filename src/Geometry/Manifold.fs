@@ -145,20 +145,3 @@ module Manifold =
 
     /// Distance of each row from the manifold: [B].
     let violation (m: Manifold) (x: Tensor) = check m "x" x; m.Violation x
-
-    /// t as a column that broadcasts over [B, Dim]: a scalar tensor stays a scalar, [B] or [B, 1] becomes [B, 1].
-    let private column (t: Tensor) =
-        if t.dim() = 0L then t
-        elif t.dim() = 1L then t.unsqueeze(1L)
-        elif t.dim() = 2L && t.shape[1] = 1L then t
-        else invalidArg "t" $"Times must be a scalar tensor, [B] or [B, 1]; got shape %A{t.shape}."
-
-    /// The geodesic interpolant x_t = exp_{x0}(t · log_{x0} x1) (thesis eq. for the Geometric flow, anchors §5);
-    /// t: scalar tensor, [B] or [B, 1]. On Euclidean space this is (1 - t) x0 + t x1.
-    let geodesic (m: Manifold) (x0: Tensor) (x1: Tensor) (t: Tensor) : Tensor =
-        expmap m x0 ((logmap m x0 x1) * column t)
-
-    /// The conditional velocity of the geodesic path at x_t: u_t = log_{x_t}(x1) / (1 - t) (anchors §5), the time
-    /// derivative of `geodesic m x0 x1 t`. Requires t < 1; the caller keeps t away from 1 (e.g. t ≤ 1 - 1e-3).
-    let conditionalVelocity (m: Manifold) (xt: Tensor) (x1: Tensor) (t: Tensor) : Tensor =
-        (logmap m xt x1) / (column t).neg().add(scalar 1.0)

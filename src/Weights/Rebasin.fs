@@ -93,6 +93,11 @@ let private checkReference (layout: Layout) (reference: Tensor) =
     if not ((reference.dim() = 1L && int reference.shape[0] = p) || (reference.dim() = 2L && reference.shape[0] = 1L && int reference.shape[1] = p)) then
         invalidArg "reference" $"The reference must be one {layout} network, shape [{p}] or [1, {p}]; got %A{reference.shape}."
 
+let private checkReferences (layout: Layout) (references: Tensor) (theta: Tensor) =
+    let p = Layout.paramCount layout
+    if references.dim() <> 2L || int references.shape[1] <> p || references.shape[0] <> theta.shape[0] then
+        invalidArg "references" $"Pairwise weight matching needs one {layout} reference per network, shape [{theta.shape[0]}, {p}]; got %A{references.shape}."
+
 let private asRow (reference: Tensor) = if reference.dim() = 1L then reference.unsqueeze(0L) else reference
 
 /// Permutes the columns (the `in` dimension) of W [B, out, in] by π [B, in]: W P_{}ᵀ.
@@ -121,10 +126,8 @@ let private scores (refLayers: LayerParams list) (netLayers: LayerParams list) (
 /// Σ_k C[b, k, π_b(k)]: [B].
 let private assignedScore (c: Tensor) (pi: Tensor) = c.gather(2L, pi.unsqueeze(2L)).squeeze(2L).sum(1L)
 
-/// Weight matching (R.1) of B networks to one reference. reference: [P] or [1, P]; theta: [B, P].
-/// Returns the permutations; `Symmetry.permute layout result theta` is the aligned zoo.
-let weightMatching (config: WeightMatchingConfig) (layout: Layout) (reference: Tensor) (theta: Tensor) : Symmetry.Permutation =
-    checkReference layout reference
+/// (R.1) against one reference row [1, P] shared by every network, or one reference row per network [B, P].
+let private matchTo (config: WeightMatchingConfig) (layout: Layout) (reference: Tensor) (theta: Tensor) : Symmetry.Permutation =
     Check.arg "config" (config.MaxSweeps >= 1) $"Weight matching needs at least one sweep; MaxSweeps = {config.MaxSweeps}."
     let hidden = (Symmetry.hiddenWidths layout).Length
     let b = int theta.shape[0]
@@ -156,10 +159,11 @@ let weightMatching (config: WeightMatchingConfig) (layout: Layout) (reference: T
         let all = active.numel() = int64 b
         let sub (t: Tensor) = if all then t else t.index_select(0L, active)
         let netSub = if all then netLayers else Layout.unflatten layout (theta.index_select(0L, active))
+        let refSub = if all || refLayers[0].W.shape[0] = 1L then refLayers else Layout.unflatten layout (asRow(reference).to_type(theta.dtype).``to``(device).index_select(0L, active))
         let permsSub = perms |> Array.map sub
         let mutable improved = torch.zeros([| active.numel() |], dtype = torch.ScalarType.Bool, device = device)
         for j in Array.init hidden id |> Array.sortBy (fun _ -> rng.Next()) do
-            use c = scores refLayers netSub permsSub j false
+            use c = scores refSub netSub permsSub j false
             use next = Assignment.solveBatch config.Solver c
             use before = assignedScore c permsSub[j]
             use after = assignedScore c next
@@ -174,6 +178,18 @@ let weightMatching (config: WeightMatchingConfig) (layout: Layout) (reference: T
             if all then perms[j] <- permsSub[j] else perms[j].index_copy_(0L, active, permsSub[j]) |> ignore
         active <- active.masked_select(improved)
     { Perms = List.ofArray perms }
+
+/// Weight matching (R.1) of B networks to one reference. reference: [P] or [1, P]; theta: [B, P].
+/// Returns the permutations; `Symmetry.permute layout result theta` is the aligned zoo.
+let weightMatching (config: WeightMatchingConfig) (layout: Layout) (reference: Tensor) (theta: Tensor) : Symmetry.Permutation =
+    checkReference layout reference
+    matchTo config layout reference theta
+
+/// Weight matching (R.1) of each network to its own reference: references [B, P], theta [B, P]; network b is
+/// permuted to lie close to references[b] (a flow target matched to its prior sample, Flow/Coupling).
+let weightMatchingPairs (config: WeightMatchingConfig) (layout: Layout) (references: Tensor) (theta: Tensor) : Symmetry.Permutation =
+    checkReferences layout references theta
+    matchTo config layout references theta
 
 /// Log-domain Sinkhorn normalization (thesis eq. 4.3 with entropic weight τ): alternately normalizes the rows and the
 /// columns of exp(X / τ) in log space; returns the doubly stochastic S [B, n, n] (columns sum to 1 exactly, rows

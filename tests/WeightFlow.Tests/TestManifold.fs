@@ -155,15 +155,15 @@ let manifoldLaws (name: string) (build: 'shape -> Subject) : Test =
             let m = s.M
             let x0 = point m g b
             let x1 = Manifold.expmap m x0 (shortTangent s g x0 k)
-            Expect.allClose tol (Manifold.geodesic m x0 x1 (torch.zeros(int64 b, dtype = f64))) x0 "x_0 = x0"
-            Expect.allClose tol (Manifold.geodesic m x0 x1 (torch.ones(int64 b, dtype = f64))) x1 "x_1 = x1"
+            Expect.allClose tol (Path.geodesic m x0 x1 (torch.zeros(int64 b, dtype = f64))) x0 "x_0 = x0"
+            Expect.allClose tol (Path.geodesic m x0 x1 (torch.ones(int64 b, dtype = f64))) x1 "x_1 = x1"
             let t = torch.rand([| int64 b |], generator = g, dtype = f64) * 0.9
             // Central difference in t: truncation h²‖γ'''‖/6 ≤ 1e-10·π³/6·r ≈ 1e-9 for π-long geodesics, rounding
             // eps64/h ≈ 1e-11; the tolerance 1e-8 sits above both and far below velocities of size ~‖log x0 x1‖.
             let h = 1e-5
-            let fd = (Manifold.geodesic m x0 x1 (t + h) - Manifold.geodesic m x0 x1 (t - h)) / (2.0 * h)
-            let xt = Manifold.geodesic m x0 x1 t
-            Expect.allClose 1e-8 (Manifold.conditionalVelocity m xt x1 t) fd "d/dt x_t = log_{x_t}(x1) / (1 - t)")
+            let fd = (Path.geodesic m x0 x1 (t + h) - Path.geodesic m x0 x1 (t - h)) / (2.0 * h)
+            let xt = Path.geodesic m x0 x1 t
+            Expect.allClose 1e-8 (Path.conditionalVelocity m xt x1 t) fd "d/dt x_t = log_{x_t}(x1) / (1 - t)")
     ]
 
 // ---- Subjects -------------------------------------------------------------------------------------------------
@@ -372,8 +372,8 @@ let tests =
                 let x0 = ambient g 3 5
                 let x1 = ambient g 3 5
                 let t = torch.tensor(0.3, dtype = f64)
-                Expect.allClose tol (Manifold.geodesic m x0 x1 t) (x0 * 0.7 + x1 * 0.3) "x_t = 0.7 x0 + 0.3 x1"
-                Expect.allClose tol (Manifold.conditionalVelocity m (x0 * 0.7 + x1 * 0.3) x1 t) (x1 - x0) "u_t = x1 - x0")
+                Expect.allClose tol (Path.geodesic m x0 x1 t) (x0 * 0.7 + x1 * 0.3) "x_t = 0.7 x0 + 0.3 x1"
+                Expect.allClose tol (Path.conditionalVelocity m (x0 * 0.7 + x1 * 0.3) x1 t) (x1 - x0) "u_t = x1 - x0")
         }
 
         test "Manifold.create derives dist from logmap and inner" {

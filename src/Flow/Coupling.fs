@@ -1,0 +1,81 @@
+/// Couplings: which prior sample x0 each target x1 of a minibatch is paired with before the path is built (thesis
+/// §3.3; Tong et al. 2024 for minibatch OT; Klein et al. 2023 for the symmetry-aware pairing).
+/// - Independent: the pairs as drawn.
+/// - MinibatchOt: the exact assignment within the batch minimizing Σ cost(x0_i, x1_π(i)), with the squared
+///   Euclidean cost, or the squared geodesic distance for the Geometric flow. Exact (Jonker-Volgenant on the B × B
+///   costs), a permutation: no pair is duplicated or dropped (the anchor samples pairs from the plan with
+///   replacement, anchors P12).
+/// - SymmetryAware: each target's hidden neurons permuted to best match its own prior sample (weight matching x1 -> x0,
+///   Rebasin.weightMatchingPairs). An equivariant velocity model cannot reproduce one fixed reference order from
+///   noise (evaluation-findings.md); this lets the target follow the noise's order instead. Permutations preserve
+///   the network's function and commute with canonicalization, so targets stay in the space.
+/// - SymmetryAwareOt: every target aligned to every prior sample of the batch (B² weight matchings, one batched call),
+///   then the exact assignment on the aligned costs; each target is used in the order aligned to its partner.
+namespace WeightFlow
+
+open TorchSharp
+
+type Coupling =
+    | Independent
+    | MinibatchOt
+    | SymmetryAware
+    | SymmetryAwareOt
+
+[<RequireQualifiedAccess>]
+module Coupling =
+    let text (c: Coupling) =
+        match c with Independent -> "independent" | MinibatchOt -> "ot" | SymmetryAware -> "symmetry" | SymmetryAwareOt -> "symmetry+ot"
+
+    let parse (s: string) =
+        match s.ToLowerInvariant() with
+        | "independent" -> Independent
+        | "ot" -> MinibatchOt
+        | "symmetry" -> SymmetryAware
+        | "symmetry+ot" -> SymmetryAwareOt
+        | _ -> Check.dataError $"Unknown coupling '{s}'; expected independent, ot, symmetry or symmetry+ot."
+
+    /// The pair cost [B] of rows x0[b], x1[b]: squared Euclidean, or squared geodesic distance (Geometric flow).
+    let cost (space: FlowSpace) (x0: Tensor) (x1: Tensor) : Tensor =
+        match space.Kind with
+        | Geometric -> (Manifold.dist space.Manifold x0 x1).pow(scalar 2.0)
+        | Euclidean | Normalized -> (x0 - x1).pow(scalar 2.0).sum(1L)
+
+    /// Row i of x0 against every row j of x1: [B, B].
+    let private costMatrix (space: FlowSpace) (x0: Tensor) (x1: Tensor) : Tensor =
+        let b = x0.shape[0]
+        match space.Kind with
+        | Euclidean | Normalized -> torch.cdist(x0.unsqueeze(0L), x1.unsqueeze(0L)).squeeze(0L).pow(scalar 2.0)
+        | Geometric ->
+            let a = x0.unsqueeze(1L).expand(-1L, b, -1L).reshape(b * b, -1L)
+            let c = x1.unsqueeze(0L).expand(b, -1L, -1L).reshape(b * b, -1L)
+            (cost space a c).view(b, b)
+
+    /// π minimizing Σ_i costs[i, π(i)]: [B] int64.
+    let private assign (costs: Tensor) : Tensor =
+        use scores = costs.neg().unsqueeze(0L).to_type(torch.float64)
+        (Assignment.solveBatch Assignment.JonkerVolgenant scores).squeeze(0L)
+
+    let private align (space: FlowSpace) (references: Tensor) (theta: Tensor) : Tensor =
+        let perm = Rebasin.weightMatchingPairs Rebasin.defaultWeightMatching space.Layout references theta
+        Symmetry.permute space.Layout perm theta
+
+    /// The coupled pairs (x0, x1'), x1' a reordering (OT) and/or neuron permutation (symmetry) of the targets;
+    /// x0 is returned as given. No gradients flow through the coupling.
+    let pair (coupling: Coupling) (space: FlowSpace) (x0: Tensor) (x1: Tensor) : Tensor * Tensor =
+        use _ = torch.no_grad ()
+        match coupling with
+        | Independent -> x0.alias(), x1.alias()
+        | MinibatchOt ->
+            let pi = assign (costMatrix space x0 x1)
+            x0.alias(), x1.index_select(0L, pi)
+        | SymmetryAware -> x0.alias(), align space x0 x1
+        | SymmetryAwareOt ->
+            let b = x0.shape[0]
+            // row i*B + j: target j aligned to prior sample i
+            let refs = x0.unsqueeze(1L).expand(-1L, b, -1L).reshape(b * b, -1L)
+            let targets = x1.unsqueeze(0L).expand(b, -1L, -1L).reshape(b * b, -1L)
+            let aligned = align space refs targets
+            let costs = (cost space refs aligned).view(b, b)
+            let pi = assign costs
+            let rows = torch.arange(b, dtype = torch.int64, device = x0.device) * b + pi.``to``(x0.device)
+            x0.alias(), aligned.index_select(0L, rows)

@@ -1,0 +1,91 @@
+/// A trained flow, as the sampler, the likelihood and the evaluation use it (issue 11): its space (manifold,
+/// canonicalization, path), the layout it was trained on, the prior, and the endpoint predictor x̂1(t, x_t) of the
+/// EMA model. Everything here runs on any layout of the same depth the model supports (the RT and PNA run on wider
+/// hidden layers, thesis §7.3.4; the MLP raises a clear error).
+///
+/// API (small and stable; Flow/Sampling and Likelihood build on it):
+///   Flow.predict flow t x_t          -> x̂1 [B, P], projected onto the space (t [B], x_t [B, P], no_grad is the caller's)
+///   Flow.predictOn flow layout t x_t -> the same on another layout of the same depth
+///   Flow.space flow / Flow.spaceOn flow layout -> the FlowSpace (Manifold, Path, Canonical) for a layout
+///   Flow.samplePrior flow gen device b / Flow.samplePriorOn flow layout gen device b -> x0 [B, P] in the space
+///   Flow.save path flow / Flow.load device path
+namespace WeightFlow
+
+open TorchSharp
+
+[<NoEquality; NoComparison>]
+type Flow =
+    { /// The space on the layout the flow was trained on.
+      Space: FlowSpace
+      Prior: Prior
+      Prediction: Prediction
+      /// The model that predicts (the EMA of the trained weights).
+      Model: VelocityModel }
+
+[<RequireQualifiedAccess>]
+module Flow =
+    /// The layout the flow was trained on.
+    let layout (flow: Flow) = flow.Space.Layout
+
+    /// The flow's space on the trained layout.
+    let space (flow: Flow) = flow.Space
+
+    /// The flow's space on another layout of the same depth.
+    let spaceOn (flow: Flow) (layout: Layout) = FlowSpace.forLayout layout flow.Space
+
+    /// x̂1 for networks of `layout`: the model's endpoint prediction projected onto the space (canonicalized for the
+    /// Normalized and Geometric flows). A velocity-prediction model's output v is turned into an endpoint by one
+    /// step to t = 1: x_t + (1 - t) v, or exp_{x_t}((1 - t) proj v) on the Geometric flow's manifold.
+    let predictOn (flow: Flow) (layout: Layout) (t: Tensor) (xt: Tensor) : Tensor =
+        let s = spaceOn flow layout
+        Scope.run (fun () ->
+            let out = flow.Model.On layout t xt
+            match flow.Prediction with
+            | Endpoint -> FlowSpace.project s out
+            | Velocity ->
+                let rest = (Path.column t).neg().add(scalar 1.0)
+                match s.Kind with
+                | Geometric -> Manifold.expmap s.Manifold xt (Manifold.proju s.Manifold xt out * rest)
+                | Euclidean | Normalized -> FlowSpace.project s (xt + out * rest))
+
+    /// x̂1 on the trained layout: t [B], x_t [B, P] -> [B, P].
+    let predict (flow: Flow) (t: Tensor) (xt: Tensor) : Tensor = predictOn flow (layout flow) t xt
+
+    /// B prior samples in the flow's space for networks of `layout`.
+    let samplePriorOn (flow: Flow) (layout: Layout) (gen: torch.Generator) (device: Device) (b: int) : Tensor =
+        Prior.sample flow.Prior (spaceOn flow layout) gen device b
+
+    /// B prior samples on the trained layout.
+    let samplePrior (flow: Flow) (gen: torch.Generator) (device: Device) (b: int) : Tensor =
+        samplePriorOn flow (layout flow) gen device b
+
+    /// Header entries describing the flow (kind, σ, prior, prediction) beside the model's.
+    let toMetadata (flow: Flow) : (string * string) list =
+        [ "flow.kind", FlowKind.text flow.Space.Kind
+          "flow.sigma", flow.Space.Sigma.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
+          "flow.prior_std", flow.Prior.Std.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
+          "flow.prediction", (match flow.Prediction with Endpoint -> "endpoint" | Velocity -> "velocity") ]
+        @ VelocityModel.toMetadata flow.Model.Config flow.Model.Layout
+
+    /// Writes a flow alone (the EMA model's parameters under "ema.") atomically.
+    let save (path: string) (flow: Flow) =
+        Storage.write path (Map.ofList (("weightflow.kind", "flow") :: toMetadata flow))
+            [ for n, p in flow.Model.Parameters -> "ema." + n, p :> Tensor ]
+
+    /// Reads a flow from a file written by `save` or by training (a checkpoint holds the same entries).
+    let load (device: Device) (path: string) : Flow =
+        let s = Storage.read path
+        let get = Storage.meta path s
+        match get "weightflow.kind" with
+        | "flow" | "flow-checkpoint" -> ()
+        | k -> Check.dataError $"{path} holds a '{k}', not a flow; train one with `weightflow train`."
+        let config, layout = VelocityModel.ofMetadata get
+        let f (k: string) = System.Double.Parse(get k, System.Globalization.CultureInfo.InvariantCulture)
+        use gen = Scope.Rng.create 0L
+        let model = VelocityModel.init gen device config layout
+        VelocityModel.copyFrom path "ema." s.Tensors model.Parameters
+        for _, t in s.Tensors do t.Dispose()
+        { Space = FlowSpace.create (FlowKind.parse (get "flow.kind")) (f "flow.sigma") layout
+          Prior = { Std = f "flow.prior_std" }
+          Prediction = (match get "flow.prediction" with "velocity" -> Velocity | _ -> Endpoint)
+          Model = model }

@@ -1,0 +1,236 @@
+/// Flow-matching training (thesis §6.3, anchors §5; issue 11 item 6): each step draws a minibatch of targets x1,
+/// fresh prior samples x0 and times t, couples the pairs, builds x_t on the path, and regresses the model's
+/// (projected) prediction onto x1 (or u_t). Adam with an optional warm-up + cosine schedule, gradient-norm clipping
+/// and an EMA of the weights; checkpoints every N steps (model, optimizer, EMA, step, generator state, losses) so
+/// that a resumed run reproduces the uninterrupted run's losses exactly; cancellation saves and returns; a
+/// non-finite loss stops before the update, keeping the last good checkpoint. Every step runs in its own dispose
+/// scope, so memory stays flat.
+namespace WeightFlow
+
+open System
+open System.Diagnostics
+open System.Threading
+open TorchSharp
+
+/// Learning-rate schedule.
+type Schedule =
+    | Constant
+    /// Linear warm-up over `warmup` steps, then cosine decay to 0 at the last iteration.
+    | WarmupCosine of warmup: int
+
+/// Everything that defines a training run (a resumed run must have the same).
+[<NoEquality; NoComparison>]
+type TrainingConfig =
+    { Flow: FlowKind
+      /// σ of the Gaussian path (Euclidean, Normalized).
+      Sigma: float
+      Coupling: Coupling
+      Time: TimeDistribution
+      Prior: Prior
+      Prediction: Prediction
+      Model: VelocityConfig
+      Iterations: int
+      BatchSize: int
+      LearningRate: float
+      Schedule: Schedule
+      /// Gradient-norm clipping (None: off).
+      ClipNorm: float option
+      EmaDecay: float
+      /// A checkpoint every this many steps (with a checkpoint path).
+      CheckpointEvery: int
+      Seed: int64 }
+
+/// Progress, reported after every step.
+type TrainingProgress = { Step: int; Total: int; Loss: float; IterationsPerSecond: float }
+
+/// How a run ended.
+type TrainingOutcome =
+    | Completed
+    /// Cancelled after `step` completed steps (the checkpoint holds them).
+    | Cancelled of step: int
+    /// The loss at step `step` (1-based) was not finite; nothing was updated, the last checkpoint is kept.
+    | Diverged of step: int
+
+[<NoEquality; NoComparison>]
+type TrainingResult =
+    { Flow: Flow
+      /// Every step's loss from step 1 (including the steps before a resume).
+      Losses: float[]
+      Outcome: TrainingOutcome
+      /// Wall-clock seconds of this call (not of earlier, resumed parts).
+      Seconds: float }
+
+[<RequireQualifiedAccess>]
+module TrainingConfig =
+    /// The thesis' setting (appendix A, UCI; a GPU budget): RT d_E 64, 5 layers, batch 32, 250k iterations, σ 1e-4.
+    let thesis (flow: FlowKind) =
+        { Flow = flow; Sigma = 1e-4; Coupling = Independent; Time = TimeDistribution.defaults; Prior = Prior.defaults
+          Prediction = Endpoint; Model = VelocityConfig.Rt (RelationalTransformer.Config.defaults 64 5)
+          Iterations = 250_000; BatchSize = 32; LearningRate = 1e-3; Schedule = Constant; ClipNorm = None
+          EmaDecay = 0.999; CheckpointEvery = 1000; Seed = 0L }
+
+    /// Sized for 2 CPU cores on UCI (each flow within ~4 minutes; measured in the README): RT d 16, 3 layers,
+    /// batch 32 (evaluation-findings.md: d 16 reached its final quality within 5 minutes, d 32 was twice as slow).
+    let cpu (flow: FlowKind) =
+        { thesis flow with
+            Model = VelocityConfig.Rt (RelationalTransformer.Config.defaults 16 3)
+            Iterations = 1500; Schedule = WarmupCosine 100; ClipNorm = Some 1.0; CheckpointEvery = 250 }
+
+    let validate (c: TrainingConfig) =
+        Check.arg "Iterations" (c.Iterations >= 1) $"Iterations must be >= 1; got {c.Iterations}."
+        Check.arg "BatchSize" (c.BatchSize >= 1) $"BatchSize must be >= 1; got {c.BatchSize}."
+        Check.arg "LearningRate" (c.LearningRate > 0.0) $"LearningRate must be > 0; got {c.LearningRate}."
+        Check.arg "CheckpointEvery" (c.CheckpointEvery >= 1) $"CheckpointEvery must be >= 1; got {c.CheckpointEvery}."
+        TimeDistribution.validate c.Time
+
+    let private inv (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
+
+    /// The run's settings as header entries (checked on resume).
+    let toMetadata (c: TrainingConfig) : (string * string) list =
+        [ "train.flow", FlowKind.text c.Flow; "train.sigma", inv c.Sigma; "train.coupling", Coupling.text c.Coupling
+          "train.time", TimeDistribution.text c.Time; "train.prior_std", inv c.Prior.Std
+          "train.prediction", (match c.Prediction with Endpoint -> "endpoint" | Velocity -> "velocity")
+          "train.iterations", string c.Iterations; "train.batch", string c.BatchSize; "train.lr", inv c.LearningRate
+          "train.schedule", (match c.Schedule with Constant -> "constant" | WarmupCosine w -> $"warmup-cosine:{w}")
+          "train.clip", (match c.ClipNorm with Some x -> inv x | None -> "none"); "train.ema", inv c.EmaDecay
+          "train.seed", string c.Seed ]
+        @ VelocityModel.toMetadata c.Model (Layout.create [ 1; 1 ]) |> List.filter (fun (k, _) -> k <> "model.layout")
+
+[<RequireQualifiedAccess>]
+module Training =
+    /// The learning rate at step s (0-based).
+    let learningRate (c: TrainingConfig) (s: int) =
+        match c.Schedule with
+        | Constant -> c.LearningRate
+        | WarmupCosine w ->
+            if s < w then c.LearningRate * float (s + 1) / float w
+            else
+                let span = max 1 (c.Iterations - w)
+                c.LearningRate * 0.5 * (1.0 + cos (Math.PI * float (s - w) / float span))
+
+    /// One step's per-network loss [B] (the objective before averaging), from the targets [N, P] (in the space) and
+    /// a generator that draws indices, prior samples, times and path noise in a fixed order.
+    let stepLosses (c: TrainingConfig) (space: FlowSpace) (model: VelocityModel) (gen: torch.Generator) (targets: Tensor) : Tensor * Tensor =
+        let device = targets.device
+        let n = targets.shape[0]
+        let idx = torch.randint(n, [| int64 c.BatchSize |], generator = gen).``to``(device)
+        let x1 = targets.index_select(0L, idx)
+        let x0 = Prior.sample c.Prior space gen device c.BatchSize
+        let t0 = TimeDistribution.sample c.Time gen device c.BatchSize
+        // velocity targets divide by 1 - t
+        let t = match c.Prediction with Velocity -> t0.clamp_max(scalar (1.0 - 1e-3)) | Endpoint -> t0
+        let x0, x1 = Coupling.pair c.Coupling space x0 x1
+        let xt = Path.sample space.Path gen x0 x1 t
+        let out = model.On space.Layout t xt
+        Objective.loss c.Prediction space out x0 x1 xt t, t
+
+    // ---- checkpoints ------------------------------------------------------------------------------------------
+
+    let private checkpointKind = "flow-checkpoint"
+
+    let private flowOf (c: TrainingConfig) (space: FlowSpace) (ema: Ema) : Flow =
+        { Space = space; Prior = c.Prior; Prediction = c.Prediction; Model = ema.Model }
+
+    /// Writes the whole training state atomically (Storage): the model ("model."), the EMA ("ema."), Adam's moments,
+    /// the generator's state, every loss so far; the header holds the run's settings and the step.
+    let saveCheckpoint (path: string) (c: TrainingConfig) (space: FlowSpace) (model: VelocityModel) (ema: Ema)
+                       (opt: Optim.Parameters) (gen: torch.Generator) (losses: float list) =
+        Scope.value (fun () ->
+            let flow = flowOf c space ema
+            let meta =
+                [ "weightflow.kind", checkpointKind; "step", string losses.Length; "optimizer_step", string opt.State.Step
+                  "ema_updates", string ema.Updates ]
+                @ TrainingConfig.toMetadata c @ Flow.toMetadata flow
+            let lossTensor = if losses.IsEmpty then torch.zeros(0L, dtype = torch.float64) else torch.tensor(Array.ofList (List.rev losses))
+            Storage.write path (Map.ofList meta)
+                ([ for n, p in model.Parameters -> "model." + n, p :> Tensor ]
+                 @ [ for n, p in ema.Model.Parameters -> "ema." + n, p :> Tensor ]
+                 @ [ "opt.first", opt.State.First.cpu(); "opt.second", opt.State.Second.cpu()
+                     "rng", gen.get_state().to_type(torch.int32); "losses", lossTensor ]))
+
+    /// Restores a checkpoint into the model, EMA, optimizer and generator after checking that it belongs to this run
+    /// (same settings and layout); returns the losses so far (most recent first).
+    let private restore (path: string) (c: TrainingConfig) (space: FlowSpace) (model: VelocityModel) (ema: Ema)
+                        (opt: Optim.Parameters) (gen: torch.Generator) : float list =
+        let s = Storage.read path
+        let get = Storage.meta path s
+        if get "weightflow.kind" <> checkpointKind then Check.dataError $"{path} is not a flow training checkpoint."
+        let expected = TrainingConfig.toMetadata c @ [ "model.layout", string space.Layout ]
+        for k, v in expected do
+            if get k <> v then
+                Check.dataError $"{path} is the checkpoint of another training run ({k} = '{get k}', this run has '{v}'). Delete it to start afresh, or rerun with the settings it was made with."
+        VelocityModel.copyFrom path "model." s.Tensors model.Parameters
+        VelocityModel.copyFrom path "ema." s.Tensors ema.Model.Parameters
+        let tensor = Storage.tensor path s
+        (use _ = torch.no_grad ()
+         opt.State.First.copy_(tensor "opt.first") |> ignore
+         opt.State.Second.copy_(tensor "opt.second") |> ignore)
+        opt.State.Step <- int (get "optimizer_step")
+        ema.Updates <- int (get "ema_updates")
+        gen.set_state((tensor "rng").to_type(torch.uint8)) |> ignore
+        let losses = (tensor "losses").data<float>().ToArray() |> Array.rev |> List.ofArray
+        for _, t in s.Tensors do t.Dispose()
+        losses
+
+    let private clip (ps: Params.Named) (maxNorm: float) =
+        use _ = torch.no_grad ()
+        let grads = [| for _, p in ps do if not (isNull p.grad) then yield p.grad |]
+        if grads.Length > 0 then
+            use norms = torch.stack([| for g in grads -> g.norm() |])
+            use total = norms.norm()
+            let n = total.ToDouble()
+            if n > maxNorm then for g in grads do g.mul_(scalar (maxNorm / (n + 1e-6))) |> ignore
+
+    /// Trains a flow on targets [N, P] (raw weights of `layout`, e.g. an aligned zoo's theta; mapped into the flow's
+    /// space here) on the targets' device. With `checkpoint = Some path`, the state is saved there every
+    /// CheckpointEvery steps, on cancellation and at the end, and an existing file is resumed from.
+    let train (c: TrainingConfig) (layout: Layout) (targets: Tensor) (checkpoint: string option)
+              (progress: TrainingProgress -> unit) (ct: CancellationToken) : TrainingResult =
+        TrainingConfig.validate c
+        Check.shape "targets" [ int targets.shape[0]; Layout.paramCount layout ] targets
+        let device = targets.device
+        let space = FlowSpace.create c.Flow c.Sigma layout
+        let x1all = Scope.noGrad (fun () -> Scope.run (fun () -> (FlowSpace.embed space targets).contiguous()))
+        let model = (use g = Scope.Rng.create (Scope.Rng.derive c.Seed 1L) in VelocityModel.init g device c.Model layout)
+        let ema = Ema.create c.EmaDecay device model
+        let opt = Optim.create (Optim.adam c.LearningRate) model.Parameters
+        let gen = Scope.Rng.create (Scope.Rng.derive c.Seed 2L)
+        let mutable losses : float list =
+            match checkpoint with
+            | Some path when IO.File.Exists path -> restore path c space model ema opt gen
+            | _ -> []
+        let save () = checkpoint |> Option.iter (fun p -> saveCheckpoint p c space model ema opt gen losses)
+        let sw = Stopwatch.StartNew()
+        let startStep = losses.Length
+        let mutable outcome = Completed
+        let mutable step = startStep
+        while outcome = Completed && step < c.Iterations do
+            if ct.IsCancellationRequested then
+                save ()
+                outcome <- Cancelled step
+            else
+                let o = { opt with Optimizer = Optim.adam (learningRate c step) }
+                let value =
+                    Scope.value (fun () ->
+                        Optim.zeroGrad o
+                        let perNetwork, _ = stepLosses c space model gen x1all
+                        let l = perNetwork.mean()
+                        let v = l.ToDouble()
+                        if Double.IsFinite v then
+                            l.backward()
+                            c.ClipNorm |> Option.iter (clip model.Parameters)
+                            Optim.step o
+                        v)
+                Heap.afterStep opt.Heap
+                if not (Double.IsFinite value) then outcome <- Diverged (step + 1)
+                else
+                    Ema.update ema model
+                    losses <- value :: losses
+                    step <- step + 1
+                    progress { Step = step; Total = c.Iterations; Loss = value
+                               IterationsPerSecond = float (step - startStep) / max 1e-9 sw.Elapsed.TotalSeconds }
+                    if step % c.CheckpointEvery = 0 || step = c.Iterations then save ()
+        Optim.dispose opt
+        gen.Dispose()
+        x1all.Dispose()
+        { Flow = flowOf c space ema; Losses = losses |> List.rev |> Array.ofList; Outcome = outcome; Seconds = sw.Elapsed.TotalSeconds }
