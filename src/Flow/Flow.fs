@@ -67,10 +67,14 @@ module Flow =
           "flow.prediction", (match flow.Prediction with Endpoint -> "endpoint" | Velocity -> "velocity") ]
         @ VelocityModel.toMetadata flow.Model.Config flow.Model.Layout
 
-    /// Writes a flow alone (the EMA model's parameters under "ema.") atomically.
-    let save (path: string) (flow: Flow) =
-        Storage.write path (Map.ofList (("weightflow.kind", "flow") :: toMetadata flow))
+    /// Writes a flow (the EMA model's parameters under "ema.") atomically, with extra header entries (e.g. the
+    /// training settings and the held-out runs).
+    let saveWith (path: string) (extra: (string * string) list) (flow: Flow) =
+        Storage.write path (Map.ofList (extra @ ("weightflow.kind", "flow") :: toMetadata flow))
             [ for n, p in flow.Model.Parameters -> "ema." + n, p :> Tensor ]
+
+    /// Writes a flow alone.
+    let save (path: string) (flow: Flow) = saveWith path [] flow
 
     /// Reads a flow from a file written by `save` or by training (a checkpoint holds the same entries).
     let load (device: Device) (path: string) : Flow =

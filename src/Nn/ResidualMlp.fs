@@ -83,8 +83,8 @@ let apply (m: Model) (t: Tensor) (theta: Tensor) : Tensor =
         use n = LayerNorm.apply b.Norm h
         use u = Linear.apply b.Up n
         use a = F.silu u
-        use d = Linear.apply b.Down a
-        let next = d.add_(h)
+        // in place on the fresh Linear output (its backward does not need it); `next` is that tensor
+        let next = (Linear.apply b.Down a).add_(h)
         h.Dispose()
         h <- next
     use hn = LayerNorm.apply m.OutNorm h

@@ -21,6 +21,38 @@ type VelocityConfig =
     /// A residual MLP over the flat vector (the non-equivariant baseline; only the layout it was built for).
     | Mlp of ResidualMlp.Config
 
+/// The kinds of velocity model, without settings (for presets and the command line).
+[<RequireQualifiedAccess>]
+type VelocityKind =
+    | Rt
+    | Pna
+    | Mlp
+
+[<RequireQualifiedAccess>]
+module VelocityKind =
+    /// "rt", "pna", "mlp".
+    let text (k: VelocityKind) = match k with VelocityKind.Rt -> "rt" | VelocityKind.Pna -> "pna" | VelocityKind.Mlp -> "mlp"
+
+[<RequireQualifiedAccess>]
+module VelocityConfig =
+    /// This project's default settings of a kind at width `width` and depth `layers` (RT: sparse, Fourier time; PNA:
+    /// Fourier time; MLP: residual blocks of the given width).
+    let defaults (kind: VelocityKind) (width: int) (layers: int) : VelocityConfig =
+        match kind with
+        | VelocityKind.Rt -> VelocityConfig.Rt (RelationalTransformer.Config.defaults width layers)
+        | VelocityKind.Pna -> VelocityConfig.Pna (Pna.Config.defaults width layers)
+        | VelocityKind.Mlp -> VelocityConfig.Mlp (ResidualMlp.Config.defaults width layers)
+
+    /// (width, layers) as `defaults` takes them.
+    let size (c: VelocityConfig) =
+        match c with
+        | VelocityConfig.Rt r -> r.NodeWidth, r.Layers
+        | VelocityConfig.Pna p -> p.Width, p.Layers
+        | VelocityConfig.Mlp m -> m.Width, m.Blocks
+
+    let kind (c: VelocityConfig) =
+        match c with VelocityConfig.Rt _ -> VelocityKind.Rt | VelocityConfig.Pna _ -> VelocityKind.Pna | VelocityConfig.Mlp _ -> VelocityKind.Mlp
+
 /// A velocity (or endpoint) model behind the contract. `On layout` is valid for every layout the kind supports and
 /// raises a clear error otherwise; the neural graph of each layout is built once and cached.
 [<NoEquality; NoComparison>]

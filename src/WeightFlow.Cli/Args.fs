@@ -106,6 +106,63 @@ type RunArgs =
             | Out _ -> "results folder (default results/run)."
             | Json -> "print one JSON object on stdout."
 
+type FlowArg =
+    | Euclidean
+    | Normalized
+    | Geometric
+
+type CouplingArg =
+    | Independent
+    | Ot
+    | Symmetry
+    | [<CustomCommandLine("symmetry+ot")>] Symmetry_Ot
+
+type ModelArg =
+    | Rt
+    | Pna
+    | Mlp
+
+type PresetArg =
+    | Cpu
+    | Thesis
+
+type TrainArgs =
+    | [<Mandatory>] Zoo of string
+    | Flow of FlowArg
+    | Coupling of CouplingArg
+    | Model of ModelArg
+    | [<AltCommandLine("-o")>] Out of string
+    | Preset of PresetArg
+    | Iterations of int
+    | Batch of int
+    | Width of int
+    | Layers of int
+    | Lr of float
+    | Hold_Out of int
+    | Seed of int
+    | Device of string
+    | Resume
+    | Json
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Zoo _ -> "an (aligned) zoo file, e.g. results/run/zoo-uci-aligned.safetensors."
+            | Flow _ -> "which flow (default geometric)."
+            | Coupling _ -> "how prior samples and targets are paired (default independent)."
+            | Model _ -> "velocity model (default rt)."
+            | Out _ -> "output flow file (default flow-<flow>-<model>.safetensors); the training checkpoint sits beside it (.checkpoint)."
+            | Preset _ -> "cpu (default: sized for 2 cores) or thesis (appendix A sizes, for a GPU)."
+            | Iterations _ -> "training steps (default: the preset's)."
+            | Batch _ -> "minibatch size (default: the preset's)."
+            | Width _ -> "model width (default: the preset's)."
+            | Layers _ -> "model layers / MLP blocks (default: the preset's)."
+            | Lr _ -> "learning rate (default: the preset's)."
+            | Hold_Out _ -> "train without the last K runs of the zoo (held out for evaluation; default 10)."
+            | Seed _ -> "random seed (default 0)."
+            | Device _ -> "cpu (default) or cuda[:N]."
+            | Resume -> "continue from the checkpoint beside --out."
+            | Json -> "print one JSON object on stdout."
+
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Zoo of ParseResults<ZooArgs>
@@ -114,6 +171,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Align of ParseResults<AlignArgs>
     | [<CliPrefix(CliPrefix.None)>] Barrier of ParseResults<BarrierArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
+    | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -124,3 +182,4 @@ type Command =
             | Align _ -> "re-basin a zoo to one reference network."
             | Barrier _ -> "loss barriers between random pairs of a zoo's checkpoints."
             | Bench _ -> "benchmarks."
+            | Train _ -> "train a flow on a zoo."

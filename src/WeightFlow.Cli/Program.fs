@@ -20,6 +20,7 @@ let private dispatch (args: ParseResults<Command>) =
         | BenchArgs.Zoo a -> ZooCommands.bench a
         | BenchArgs.Align a -> AlignCommands.bench a
         | BenchArgs.Model a -> ModelCommands.bench a
+    | Train a -> TrainCommands.train a
 
 [<EntryPoint>]
 let main argv =

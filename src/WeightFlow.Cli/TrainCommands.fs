@@ -1,0 +1,91 @@
+/// `weightflow train`: a flow on a zoo, under a progress bar; Ctrl-C saves the checkpoint and stops.
+module WeightFlow.Cli.TrainCommands
+
+open System
+open System.IO
+open System.Threading
+open Argu
+open WeightFlow
+open WeightFlow.Cli.Args
+
+let private flowKind (a: FlowArg) : FlowKind = match a with FlowArg.Euclidean -> FlowKind.Euclidean | FlowArg.Normalized -> FlowKind.Normalized | FlowArg.Geometric -> FlowKind.Geometric
+
+let private coupling (a: CouplingArg) : Coupling =
+    match a with
+    | CouplingArg.Independent -> Coupling.Independent
+    | CouplingArg.Ot -> Coupling.MinibatchOt
+    | CouplingArg.Symmetry -> Coupling.SymmetryAware
+    | CouplingArg.Symmetry_Ot -> Coupling.SymmetryAwareOt
+
+let private modelKind (a: ModelArg) = match a with ModelArg.Rt -> VelocityKind.Rt | ModelArg.Pna -> VelocityKind.Pna | ModelArg.Mlp -> VelocityKind.Mlp
+
+let train (args: ParseResults<TrainArgs>) : int =
+    let json = args.Contains TrainArgs.Json
+    let zooPath = args.GetResult TrainArgs.Zoo
+    let flowArg = args.GetResult(TrainArgs.Flow, FlowArg.Geometric)
+    let modelArg = args.GetResult(TrainArgs.Model, ModelArg.Rt)
+    let kind = modelKind modelArg
+    let flow : FlowKind = flowKind flowArg
+    let out = args.GetResult(TrainArgs.Out, $"flow-{FlowKind.text flow}-{VelocityKind.text kind}.safetensors")
+    let checkpoint = out + ".checkpoint"
+    let preset =
+        match args.GetResult(TrainArgs.Preset, PresetArg.Cpu) with
+        | PresetArg.Cpu -> TrainingConfig.cpu flow kind
+        | PresetArg.Thesis -> TrainingConfig.thesis flow kind
+    let width, layers = VelocityConfig.size preset.Model
+    let config =
+        { preset with
+            Coupling = coupling (args.GetResult(TrainArgs.Coupling, CouplingArg.Independent))
+            Model = VelocityConfig.defaults kind (args.GetResult(TrainArgs.Width, width)) (args.GetResult(TrainArgs.Layers, layers))
+            Iterations = args.GetResult(TrainArgs.Iterations, preset.Iterations)
+            BatchSize = args.GetResult(TrainArgs.Batch, preset.BatchSize)
+            LearningRate = args.GetResult(TrainArgs.Lr, preset.LearningRate)
+            Seed = int64 (args.GetResult(TrainArgs.Seed, 0)) }
+    if File.Exists checkpoint && not (args.Contains TrainArgs.Resume) then
+        Check.dataError $"{checkpoint} exists (an interrupted run). Pass --resume to continue it, or delete it to start afresh."
+    if args.Contains TrainArgs.Resume && not (File.Exists checkpoint) then
+        Render.note $"no checkpoint at {checkpoint}; starting afresh"
+    let device = Engine.device (args.GetResult(TrainArgs.Device, "cpu"))
+    let zoo = Zoo.load zooPath
+    let split = Targets.holdOutLastRuns (args.GetResult(TrainArgs.Hold_Out, 10)) zoo
+    use targets = split.Train.``to``(device)
+    use cts = new CancellationTokenSource()
+    let onCancel = ConsoleCancelEventHandler(fun _ e -> e.Cancel <- true; cts.Cancel())
+    Console.CancelKeyPress.AddHandler onCancel
+    let label = $"{FlowKind.text flow} {VelocityKind.text kind} {Coupling.text config.Coupling}"
+    let result =
+        try
+            Render.progress json label config.Iterations (fun report ->
+                Training.train config zoo.Layout targets (Some checkpoint)
+                    (fun p -> report p.Step $"loss {p.Loss:F4} {p.IterationsPerSecond:F1} it/s") cts.Token)
+        finally Console.CancelKeyPress.RemoveHandler onCancel
+    match result.Outcome with
+    | Cancelled step ->
+        Render.error $"cancelled after step {step}; the checkpoint {checkpoint} holds it: rerun with --resume to continue."
+        130
+    | Diverged step ->
+        Render.error $"the loss at step {step} is not finite; training stopped. The last good checkpoint is {checkpoint} (if one was written); lower the learning rate (--lr) or enable clipping."
+        5
+    | Completed ->
+        Flow.saveWith out (Targets.metadata split @ TrainingConfig.toMetadata config) result.Flow
+        File.Delete checkpoint
+        let tail = result.Losses |> Array.skip (max 0 (result.Losses.Length - 50))
+        let finalLoss = Array.average tail
+        let parameters = VelocityModel.parameterCount result.Flow.Model
+        if json then
+            Render.json (dict [ "file", box out; "flow", box (FlowKind.text flow); "model", box (VelocityKind.text kind)
+                                "parameters", box parameters; "coupling", box (Coupling.text config.Coupling)
+                                "iterations", box config.Iterations; "batch", box config.BatchSize
+                                "train_checkpoints", box split.Train.shape[0]; "held_out_runs", box split.HeldOutRuns
+                                "final_loss", box finalLoss; "seconds", box result.Seconds
+                                "iterations_per_second", box (float config.Iterations / result.Seconds) ])
+        else
+            Render.table $"Flow written to {out}" [ "what"; "value" ]
+                [ [ "flow"; FlowKind.text flow ]
+                  [ "model"; $"{VelocityKind.text kind} ({parameters} parameters)" ]
+                  [ "coupling"; Coupling.text config.Coupling ]
+                  [ "iterations x batch"; $"{config.Iterations} x {config.BatchSize}" ]
+                  [ "training targets"; $"{split.Train.shape[0]} checkpoints of {split.TrainRuns.Length} runs ({split.HeldOutRuns.Length} runs held out)" ]
+                  [ "final loss (mean of the last 50 steps)"; $"%.5f{finalLoss}" ]
+                  [ "training time"; $"%.1f{result.Seconds} s" ] ]
+        0
