@@ -54,7 +54,7 @@ module FlowSpace =
             { Kind = kind; Layout = layout; Canonical = Some canonical; Manifold = Manifold.euclidean p; Path = Gaussian sigma; Sigma = sigma }
         | Geometric ->
             let radius = Canonical.lastLayerRadius canonical layout |> Option.defaultValue 1.0
-            let m = Product.ofLayoutWithRadius radius layout
+            let m = WeightSpace.ofLayoutWithRadius radius layout
             { Kind = kind; Layout = layout; Canonical = Some canonical; Manifold = m; Path = Geodesic m; Sigma = sigma }
 
     /// The same flow on another layout of the same depth (sampling a wider network, thesis §7.3.4).

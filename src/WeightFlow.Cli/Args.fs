@@ -137,7 +137,7 @@ type TrainArgs =
     | Batch of int
     | Width of int
     | Layers of int
-    | Lr of float
+    | [<AltCommandLine("--lr")>] Learning_Rate of float
     | Hold_Out of int
     | Seed of int
     | Device of string
@@ -156,7 +156,7 @@ type TrainArgs =
             | Batch _ -> "minibatch size (default: the preset's)."
             | Width _ -> "model width (default: the preset's)."
             | Layers _ -> "model layers / MLP blocks (default: the preset's)."
-            | Lr _ -> "learning rate (default: the preset's)."
+            | Learning_Rate _ -> "learning rate (default: the preset's; --lr for short)."
             | Hold_Out _ -> "train without the last K runs of the zoo (held out for evaluation; default 10)."
             | Seed _ -> "random seed (default 0)."
             | Device _ -> "cpu (default) or cuda[:N]."

@@ -39,7 +39,7 @@ let train (args: ParseResults<TrainArgs>) : int =
             Model = VelocityConfig.defaults kind (args.GetResult(TrainArgs.Width, width)) (args.GetResult(TrainArgs.Layers, layers))
             Iterations = args.GetResult(TrainArgs.Iterations, preset.Iterations)
             BatchSize = args.GetResult(TrainArgs.Batch, preset.BatchSize)
-            LearningRate = args.GetResult(TrainArgs.Lr, preset.LearningRate)
+            LearningRate = args.GetResult(TrainArgs.Learning_Rate, preset.LearningRate)
             Seed = int64 (args.GetResult(TrainArgs.Seed, 0)) }
     if File.Exists checkpoint && not (args.Contains TrainArgs.Resume) then
         Check.dataError $"{checkpoint} exists (an interrupted run). Pass --resume to continue it, or delete it to start afresh."

@@ -34,7 +34,7 @@ let tests =
 
         test "the geodesic path on a layout's weight-space product hits its endpoints and moves with log_{x_t}(x1)/(1-t) (float64)" {
             let l = Layout.parse "3-4-3-2"
-            let m = Product.ofLayout l
+            let m = WeightSpace.ofLayout l
             use gen = Scope.Rng.create 3L
             let canon x = Canonical.canonicalize Canonical.defaultConfig l x
             let x0 = canon (torch.randn([| 5L; int64 (Layout.paramCount l) |], generator = gen, dtype = f64))
