@@ -1,0 +1,36 @@
+/// The baselines every quality table shows beside a generator, in the same space as the generator (raw aligned
+/// weights, or canonicalized for the Normalized and Geometric flows): on UCI the first two already reach ~0.98
+/// accuracy (evaluation-findings.md), so a generator must beat them on calibrated cross-entropy, diversity and
+/// fidelity, not only on accuracy.
+/// * the mean of the aligned zoo's training checkpoints, used as one network;
+/// * a diagonal Gaussian fitted to them (per-coordinate mean and standard deviation), sampled;
+/// * held-out checkpoints (runs the generator never saw), sampled.
+/// For a canonical space, the mean and the Gaussian's samples are not canonical; `project` maps them onto the
+/// canonical set (e.g. `Canonical.canonicalize config layout`), `id` for raw weights.
+[<RequireQualifiedAccess>]
+module WeightFlow.Baselines
+
+open TorchSharp
+
+/// The mean of the training checkpoints [M, P], projected: [1, P].
+let mean (project: Tensor -> Tensor) (training: Tensor) : Tensor =
+    use _ = torch.no_grad ()
+    project (training.mean([| 0L |], keepdim = true))
+
+/// `count` samples of N(μ, diag σ²) fitted to the training checkpoints [M, P] (σ: the unbiased per-coordinate standard
+/// deviation), projected: [count, P].
+let gaussian (project: Tensor -> Tensor) (gen: torch.Generator) (count: int) (training: Tensor) : Tensor =
+    Check.arg "count" (count >= 1) $"The Gaussian baseline needs a positive sample count; got {count}."
+    Check.arg "training" (training.shape[0] >= 2L) "Fitting a Gaussian needs at least two training checkpoints."
+    use _ = torch.no_grad ()
+    let mu = training.mean([| 0L |], keepdim = true)
+    let sigma = training.std(0L, true, true)
+    let eps = torch.randn([| int64 count; training.shape[1] |], generator = gen, dtype = training.dtype).``to``(training.device)
+    project (mu + sigma * eps)
+
+/// `count` checkpoints drawn without replacement from held-out [H, P] (all of them, shuffled, when H <= count).
+let heldOut (gen: torch.Generator) (count: int) (heldOut: Tensor) : Tensor =
+    Check.arg "count" (count >= 1) $"The held-out baseline needs a positive sample count; got {count}."
+    let h = heldOut.shape[0]
+    let idx = torch.randperm(h, generator = gen).narrow(0L, 0L, min h (int64 count)).``to``(heldOut.device)
+    heldOut.index_select(0L, idx)

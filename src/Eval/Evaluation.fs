@@ -1,0 +1,174 @@
+/// One evaluation of a set of networks (a generator's samples or a baseline) into one table row: every column of the
+/// quality tables of issues 11-12, computed in one batched pass. A `Context` holds what all rows share (data, the
+/// zoo's reference, training and held-out checkpoints, the kernel bandwidth, the floors) and is prepared once.
+///
+/// Columns and where they come from:
+/// * accuracy mean/min/std, raw CE, calibrated CE: `Metrics` on the test split, temperatures fitted on the validation
+///   split (`Calibration`);
+/// * BMA: `Bma`, probability averaging (thesis eq. 2.1) of the calibrated predictive distributions at k = min(K, B);
+/// * diversity: `Diversity` (D.1), the mean pairwise JSD of the calibrated test-split predictive distributions;
+/// * fidelity: `Fidelity` (F.1), MMD²_u between the re-aligned networks and the held-out "judge" checkpoints, with its
+///   floor (training vs judge checkpoints);
+/// * novelty: `Novelty` (N.1)-(N.2), against the same judge checkpoints.
+[<RequireQualifiedAccess>]
+module WeightFlow.Evaluation
+
+open System.Diagnostics
+open TorchSharp
+
+/// Evaluation settings.
+[<NoEquality; NoComparison>]
+type EvalConfig =
+    { Calibration: Calibration.CalibrationConfig
+      Bma: Bma.BmaConfig
+      /// The k of the BMA column (fewer when the set is smaller).
+      BmaK: int
+      /// Re-alignment of networks to the zoo's reference before weight-space metrics.
+      Alignment: Rebasin.WeightMatchingConfig
+      /// Diversity is computed over at most this many networks (the first ones): its cost is quadratic.
+      DiversityMax: int
+      /// Training checkpoints pooled with the judge checkpoints for the bandwidth, and compared with them for the
+      /// fidelity floor (a random subset of this size; all when fewer).
+      FloorSize: int
+      /// Seeds the floor's subset.
+      Seed: int64 }
+
+/// Defaults: BMA over 16 networks, diversity over at most 64, a floor subset of 256 training checkpoints.
+let defaultConfig =
+    { Calibration = Calibration.defaultConfig; Bma = Bma.defaultConfig; BmaK = 16
+      Alignment = Rebasin.defaultWeightMatching; DiversityMax = 64; FloorSize = 256; Seed = 0L }
+
+/// What the weight-space columns are measured against.
+[<NoEquality; NoComparison>]
+type ZooReference =
+    { Novelty: Novelty.NoveltyReference
+      /// Held-out checkpoints that judge (novelty denominator, fidelity target): [H, P].
+      Judge: Tensor
+      /// h of (F.1).
+      Bandwidth: float
+      /// MMD²_u between training and judge checkpoints.
+      FidelityFloor: float }
+
+/// What every row shares.
+[<NoEquality; NoComparison>]
+type Context =
+    { Config: EvalConfig
+      Layout: Layout
+      Data: Dataset
+      /// None: only the function-space columns (no zoo given).
+      Zoo: ZooReference option }
+
+/// One row of a quality table. Options are None where a column does not apply (one network has no diversity; no zoo,
+/// no novelty or fidelity).
+type Row =
+    { Name: string
+      /// Networks evaluated.
+      Count: int
+      AccuracyMean: float
+      AccuracyMin: float
+      AccuracyStd: float
+      /// Mean test CE of softmax(z).
+      CrossEntropy: float
+      /// Mean test CE of softmax(z / T), T per network fitted on the validation split.
+      CalibratedCrossEntropy: float
+      /// Median over networks of the same (robust to the few networks whose fit stopped at its bound).
+      CalibratedCrossEntropyMedian: float
+      /// Median fitted temperature.
+      TemperatureMedian: float
+      /// Networks whose temperature fit stopped at its bound (perfect on the validation split).
+      CalibrationAtBound: int
+      /// BMA at k = min(BmaK, Count): accuracy and NLL.
+      Bma: Bma.BmaPoint
+      Diversity: float option
+      /// MMD²_u to the judge checkpoints after re-alignment.
+      Fidelity: float option
+      /// The context's floor, repeated in every row for the tables.
+      FidelityFloor: float option
+      /// Median distance to the nearest training checkpoint after re-alignment.
+      NearestTrainingMedian: float option
+      NoveltyRatio: float option
+      /// Wall time of this row's evaluation.
+      Seconds: float }
+
+/// Prepares a context. zoo: None, or Some (θ_ref [1, P], training checkpoints [M, P] aligned to θ_ref, judge
+/// (held-out) checkpoints [H, P]), all in the space the evaluated networks will be in.
+let prepare (config: EvalConfig) (layout: Layout) (data: Dataset) (zoo: (Tensor * Tensor * Tensor) option) : Context =
+    Check.arg "config" (config.BmaK >= 1 && config.DiversityMax >= 2 && config.FloorSize >= 2)
+        $"BmaK >= 1, DiversityMax >= 2 and FloorSize >= 2 are needed; got {config.BmaK}, {config.DiversityMax}, {config.FloorSize}."
+    let reference =
+        zoo |> Option.map (fun (reference, training, judge) ->
+            use _ = torch.no_grad ()
+            let novelty = Novelty.reference config.Alignment layout reference training judge
+            let judgeAligned = Novelty.realign config.Alignment layout reference judge
+            use g = Scope.Rng.create config.Seed
+            let training = novelty.Training
+            let m = training.shape[0]
+            let pick = torch.randperm(m, generator = g).narrow(0L, 0L, min m (int64 config.FloorSize)).``to``(training.device)
+            use subset = training.index_select(0L, pick)
+            let bandwidth = Fidelity.medianBandwidth (torch.cat([| subset; judgeAligned |], 0L))
+            { Novelty = novelty; Judge = judgeAligned; Bandwidth = bandwidth
+              FidelityFloor = Fidelity.mmd2 bandwidth subset judgeAligned })
+    { Config = config; Layout = layout; Data = data; Zoo = reference }
+
+/// Evaluates networks theta [B, P] (B >= 1) into one row named `name`.
+let evaluate (ctx: Context) (name: string) (theta: Tensor) : Row =
+    let sw = Stopwatch.StartNew()
+    use _ = torch.no_grad ()
+    Scope.value (fun () ->
+        let b = int theta.shape[0]
+        Check.arg "theta" (b >= 1) "Evaluation needs at least one network."
+        let m = Metrics.compute ctx.Config.Calibration ctx.Layout ctx.Data.Valid ctx.Data.Test theta
+        let acc = m.Accuracy.to_type(torch.float64)
+        let k = min ctx.Config.BmaK b
+        let bma = Bma.point ctx.Config.Bma k m.CalibratedLogits ctx.Data.Test.Y
+        let diversity = Diversity.ofLogits (m.CalibratedLogits.narrow(0L, 0L, int64 (min b ctx.Config.DiversityMax)))
+        let novelty, fidelity =
+            match ctx.Zoo with
+            | None -> None, None
+            | Some z ->
+                let aligned = Novelty.realign ctx.Config.Alignment ctx.Layout z.Novelty.Reference theta
+                let n = Novelty.nearestDistance z.Novelty.Training aligned
+                let median = n.median().ToDouble()
+                let f = if b >= 2 then Some (Fidelity.mmd2 z.Bandwidth aligned z.Judge) else None
+                Some (median, median / z.Novelty.HeldOutMedian), f
+        { Name = name
+          Count = b
+          AccuracyMean = acc.mean().ToDouble()
+          AccuracyMin = acc.min().ToDouble()
+          AccuracyStd = (if b >= 2 then acc.std().ToDouble() else 0.0)
+          CrossEntropy = m.CrossEntropy.to_type(torch.float64).mean().ToDouble()
+          CalibratedCrossEntropy = m.CalibratedCrossEntropy.to_type(torch.float64).mean().ToDouble()
+          CalibratedCrossEntropyMedian = m.CalibratedCrossEntropy.median().ToDouble()
+          TemperatureMedian = m.Temperatures.Temperature.median().ToDouble()
+          CalibrationAtBound = int (m.Temperatures.AtBound.sum().ToInt64())
+          Bma = bma
+          Diversity = diversity
+          Fidelity = fidelity
+          FidelityFloor = ctx.Zoo |> Option.map (fun z -> z.FidelityFloor)
+          NearestTrainingMedian = novelty |> Option.map fst
+          NoveltyRatio = novelty |> Option.map snd
+          Seconds = sw.Elapsed.TotalSeconds })
+
+/// The three baseline rows of a zoo in one space: the mean of the training checkpoints (one network), `count` samples
+/// of a diagonal Gaussian fitted to them, and `count` held-out checkpoints (from `baselinePool`, runs disjoint from
+/// the context's judge runs). `project` maps the mean and the Gaussian's samples into the space (`id` for raw).
+let baselines (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: int64) (training: Tensor) (baselinePool: Tensor) : Row list =
+    use g = Scope.Rng.create seed
+    let rowOf name (theta: Tensor) =
+        let r = evaluate ctx name theta
+        theta.Dispose()
+        r
+    [ rowOf "mean of the aligned zoo" (Baselines.mean project training)
+      rowOf "diagonal Gaussian fitted to the zoo" (Baselines.gaussian project g count training)
+      rowOf "held-out checkpoints" (Baselines.heldOut g count baselinePool) ]
+
+/// A context and the baseline rows for a zoo (raw or canonicalized: `project` and `space` say which). Holds out the
+/// last `fraction` of its runs (`Holdout.split`), judges with one half of them and samples the held-out baseline from
+/// the other (`Holdout.halves`); the reference is the zoo's first checkpoint, mapped by `space`.
+let ofZoo (config: EvalConfig) (fraction: float) (space: Tensor -> Tensor) (data: Dataset) (zoo: Zoo) : Context * Holdout.Holdout * Tensor =
+    let h = Holdout.split fraction zoo
+    let judge, pool = Holdout.halves zoo h
+    let reference = space (zoo.Theta.narrow(0L, 0L, 1L))
+    let train = space h.Train
+    let ctx = prepare config zoo.Layout data (Some (reference, train, space judge))
+    ctx, { h with Train = train; HeldOut = space h.HeldOut }, space pool

@@ -1,0 +1,47 @@
+/// Holding out whole runs of a zoo: a generator is trained on the checkpoints of the other runs, and the held-out
+/// runs are the "new training runs" it is judged against (novelty ratio, fidelity floor, the held-out baseline row).
+/// Whole runs, not random checkpoints: checkpoints of one run are strongly correlated, so a held-out checkpoint whose
+/// run was seen in training would be a near-copy of a training checkpoint.
+[<RequireQualifiedAccess>]
+module WeightFlow.Holdout
+
+open TorchSharp
+
+/// A zoo's checkpoints split by run.
+[<NoEquality; NoComparison>]
+type Holdout =
+    { /// Checkpoints of the training runs: [M, P] (rows of the zoo, in zoo order).
+      Train: Tensor
+      /// Their rows in the zoo.
+      TrainIndex: int[]
+      /// Checkpoints of the held-out runs: [H, P].
+      HeldOut: Tensor
+      HeldOutIndex: int[]
+      /// The held-out run ids (ascending).
+      HeldOutRuns: int[] }
+
+/// Holds out the last ⌈fraction · R⌉ run ids of a zoo (at least one run, and at least one run left for training).
+/// Default use: `split 0.1 zoo` (10 of UCI's 100 runs). The zoo's reference checkpoint (its first row, run 0) stays in
+/// training.
+let split (fraction: float) (zoo: Zoo) : Holdout =
+    Check.arg "fraction" (fraction > 0.0 && fraction < 1.0) $"The held-out fraction must lie in (0, 1); got {fraction}."
+    let runs = zoo.Run |> Array.distinct |> Array.sort
+    if runs.Length < 2 then
+        Check.dataError $"A zoo with {runs.Length} run(s) cannot hold out whole runs; train a zoo with several runs (--runs)."
+    let k = min (runs.Length - 1) (max 1 (int (ceil (fraction * float runs.Length))))
+    let held = runs[runs.Length - k ..]
+    let heldSet = set held
+    let trainIdx, heldIdx = [| 0 .. zoo.Run.Length - 1 |] |> Array.partition (fun i -> not (heldSet.Contains zoo.Run[i]))
+    let rows (idx: int[]) = zoo.Theta.index_select(0L, T.ofIndex zoo.Theta.device idx)
+    { Train = rows trainIdx; TrainIndex = trainIdx; HeldOut = rows heldIdx; HeldOutIndex = heldIdx; HeldOutRuns = held }
+
+/// Splits the held-out runs into two disjoint halves by run (alternating run ids): the first judges (the novelty
+/// ratio's denominator and the fidelity target), the second is the held-out baseline row, so that the baseline row is
+/// measured against runs it does not contain. Returns (judge, baseline) checkpoints; needs two held-out runs.
+let halves (zoo: Zoo) (h: Holdout) : Tensor * Tensor =
+    if h.HeldOutRuns.Length < 2 then
+        Check.dataError $"The held-out set has {h.HeldOutRuns.Length} run(s); the held-out baseline row needs at least two (hold out a larger fraction of the runs)."
+    let judgeRuns = h.HeldOutRuns |> Array.indexed |> Array.filter (fun (i, _) -> i % 2 = 0) |> Array.map snd |> set
+    let judge, baseline = h.HeldOutIndex |> Array.partition (fun i -> judgeRuns.Contains zoo.Run[i])
+    let rows (idx: int[]) = zoo.Theta.index_select(0L, T.ofIndex zoo.Theta.device idx)
+    rows judge, rows baseline

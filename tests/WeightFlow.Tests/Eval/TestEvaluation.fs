@@ -1,0 +1,46 @@
+module WeightFlow.Tests.Eval.TestEvaluation
+
+open Expecto
+open TorchSharp
+open WeightFlow
+open WeightFlow.Tests
+
+let private data () =
+    use g = Scope.Rng.create 2L
+    let x = torch.randn([| 300L; 4L |], generator = g)
+    let y = (x.select(1L, 0L) - x.select(1L, 2L) + torch.randn([| 300L |], generator = g) * 0.5).gt(scalar 0.0).to_type(torch.int64)
+    Dataset.split "noisy" 2 2L Dataset.defaultFractions x y
+
+let private layout = Layout.parse "4-6-2"
+
+[<Tests>]
+let tests =
+    testList "Evaluation" [
+        test "a row of identical networks: BMA equals the single network, diversity 0, std 0" {
+            let d = data ()
+            let ctx = Evaluation.prepare Evaluation.defaultConfig layout d None
+            use g = Scope.Rng.create 3L
+            let one = Mlp.init g torch.CPU layout 1 1.0
+            let single = Evaluation.evaluate ctx "one" one
+            let many = Evaluation.evaluate ctx "copies" (one.expand(8L, -1L).contiguous())
+            Expect.floatClose Accuracy.high many.Bma.Nll single.CalibratedCrossEntropy "BMA NLL = the network's calibrated CE"
+            Expect.floatClose Accuracy.high many.Bma.Accuracy single.AccuracyMean "BMA accuracy"
+            Expect.equal many.Bma.K 8 "k = min(16, 8)"
+            Expect.floatClose { absolute = 1e-12; relative = 0.0 } many.Diversity.Value 0.0 "diversity"
+            Expect.floatClose { absolute = 1e-12; relative = 0.0 } many.AccuracyStd 0.0 "std"
+            Expect.isNone single.Diversity "one network: no diversity"
+            Expect.isNone many.NoveltyRatio "no zoo: no novelty"
+        }
+
+        test "the Gaussian baseline matches the training moments; the projected mean is canonical" {
+            use g = Scope.Rng.create 5L
+            let training = torch.randn([| 500L; int64 (Layout.paramCount layout) |], generator = g) * 0.3 + 1.0
+            let samples = Baselines.gaussian id g 4000 training
+            // 4,000 samples: the standard error of a mean of a coordinate with std 0.3 is ~0.005, of its std ~0.0034.
+            Expect.allClose 0.03 (samples.mean([| 0L |])) (training.mean([| 0L |])) "means (6 standard errors)"
+            Expect.allClose 0.02 (samples.std(0L)) (training.std(0L)) "stds (6 standard errors)"
+            let project = Canonical.canonicalize Canonical.defaultConfig layout
+            let mean = Baselines.mean project training
+            Expect.allClose 1e-6 (project mean) mean "canonicalization is idempotent on the projected mean"
+        }
+    ]

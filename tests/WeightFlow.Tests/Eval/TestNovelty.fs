@@ -1,0 +1,54 @@
+module WeightFlow.Tests.Eval.TestNovelty
+
+open System.Threading
+open Expecto
+open TorchSharp
+open WeightFlow
+open WeightFlow.Tests
+
+/// A small aligned UCI zoo (24 runs x 12 epochs of 30-16-16-2, checkpoints from epoch 2, every 4th iteration: 20 per
+/// run), trained once for the module (~1 s), with the last 25% of its runs held out.
+let private fixture =
+    lazy (
+        let data = Sources.load Task.Uci 0L
+        let config = { ZooConfig.uci with Runs = 24; Epochs = 12; DropEpochs = 2 }
+        let zoo = Zoo.train config Task.Uci data ignore CancellationToken.None
+        let reference = zoo.Theta.narrow(0L, 0L, 1L)
+        let aligned = Novelty.realign Rebasin.defaultWeightMatching zoo.Layout reference zoo.Theta
+        let zoo = Zoo.withTheta zoo aligned
+        data, zoo, Holdout.split 0.25 zoo)
+
+[<Tests>]
+let tests =
+    testList "Novelty" [
+        test "copies of training checkpoints have ratio ~0, held-out checkpoints ~1, permuted copies count as copies" {
+            let _, zoo, h = fixture.Force()
+            let judge, pool = Holdout.halves zoo h
+            let r = Novelty.reference Rebasin.defaultWeightMatching zoo.Layout (zoo.Theta.narrow(0L, 0L, 1L)) h.Train judge
+            use g = Scope.Rng.create 1L
+            let copies = h.Train.index_select(0L, torch.randperm(h.Train.shape[0], generator = g).narrow(0L, 0L, 32L))
+            let permuted = Symmetry.permute zoo.Layout (Symmetry.randomPermutation g torch.CPU zoo.Layout 32) copies
+            let copyRatio = (Novelty.measure r copies).Ratio
+            let permutedRatio = (Novelty.measure r permuted).Ratio
+            let unaligned = (Novelty.nearestDistance r.Training permuted).median().ToDouble() / r.HeldOutMedian
+            let heldOutRatio = (Novelty.measure r pool).Ratio
+            // A copy re-aligns onto its original when weight matching returns one representative per permutation orbit;
+            // what is left is float32 rounding: ratios of ~4e-8 over 8 zoo seeds (measured), 1e-3 is far from both.
+            Expect.isLessThan copyRatio 1e-3 "copies"
+            Expect.isLessThan permutedRatio 1e-3 "permuted copies, re-aligned"
+            Expect.isGreaterThan unaligned 0.5 "permuted copies without re-alignment look new"
+            // Judge and pool are 3 held-out runs each, so the ratio compares medians over different runs: 0.979-1.014
+            // over 8 zoo seeds (measured). [0.85, 1.15] keeps a 4x margin on that spread.
+            Expect.isTrue (heldOutRatio > 0.85 && heldOutRatio < 1.15) $"held-out checkpoints ratio {heldOutRatio} in [0.85, 1.15]"
+        }
+
+        test "the held-out runs are whole, last, disjoint from training, and split in two halves" {
+            let _, zoo, h = fixture.Force()
+            Expect.equal h.HeldOutRuns [| 18 .. 23 |] "last 25% of 24 runs"
+            Expect.isTrue (h.TrainIndex |> Array.forall (fun i -> zoo.Run[i] < 18)) "training runs"
+            Expect.equal (h.TrainIndex.Length + h.HeldOutIndex.Length) (Zoo.count zoo) "every checkpoint once"
+            let judge, pool = Holdout.halves zoo h
+            Expect.equal (judge.shape[0] + pool.shape[0]) (int64 h.HeldOutIndex.Length) "halves cover the held-out set"
+            Expect.equal judge.shape[0] pool.shape[0] "3 runs each"
+        }
+    ]
