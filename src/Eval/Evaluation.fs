@@ -158,9 +158,9 @@ let baselines (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: int
         let r = evaluate ctx name theta
         theta.Dispose()
         r
-    [ rowOf "mean of the aligned zoo" (Baselines.mean project training)
-      rowOf "diagonal Gaussian fitted to the zoo" (Baselines.gaussian project g count training)
-      rowOf "held-out checkpoints" (Baselines.heldOut g count baselinePool) ]
+    [ rowOf "zoo mean" (Baselines.mean project training)
+      rowOf "fitted Gaussian" (Baselines.gaussian project g count training)
+      rowOf "held-out" (Baselines.heldOut g count baselinePool) ]
 
 /// A context and the baseline rows for a zoo (raw or canonicalized: `project` and `space` say which). Holds out the
 /// last `fraction` of its runs (`Holdout.split`), judges with one half of them and samples the held-out baseline from

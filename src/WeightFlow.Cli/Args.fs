@@ -95,6 +95,31 @@ type BenchArgs =
             | Align _ -> "alignment of the UCI and MNIST zoos."
             | Model _ -> "velocity model iteration time and memory, sparse vs dense."
 
+type EvalArgs =
+    | [<Mandatory>] Weights of string
+    | [<Mandatory>] Task of string
+    | Zoo of string
+    | Space of string
+    | Count of int
+    | Bma of int
+    | Holdout of float
+    | Baselines
+    | Seed of int
+    | Json
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Weights _ -> "networks to evaluate: a zoo file (a seeded random --count of its checkpoints)."
+            | Task _ -> "uci | mnist | fashion-mnist | csv:PATH: the data the networks classify (split with the zoo's seed, else --seed)."
+            | Zoo _ -> "the aligned zoo the generator was trained on: adds novelty and fidelity against its held-out runs."
+            | Space _ -> "raw (default) | canonical: the space of the weights; with canonical the zoo is canonicalized for novelty and fidelity."
+            | Count _ -> "networks to evaluate when the file has more (default 64)."
+            | Bma _ -> "k of the BMA column (default 16, fewer when fewer networks)."
+            | Holdout _ -> "fraction of the zoo's runs held out, the last run ids (default 0.1)."
+            | Baselines -> "also evaluate the three baselines of --zoo: its mean, a fitted diagonal Gaussian, held-out checkpoints."
+            | Seed _ -> "seed of the subsets and of the data split when no zoo gives one (default 0)."
+            | Json -> "print one JSON object on stdout."
+
 type RunArgs =
     | Seed of int
     | Out of string
@@ -170,6 +195,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     | [<CliPrefix(CliPrefix.None)>] Align of ParseResults<AlignArgs>
     | [<CliPrefix(CliPrefix.None)>] Barrier of ParseResults<BarrierArgs>
+    | [<CliPrefix(CliPrefix.None)>] Eval of ParseResults<EvalArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     interface IArgParserTemplate with
@@ -181,5 +207,6 @@ type Command =
             | Data _ -> "prepare data sets."
             | Align _ -> "re-basin a zoo to one reference network."
             | Barrier _ -> "loss barriers between random pairs of a zoo's checkpoints."
+            | Eval _ -> "evaluate networks: accuracy, raw and calibrated CE, BMA, diversity, novelty, fidelity (and baselines)."
             | Bench _ -> "benchmarks."
             | Train _ -> "train a flow on a zoo."

@@ -15,6 +15,7 @@ let private dispatch (args: ParseResults<Command>) =
         | Prepare p -> DataCommands.prepare p
     | Align a -> AlignCommands.align a
     | Barrier a -> AlignCommands.barrier a
+    | Eval a -> EvalCommand.eval a
     | Bench b ->
         match b.GetSubCommand() with
         | BenchArgs.Zoo a -> ZooCommands.bench a
