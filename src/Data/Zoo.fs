@@ -124,12 +124,12 @@ module Zoo =
     [<Literal>]
     let private StateKind = "zoo-training-state"
 
-    /// What a training state file records besides the tensors.
-    let private stateMetadata (config: ZooConfig) (task: Task) (runIds: int[]) (epochsDone: int) (iteration: int) (step: int) =
-        Map.ofList (
-            [ "weightflow.kind", StateKind; "task", Task.name task; "run_ids", (runIds |> Array.map string |> String.concat ",")
-              "epochs_done", string epochsDone; "iteration", string iteration; "optimizer_step", string step ]
-            @ ZooConfig.toMetadata config)
+    /// What identifies a zoo's training run in its state file (Resumable): kind, task, run ids and the whole config.
+    let private stateFile (path: string) (config: ZooConfig) (task: Task) (runIds: int[]) : Resumable.StateFile =
+        { Path = path
+          Identity =
+            [ "weightflow.kind", StateKind; "task", Task.name task; "run_ids", (runIds |> Array.map string |> String.concat ",") ]
+            @ ZooConfig.toMetadata config }
 
     /// Trains the runs `runIds` as one batch. Run r's initialisation and minibatch order come from its own generator
     /// (seeded from Config.Seed and r), so a run's trajectory does not depend on which other runs share its batch:
@@ -167,25 +167,20 @@ module Zoo =
         let accs : ResizeArray<float32> = accs
         let mutable iteration = 0
         let mutable firstEpoch = 0
-        let statePath = state |> Option.map (fun s -> s.Path)
+        let file = state |> Option.map (fun s -> stateFile s.Path config task runIds)
         let sinceSave = Diagnostics.Stopwatch.StartNew()
         // Resume: restore everything the loop reads, after checking the file belongs to this very training.
-        match statePath with
-        | Some path when IO.File.Exists path ->
-            let s = Storage.read path
-            let get = Storage.meta path s
-            let expected = stateMetadata config task runIds 0 0 0
-            for key in [ "weightflow.kind"; "task"; "run_ids" ] @ (ZooConfig.toMetadata config |> List.map fst) do
-                if get key <> expected[key] then
-                    Check.dataError $"{path} is the training state of another zoo ({key} = '{get key}', this training has '{expected[key]}'). Delete it to start afresh, or rerun with the settings it was made with."
-            let tensor = Storage.tensor path s
-            use _ = torch.no_grad ()
-            theta.copy_(tensor "theta") |> ignore
-            opt.First.copy_(tensor "opt_first") |> ignore
-            opt.Second.copy_(tensor "opt_second") |> ignore
+        match file |> Option.bind Resumable.tryLoad with
+        | Some s ->
+            let tensor = Resumable.tensor s
+            let get = Resumable.meta s
+            (use _ = torch.no_grad ()
+             theta.copy_(tensor "theta") |> ignore
+             opt.First.copy_(tensor "opt_first") |> ignore
+             opt.Second.copy_(tensor "opt_second") |> ignore)
             opt.Step <- int (get "optimizer_step")
             let states = tensor "generators"
-            gens |> Array.iteri (fun i g -> g.set_state(states[int64 i].to_type(torch.uint8)) |> ignore)
+            gens |> Array.iteri (fun i g -> (use st = states[int64 i] in Resumable.restoreGenerator g st))
             let k = (tensor "run").shape[0]
             if k > 0 then
                 use kept = checkpoints.narrow(0L, 0L, k)
@@ -198,18 +193,19 @@ module Zoo =
             losses.AddRange((tensor "test_loss").data<float32>().ToArray())
             firstEpoch <- int (get "epochs_done")
             iteration <- int (get "iteration")
-        | _ -> ()
+            Resumable.dispose s
+        | None -> ()
         // torch.tensor refuses empty arrays; before the first recorded checkpoint the lists are empty.
         let ints (a: ResizeArray<int>) = if a.Count = 0 then torch.zeros(0L, dtype = torch.int32) else torch.tensor(a.ToArray())
         let floats (a: ResizeArray<float32>) = if a.Count = 0 then torch.zeros(0L, dtype = torch.float32) else torch.tensor(a.ToArray())
         let saveState (epochsDone: int) =
-            match statePath with
+            match file with
             | None -> ()
-            | Some path ->
+            | Some f ->
                 Scope.value (fun () ->
-                    Storage.write path (stateMetadata config task runIds epochsDone iteration opt.Step)
+                    Resumable.save f [ "epochs_done", string epochsDone; "iteration", string iteration; "optimizer_step", string opt.Step ]
                         [ "theta", theta.detach().cpu(); "opt_first", opt.First.cpu(); "opt_second", opt.Second.cpu()
-                          "generators", torch.stack([| for g in gens -> g.get_state().to_type(torch.int32) |])
+                          "generators", torch.stack([| for g in gens -> Resumable.generatorState g |])
                           "checkpoints", checkpoints.narrow(0L, 0L, filled); "run", ints runs; "step", ints steps; "epoch", ints epochs
                           "test_accuracy", floats accs; "test_loss", floats losses ])
         for epoch in firstEpoch .. config.Epochs - 1 do
@@ -253,7 +249,7 @@ module Zoo =
             invalidOp $"Zoo training stored {filled} checkpoint rows but expected {checkpoints.shape[0]} (an internal error; please report it)."
         for t in [ theta; opt.First; opt.Second ] do t.Dispose()
         for g in gens do g.Dispose()
-        statePath |> Option.iter (fun p -> if IO.File.Exists p then IO.File.Delete p)
+        file |> Option.iter Resumable.delete
         { Layout = layout; Task = task; Config = config; Theta = checkpoints; Run = runs.ToArray(); Step = steps.ToArray()
           Epoch = epochs.ToArray(); TestAccuracy = accs.ToArray(); TestLoss = losses.ToArray() }
 

@@ -128,53 +128,13 @@ module Training =
         let out = model.On space.Layout t xt
         Objective.loss c.Prediction space out x0 x1 xt t, t
 
-    // ---- checkpoints ------------------------------------------------------------------------------------------
-
-    let private checkpointKind = "flow-checkpoint"
-
     let private flowOf (c: TrainingConfig) (space: FlowSpace) (ema: Ema) : Flow =
         { Space = space; Prior = c.Prior; Prediction = c.Prediction; Model = ema.Model }
 
-    /// Writes the whole training state atomically (Storage): the model ("model."), the EMA ("ema."), Adam's moments,
-    /// the generator's state, every loss so far; the header holds the run's settings and the step.
-    let saveCheckpoint (path: string) (c: TrainingConfig) (space: FlowSpace) (model: VelocityModel) (ema: Ema)
-                       (opt: Optim.Parameters) (gen: torch.Generator) (losses: float list) =
-        Scope.value (fun () ->
-            let flow = flowOf c space ema
-            let meta =
-                [ "weightflow.kind", checkpointKind; "step", string losses.Length; "optimizer_step", string opt.State.Step
-                  "ema_updates", string ema.Updates ]
-                @ TrainingConfig.toMetadata c @ Flow.toMetadata flow
-            let lossTensor = if losses.IsEmpty then torch.zeros(0L, dtype = torch.float64) else torch.tensor(Array.ofList (List.rev losses))
-            Storage.write path (Map.ofList meta)
-                ([ for n, p in model.Parameters -> "model." + n, p :> Tensor ]
-                 @ [ for n, p in ema.Model.Parameters -> "ema." + n, p :> Tensor ]
-                 @ [ "opt.first", opt.State.First.cpu(); "opt.second", opt.State.Second.cpu()
-                     "rng", gen.get_state().to_type(torch.int32); "losses", lossTensor ]))
-
-    /// Restores a checkpoint into the model, EMA, optimizer and generator after checking that it belongs to this run
-    /// (same settings and layout); returns the losses so far (most recent first).
-    let private restore (path: string) (c: TrainingConfig) (space: FlowSpace) (model: VelocityModel) (ema: Ema)
-                        (opt: Optim.Parameters) (gen: torch.Generator) : float list =
-        let s = Storage.read path
-        let get = Storage.meta path s
-        if get "weightflow.kind" <> checkpointKind then Check.dataError $"{path} is not a flow training checkpoint."
-        let expected = TrainingConfig.toMetadata c @ [ "model.layout", string space.Layout ]
-        for k, v in expected do
-            if get k <> v then
-                Check.dataError $"{path} is the checkpoint of another training run ({k} = '{get k}', this run has '{v}'). Delete it to start afresh, or rerun with the settings it was made with."
-        VelocityModel.copyFrom path "model." s.Tensors model.Parameters
-        VelocityModel.copyFrom path "ema." s.Tensors ema.Model.Parameters
-        let tensor = Storage.tensor path s
-        (use _ = torch.no_grad ()
-         opt.State.First.copy_(tensor "opt.first") |> ignore
-         opt.State.Second.copy_(tensor "opt.second") |> ignore)
-        opt.State.Step <- int (get "optimizer_step")
-        ema.Updates <- int (get "ema_updates")
-        gen.set_state((tensor "rng").to_type(torch.uint8)) |> ignore
-        let losses = (tensor "losses").data<float>().ToArray() |> Array.rev |> List.ofArray
-        for _, t in s.Tensors do t.Dispose()
-        losses
+    /// The checkpoint file of a run: identified by its kind, every setting and the layout.
+    let checkpointFile (path: string) (c: TrainingConfig) (layout: Layout) : Resumable.StateFile =
+        { Path = path
+          Identity = ("weightflow.kind", Checkpoint.Kind) :: ("model.layout", string layout) :: TrainingConfig.toMetadata c }
 
     let private clip (ps: Params.Named) (maxNorm: float) =
         use _ = torch.no_grad ()
@@ -199,11 +159,12 @@ module Training =
         let ema = Ema.create c.EmaDecay device model
         let opt = Optim.create (Optim.adam c.LearningRate) model.Parameters
         let gen = Scope.Rng.create (Scope.Rng.derive c.Seed 2L)
+        let file = checkpoint |> Option.map (fun p -> checkpointFile p c layout)
         let mutable losses : float list =
-            match checkpoint with
-            | Some path when IO.File.Exists path -> restore path c space model ema opt gen
-            | _ -> []
-        let save () = checkpoint |> Option.iter (fun p -> saveCheckpoint p c space model ema opt gen losses)
+            match file with
+            | Some f -> Checkpoint.restore f model ema opt gen
+            | None -> []
+        let save () = file |> Option.iter (fun f -> Checkpoint.save f (flowOf c space ema) model ema opt gen losses)
         let sw = Stopwatch.StartNew()
         let startStep = losses.Length
         let mutable outcome = Completed

@@ -72,13 +72,21 @@ let train (args: ParseResults<TrainArgs>) : int =
         let tail = result.Losses |> Array.skip (max 0 (result.Losses.Length - 50))
         let finalLoss = Array.average tail
         let parameters = VelocityModel.parameterCount result.Flow.Model
+        // the loss per t bucket of the trained (EMA) flow beside predicting the zoo mean, on the training targets
+        let byTime =
+            let space = result.Flow.Space
+            use inSpace = Scope.noGrad (fun () -> FlowSpace.embed space targets)
+            LossByTime.evaluate space config.Prior config.Coupling 5 512 1L inSpace
+                [ Flow.predict result.Flow; LossByTime.zooMean space inSpace ]
+        let bucketText (xs: float[]) = xs |> Array.map (sprintf "%.4g") |> String.concat " | "
         if json then
             Render.json (dict [ "file", box out; "flow", box (FlowKind.text flow); "model", box (VelocityKind.text kind)
                                 "parameters", box parameters; "coupling", box (Coupling.text config.Coupling)
                                 "iterations", box config.Iterations; "batch", box config.BatchSize
                                 "train_checkpoints", box split.Train.shape[0]; "held_out_runs", box split.HeldOutRuns
                                 "final_loss", box finalLoss; "seconds", box result.Seconds
-                                "iterations_per_second", box (float config.Iterations / result.Seconds) ])
+                                "iterations_per_second", box (float config.Iterations / result.Seconds)
+                                "loss_by_t_bucket", box byTime[0]; "zoo_mean_loss_by_t_bucket", box byTime[1] ])
         else
             Render.table $"Flow written to {out}" [ "what"; "value" ]
                 [ [ "flow"; FlowKind.text flow ]
@@ -87,5 +95,7 @@ let train (args: ParseResults<TrainArgs>) : int =
                   [ "iterations x batch"; $"{config.Iterations} x {config.BatchSize}" ]
                   [ "training targets"; $"{split.Train.shape[0]} checkpoints of {split.TrainRuns.Length} runs ({split.HeldOutRuns.Length} runs held out)" ]
                   [ "final loss (mean of the last 50 steps)"; $"%.5f{finalLoss}" ]
-                  [ "training time"; $"%.1f{result.Seconds} s" ] ]
+                  [ "training time"; $"%.1f{result.Seconds} s" ]
+                  [ "loss by t bucket [0,.2) .. [.8,1], flow (EMA)"; bucketText byTime[0] ]
+                  [ "loss by t bucket, predicting the zoo mean"; bucketText byTime[1] ] ]
         0
