@@ -12,8 +12,13 @@
 /// so the fit is equivariant to rescaling the logits: a network whose logits are multiplied by a gets T_b · a and
 /// exactly the same calibrated predictions (tested). The interval is a bound, not a prior: when a network classifies
 /// the whole validation split correctly, NLL falls monotonically in s and the MLE lies at s = ∞; the search then
-/// stops at hi / r_b, and `AtBound` says so. The defaults (lo, hi) = (0.01, 100) allow logits whose class
-/// differences are 100x their natural scale either way.
+/// stops at hi / r_b, and `AtBound` says so. Default (lo, hi) = (0.01, 20). Why 20: on the UCI zoo (57 validation
+/// rows, where ~5% of networks classify the validation split perfectly) the interior optima of held-out checkpoints
+/// lie at s · r_b = 3.3-8.2 (10%-90% quantiles, measured), so 20 is 2.5x the 90th percentile; with hi = 100 the mean
+/// calibrated CE of 64 networks moved by up to 0.012 (20% of its value) through the two or three networks at the bound,
+/// with hi = 20 by at most 0.0022 against hi = 10 (measured over three draws of 64 held-out checkpoints and
+/// fitted-Gaussian samples). The bound is a regularizer where the maximum-likelihood temperature does not exist; rows
+/// report how many networks hit it, and the median calibrated CE beside the mean.
 [<RequireQualifiedAccess>]
 module WeightFlow.Calibration
 
@@ -26,8 +31,8 @@ type CalibrationConfig =
       /// (lo, hi) of (Cal.1): bounds of s · r_b.
       ScaleRange: float * float }
 
-/// Defaults: 60 iterations over s · r_b ∈ [0.01, 100].
-let defaultConfig = { Iterations = 60; ScaleRange = (0.01, 100.0) }
+/// Defaults: 60 iterations over s · r_b ∈ [0.01, 20].
+let defaultConfig = { Iterations = 60; ScaleRange = (0.01, 20.0) }
 
 /// Fitted temperatures of B networks.
 [<NoEquality; NoComparison>]

@@ -12,6 +12,14 @@
 /// context so that every row (flows, baselines, floor) is measured with the same kernel. The unbiased estimate can be
 /// slightly negative when the two sets come from one distribution. Reported beside its **floor**: MMD²_u between
 /// training and held-out checkpoints, what two independent sets of real checkpoints score.
+///
+/// Reading it (measured on the UCI zoo, `weightflow eval --baselines`): checkpoints of one run are clustered, so the
+/// floor falls with the number of judging runs (5 runs: 0.058; 10 runs: 0.033), and a set drawn from few runs scores
+/// above it (64 held-out checkpoints of 5 other runs: 0.096; of 10: 0.050). A generator trained on all training runs
+/// should be compared with the floor. Under- and over-dispersion and collapse are seen (a diagonal Gaussian fitted to
+/// the zoo with its standard deviations scaled by 0.5: 0.084, by 2: 0.232; the zoo mean plus 1% of them: 0.108,
+/// against a floor of 0.058), but the fitted Gaussian itself sits at the floor (0.056-0.060): on UCI its first two
+/// moments are what this kernel sees.
 [<RequireQualifiedAccess>]
 module WeightFlow.Fidelity
 

@@ -27,7 +27,7 @@ let tests =
             let z, y = logitsAndLabels (int64 seed) 5L 40L 3L
             let t = Calibration.fit Calibration.defaultConfig z y
             let fitted = nll (Predictive.scale t.Temperature z) y
-            // T = 1 lies inside the search interval (random logits have RMS ~2, the interval spans 1e4 around it).
+            // T = 1 lies inside the search interval: s = 1 means s·r = r, and these logits have r ~2, inside [0.01, 20].
             Expect.isTrue ((fitted - nll z y).le(scalar 1e-6).all().ToBoolean()) "calibrated NLL <= raw NLL (float32 temperature: 1e-6)"
             // A grid of 401 log-temperatures over the same interval finds nothing lower (beyond float32 rounding of T).
             let grid = torch.linspace(-6.0, 6.0, 401L, dtype = torch.float64)
