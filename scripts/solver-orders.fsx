@@ -42,7 +42,7 @@ let transportedRk4 (m: Manifold) : Step =
 
 let error (step: Step) (field: VectorField) (exact: Tensor -> Tensor) (k: int) =
     use x0 = starts ()
-    use x = Integrate.run step field (Schedule.uniform k) x0
+    use x = Integrate.run step field (TimeGrid.uniform k) x0
     T.maxAbsDiff x (exact x0)
 
 let report (name: string) (step: Step) field exact =

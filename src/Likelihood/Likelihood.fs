@@ -80,7 +80,7 @@ module Likelihood =
         v.detach(), torch.stack(cols, 1L).sum(1L)
 
     /// log p1(x1) for each row of x1 [B, P]: integrates the augmented state [x, a] with da/dt = div v(t, x) from
-    /// t = 1 (a = 0) to t = 0 over `grid` (from 1 down to 0, e.g. `Schedule.reversed K`) with the Euclidean `step`,
+    /// t = 1 (a = 0) to t = 0 over `grid` (from 1 down to 0, e.g. `TimeGrid.reversed K`) with the Euclidean `step`,
     /// then returns log p0(x(0)) + a(0), since a(0) = -∫₀¹ div v dt. `logP0` is the prior's log-density per row
     /// (e.g. `logPrior 0.1`). `gen` draws the Hutchinson probes (unused for `Exact`). One dispose scope per step.
     /// Raises for non-Euclidean manifolds (see the module comment).
@@ -96,9 +96,9 @@ module Likelihood =
         : Tensor =
         if not (m.Name.StartsWith("Euclidean(")) then
             invalidArg "flow" $"Likelihoods are supported for Euclidean flows only; this flow lives on {m.Name}. The Normalized and Geometric flows' prior and samples lie on a product of spheres (a null set of R^P, no Lebesgue density), and the canonicalized Gaussian prior has no closed-form density there. Use a Euclidean flow for log-likelihoods."
-        Schedule.check grid
+        TimeGrid.check grid
         if grid[0] <> 1.0 || grid[grid.Length - 1] <> 0.0 then
-            invalidArg "grid" $"A likelihood grid runs from t = 1 to t = 0 (e.g. Schedule.reversed K); got %A{grid}."
+            invalidArg "grid" $"A likelihood grid runs from t = 1 to t = 0 (e.g. TimeGrid.reversed K); got %A{grid}."
         let p = x1.shape[1]
         let e =
             match divergence with

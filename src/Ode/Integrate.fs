@@ -11,7 +11,7 @@ open TorchSharp
 /// `x.clone().DetachFromDisposeScope()`. Every temporary of step k, including the previous state, is disposed when
 /// step k + 1 ends.
 let observed (observe: int -> float -> Tensor -> unit) (step: Step) (field: VectorField) (grid: float[]) (x0: Tensor) : Tensor =
-    Schedule.check grid
+    TimeGrid.check grid
     use _ = torch.no_grad ()
     observe 0 grid[0] x0
     Scope.iterate (grid.Length - 1) (fun k x ->

@@ -38,7 +38,7 @@ let private linearInTime : VectorField = fun t x -> x * Field.column t
 /// Largest error at t = 1 after k steps.
 let private errorAfter (step: Step) (field: VectorField) (exact: Tensor -> Tensor) (k: int) =
     use x0 = starts ()
-    use x = Integrate.run step field (Schedule.uniform k) x0
+    use x = Integrate.run step field (TimeGrid.uniform k) x0
     T.maxAbsDiff x (exact x0)
 
 /// Observed order log2(e(K) / e(2K)) at K = k and 2k.
@@ -59,7 +59,7 @@ let tests =
             for name, meth, _, _ in methods do
                 for step in [ Solver.ofMethod meth; Solver.onManifold euclidean meth ] do
                     use x0 = starts ()
-                    use x = Integrate.run step field (Schedule.uniform 7) x0
+                    use x = Integrate.run step field (TimeGrid.uniform 7) x0
                     // Seven float64 additions of O(1) numbers: a few ulps (2.2e-16 each).
                     Expect.allClose 1e-14 x (x0 + c) $"{name}: x(1) = x0 + c"
         }
@@ -73,7 +73,7 @@ let tests =
                                     Method.Heun, 1.0 + 1.0 / (2.0 * kf * kf)
                                     Method.Rk4, 1.0 ] do
                     use x0 = starts ()
-                    use x = Integrate.run (Solver.ofMethod meth) field (Schedule.uniform k) x0
+                    use x = Integrate.run (Solver.ofMethod meth) field (TimeGrid.uniform k) x0
                     Expect.allClose 1e-13 x (x0 + gain) $"%A{meth}, K = {k}"
         }
 
@@ -84,10 +84,10 @@ let tests =
                 fun t x -> rotation (torch.zeros_like(t)) x * (Field.column t).square() * 3.0
             let k = 6
             for meth, angle in [ Method.Euler, 1.0 - (3.0 * 6.0 - 1.0) / 72.0; Method.Heun, 1.0 + 1.0 / 72.0 ] do
-                use x = Integrate.run (Solver.onManifold sphere meth) field (Schedule.uniform k) x0
+                use x = Integrate.run (Solver.onManifold sphere meth) field (TimeGrid.uniform k) x0
                 // expmap's cos/sin and transport: a few float64 ulps per step.
                 Expect.allClose 1e-13 x (rotated angle x0) $"%A{meth}"
-            use x = Integrate.run (Solver.onManifold sphere Method.Rk4) field (Schedule.uniform k) x0
+            use x = Integrate.run (Solver.onManifold sphere Method.Rk4) field (TimeGrid.uniform k) x0
             Expect.allClose 1e-3 x (rotated 1.0 x0) "RK4 (projection method), K = 6"
             Expect.isLessThan ((Manifold.violation sphere x).max().ToDouble()) 1e-15 "RK4 ends on the sphere"
         }
@@ -106,22 +106,25 @@ let tests =
                 let p = order step rotation (rotated 1.5) k
                 Expect.isTrue (abs (p - expected) < 0.15) $"{name}: observed order {p}, expected {expected}"
                 use x0 = starts ()
-                use x = Integrate.run step rotation (Schedule.uniform k) x0
+                use x = Integrate.run step rotation (TimeGrid.uniform k) x0
                 Expect.isLessThan ((Manifold.violation sphere x).max().ToDouble()) 1e-14 $"{name} stays on S²"
         }
 
         test "manifold steps on Euclidean space are the Euclidean steps, bit for bit" {
             for name, meth, _, _ in methods do
                 use x0 = starts ()
-                use a = Integrate.run (Solver.ofMethod meth) rotation (Schedule.uniform 5) x0
-                use b = Integrate.run (Solver.onManifold euclidean meth) rotation (Schedule.uniform 5) x0
+                use a = Integrate.run (Solver.ofMethod meth) rotation (TimeGrid.uniform 5) x0
+                use b = Integrate.run (Solver.onManifold euclidean meth) rotation (TimeGrid.uniform 5) x0
                 Expect.bitExact b a name
         }
 
         test "schedules: K steps are K + 1 points from 0 to 1; bad grids are rejected" {
-            Expect.equal (Schedule.uniform 4) [| 0.0; 0.25; 0.5; 0.75; 1.0 |] "uniform 4"
-            Expect.equal (Schedule.uniform 3).[3] 1.0 "last point is exactly 1"
-            Expect.throwsT<System.ArgumentException> (fun () -> Schedule.uniform 0 |> ignore) "zero steps"
-            Expect.throwsT<System.ArgumentException> (fun () -> Schedule.check [| 0.0; 0.5; 0.5 |]) "not monotone"
+            Expect.equal (TimeGrid.uniform 4) [| 0.0; 0.25; 0.5; 0.75; 1.0 |] "uniform 4"
+            Expect.equal (TimeGrid.uniform 3).[3] 1.0 "last point is exactly 1"
+            Expect.throwsT<System.ArgumentException> (fun () -> TimeGrid.uniform 0 |> ignore) "zero steps"
+            Expect.throwsT<System.ArgumentException> (fun () -> TimeGrid.check [| 0.0; 0.5; 0.5 |]) "not monotone"
         }
     ]
+    // Sequenced: run apart from the parallel property tests, to add no garbage-collection pressure while they run (a
+    // GC during a native call can finalize a temporary TorchSharp Scalar still in use there; see the Ode report).
+    |> testSequenced

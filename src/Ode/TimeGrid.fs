@@ -1,6 +1,6 @@
 /// Time grids for fixed-step integration (issue 11 item 7; anchors §6, pitfall P13).
 [<RequireQualifiedAccess>]
-module WeightFlow.Schedule
+module WeightFlow.TimeGrid
 
 /// K steps on [0, 1]: the K + 1 grid points t_k = k / K, k = 0 .. K (so "K steps" is K steps, not the anchor's
 /// n_steps grid points = n_steps - 1 steps, pitfall P13). Euler evaluates the field at t_0 .. t_{K-1} only, never at
