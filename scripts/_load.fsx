@@ -4,5 +4,6 @@
 #r "../src/WeightFlow.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../src/WeightFlow.Cli/bin/Release/net10.0/WeightFlow.Core.dll"
 
-// Patches the native library copy if this system's libstdc++ needs it, then loads libtorch.
-WeightFlow.Engine.ensureLoaded ()
+// The scripts are a host like the CLI: the measured process settings (OpenMP spin, allocator; README "Engineering
+// notes"), then libtorch (patching the native library copy first if this system needs it).
+WeightFlow.Engine.configureProcess WeightFlow.Engine.ProcessSettings.tuned

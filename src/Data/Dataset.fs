@@ -32,7 +32,8 @@ module Dataset =
     /// Rows `idx` of a split.
     let take (s: Split) (idx: Tensor) : Split = { X = s.X.index_select(0L, idx); Y = s.Y.index_select(0L, idx) }
 
-    /// Per-feature mean and std of the training rows (std of a constant feature is taken as 1).
+    /// Per-feature mean and std of the training rows (std of a constant feature is taken as 1). The std is the
+    /// population one (denominator n), as scikit-learn's StandardScaler; reported spreads use `Stats` (n − 1).
     let standardizer (train: Split) : Tensor * Tensor =
         let mean = train.X.mean([| 0L |])
         let std = train.X.std(0L, false)

@@ -348,15 +348,16 @@ type ZooSummary =
       AllAccuracyMean: float
       AllAccuracyStd: float }
 
+/// Test accuracy along a zoo's training, over its runs.
+type ZooTrajectory =
+    { /// Global iterations (1-based) at which checkpoints were recorded.
+      Steps: int[]
+      AccuracyMean: float[]
+      AccuracyStd: float[] }
+
 [<RequireQualifiedAccess>]
 module ZooSummary =
-    let private meanStd (xs: float[]) =
-        if xs.Length = 0 then nan, nan
-        else
-            let m = Array.average xs
-            // Sample standard deviation (n - 1), as numpy's ddof=1 / torch.std.
-            let s = if xs.Length < 2 then 0.0 else sqrt (Array.sumBy (fun x -> (x - m) ** 2.0) xs / float (xs.Length - 1))
-            m, s
+    let private meanStd (xs: float[]) = Stats.meanStd xs
 
     /// Summarises a zoo.
     let ofZoo (zoo: Zoo) : ZooSummary =
@@ -366,3 +367,15 @@ module ZooSummary =
         let aa, asd = zoo.TestAccuracy |> Array.map float |> meanStd
         { Runs = finals.Length; Checkpoints = Zoo.count zoo; FinalAccuracyMean = fa; FinalAccuracyStd = fs
           FinalLossMean = la; FinalLossStd = ls; AllAccuracyMean = aa; AllAccuracyStd = asd }
+
+    /// The test accuracy along training: for each recorded global iteration, the mean and the (sample, `Stats`)
+    /// standard deviation over the runs' checkpoints at that iteration.
+    let trajectory (zoo: Zoo) : ZooTrajectory =
+        let points =
+            zoo.Step |> Array.indexed |> Array.groupBy snd |> Array.sortBy fst
+            |> Array.map (fun (step, xs) ->
+                let m, s = xs |> Array.map (fun (i, _) -> float zoo.TestAccuracy[i]) |> meanStd
+                step, m, s)
+        { Steps = points |> Array.map (fun (s, _, _) -> s)
+          AccuracyMean = points |> Array.map (fun (_, m, _) -> m)
+          AccuracyStd = points |> Array.map (fun (_, _, s) -> s) }

@@ -68,3 +68,39 @@ let crossEntropy (layout: Layout) (points: int) (x: Tensor) (y: Tensor) (a: Tens
     let widest = Array.max layout.Widths
     let chunk = max 1 (int (64_000_000L / (max 1L x.shape[0] * int64 widest)))
     compute points chunk (fun theta -> Mlp.crossEntropy layout theta x y) a b
+
+/// `pairs` random pairs (i, j) of distinct members of a population of n (i uniform, j uniform over the other n − 1),
+/// drawn from a torch generator seeded with `seed`, as two index arrays.
+let randomPairs (seed: int64) (n: int) (pairs: int) : int[] * int[] =
+    if n < 2 then invalidArg "n" $"A barrier needs at least two networks; the population has {n}."
+    Check.arg "pairs" (pairs >= 1) $"The number of pairs must be at least 1; got {pairs}."
+    use g = Scope.Rng.create seed
+    use i = torch.randint(int64 n, [| int64 pairs |], generator = g)
+    use k = torch.randint(int64 (n - 1), [| int64 pairs |], generator = g)
+    // j = k, skipping i: uniform over the n − 1 others
+    use j = k + k.ge(i).to_type(torch.int64)
+    i.data<int64>().ToArray() |> Array.map int, j.data<int64>().ToArray() |> Array.map int
+
+/// Cross-entropy barriers between `pairs` random pairs of a zoo's checkpoints (`randomPairs` with `seed`), on the
+/// training split of the zoo's task: the split whose absolute midpoint loss reproduces the thesis' Fig. 7.2 scale on
+/// UCI. The task's data is loaded with the zoo's own seed, so the split is the one the zoo was trained on.
+let ofZoo (pairs: int) (points: int) (seed: int64) (zoo: Zoo) : Barriers =
+    let data = Sources.load zoo.Task zoo.Config.Seed
+    let ia, ib = randomPairs seed (Zoo.count zoo) pairs
+    use a = zoo.Theta.index_select(0L, T.ofIndex zoo.Theta.device ia)
+    use b = zoo.Theta.index_select(0L, T.ofIndex zoo.Theta.device ib)
+    crossEntropy zoo.Layout points data.Train.X data.Train.Y a b
+
+/// Mean and (sample, `Stats`) standard deviation over the pairs of each barrier, and of the endpoints' mean loss.
+type Summary =
+    { Midpoint: float * float
+      Endpoints: float * float
+      Relative: float * float
+      Maximum: float * float }
+
+/// Summarises B pairs' barriers.
+let summarize (b: Barriers) : Summary =
+    let points = b.Losses.shape[1]
+    use ends = (b.Losses.select(1L, 0L) + b.Losses.select(1L, points - 1L)) * 0.5
+    { Midpoint = Stats.meanStdOf b.Midpoint; Endpoints = Stats.meanStdOf ends
+      Relative = Stats.meanStdOf b.Relative; Maximum = Stats.meanStdOf b.Maximum }

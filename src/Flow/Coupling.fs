@@ -53,7 +53,7 @@ module Coupling =
     /// π minimizing Σ_i costs[i, π(i)]: [B] int64.
     let private assign (costs: Tensor) : Tensor =
         use scores = costs.neg().unsqueeze(0L).to_type(torch.float64)
-        (Assignment.solveBatch Assignment.JonkerVolgenant scores).squeeze(0L)
+        (Assignment.solveBatch scores).squeeze(0L)
 
     let private align (space: FlowSpace) (references: Tensor) (theta: Tensor) : Tensor =
         let perm = Rebasin.weightMatchingPairs Rebasin.defaultWeightMatching space.Layout references theta

@@ -116,7 +116,7 @@ let sparseOps (g: NeuralGraph) (scale: float) (n: NodeTerms) (e: EdgeTerms) : Te
 /// Sparse attention over each node's incoming and outgoing edges and itself: the fused kernel for float32 CPU
 /// tensors where it is available (EdgeAttentionKernel), else `sparseOps`. Returns [B, N, heads, dh].
 let sparse (g: NeuralGraph) (scale: float) (n: NodeTerms) (e: EdgeTerms) : Tensor =
-    if n.Q.dtype = torch.float32 && n.Q.device_type = DeviceType.CPU && EdgeAttentionKernel.available.Force() then
+    if n.Q.dtype = torch.float32 && n.Q.device_type = DeviceType.CPU && EdgeAttentionKernel.enabled () then
         EdgeAttentionKernel.sparse g scale n.Q n.K n.V e.Q e.K e.V e.M
     else sparseOps g scale n e
 
@@ -159,7 +159,7 @@ let factoredPays (heads: int64) (dh: int64) (de: int64) = heads * de < 3L * head
 /// Whether `sparseProjected` runs the factored form for terms of this type and shape: float32 CPU tensors, the fused
 /// kernels built, and `factoredPays`.
 let usesFactored (dtype: torch.ScalarType) (device: DeviceType) (heads: int64) (dh: int64) (de: int64) =
-    dtype = torch.float32 && device = DeviceType.CPU && EdgeAttentionKernel.available.Force() && factoredPays heads dh de
+    dtype = torch.float32 && device = DeviceType.CPU && EdgeAttentionKernel.enabled () && factoredPays heads dh de
 
 /// Sparse attention from node terms and the edge features with their projection weight w [4H, De] (the Relational
 /// Transformer's De -> 4H edge projection, no bias): edges [B, E, De] -> [B, N, heads, dh].

@@ -1,6 +1,6 @@
 /// The sparse attention core as one fused native kernel (native/edge_attention.c), forward and backward, wrapped as
 /// a TorchSharp autograd function. `EdgeAttention.sparse` uses it for float32 CPU tensors when the kernel library was
-/// built (it needs gcc at build time; without it, or with WEIGHTFLOW_FUSED=0, the torch-operation path runs).
+/// built (it needs gcc at build time; without it, or with `Attention = TorchOperations` in Engine.configureProcess, the torch-operation path runs).
 ///
 /// Why: the attention core in torch operations is ~40 elementwise passes over the B·E edge rows per layer, forward
 /// and backward, and it was the largest single part of a velocity-model step (35-39 ms per layer for UCI, 2 threads).
@@ -57,19 +57,22 @@ module private Native =
 let private libraryPath () =
     Path.Combine(Path.GetDirectoryName(typeof<NeuralGraph>.Assembly.Location), $"lib{Library}.so")
 
-/// Whether the fused kernel can run here: Linux x64 with AVX2/FMA (it is compiled for x86-64-v3), the library built
-/// beside WeightFlow.Core.dll, and WEIGHTFLOW_FUSED not set to 0.
+/// Whether the fused kernel can run here: Linux x64 with AVX2/FMA (it is compiled for x86-64-v3) and the library built
+/// beside WeightFlow.Core.dll.
 let available : Lazy<bool> =
     lazy (
         Engine.ensureLoaded ()
         let path = libraryPath ()
         OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture = Architecture.X64
         && Runtime.Intrinsics.X86.Avx2.IsSupported && Runtime.Intrinsics.X86.Fma.IsSupported
-        && Environment.GetEnvironmentVariable "WEIGHTFLOW_FUSED" <> "0"
         && File.Exists path
         && (NativeLibrary.SetDllImportResolver(typeof<NeuralGraph>.Assembly, fun name _ _ ->
                 if name = Library then NativeLibrary.Load path else nativeint 0)
             true))
+
+/// Whether the fused kernel runs: it is `available` and the process settings ask for it (Engine.configureProcess,
+/// `Attention = Fused`, the default).
+let enabled () : bool = (Engine.settings ()).Attention = Engine.Fused && available.Force()
 
 /// What the kernel needs to know about the graph and the heads.
 type private Shape = { Widths: int64[]; Nodes: int64; Edges: int64; Heads: int; Dh: int; Scale: float32 }

@@ -91,45 +91,59 @@ module private Native =
     [<System.Runtime.InteropServices.DllImport("libc")>]
     extern int mallopt(int param, int value)
 
-/// libgomp's idle threads spin-wait for the next parallel region (by default ~300,000 spins) before sleeping. With
-/// more runnable threads than cores (a shared machine) the spinning burns whole time slices: 21 epochs of the UCI zoo
-/// took 48-73 s instead of 2-5 s on a loaded 2-core machine (measured). Never spinning (OMP_WAIT_POLICY=PASSIVE) fixes
-/// that but costs ~20% on a quiet machine for the velocity model's many small ops (sparse RT step 1.2 s vs 1.0 s). A
-/// short spin is the measured compromise: GOMP_SPINCOUNT=30000 (quiet: RT step 0.95-1.10 s; 3 busy loops on 2 cores:
-/// the 21-epoch zoo in ~5 s). It must be in the native environment before libgomp loads, and .NET's
-/// Environment.SetEnvironmentVariable does not reach it on Unix, hence setenv. A user's own setting wins.
-let private boundOpenMpSpinning () =
-    let unset (name: string) = isNull (Environment.GetEnvironmentVariable name)
-    if OperatingSystem.IsLinux() && unset "OMP_WAIT_POLICY" && unset "GOMP_SPINCOUNT" then
-        Native.setenv("GOMP_SPINCOUNT", "30000", 0) |> ignore
+/// How the sparse edge attention runs on float32 CPU tensors (EdgeAttention.sparse, sparseProjected).
+type AttentionKernel =
+    /// The fused C kernels (native/, built with gcc beside WeightFlow.Core.dll) where they were built and the CPU has
+    /// AVX2/FMA; the torch-operation path elsewhere.
+    | Fused
+    /// Always the torch-operation path (a reference, or to compare).
+    | TorchOperations
 
-/// The OpenMP wait policy in effect, for benchmark reports: the user's OMP_WAIT_POLICY / GOMP_SPINCOUNT, or the
-/// bounded spin set here.
+/// glibc's allocator policy for the process.
+type Allocator =
+    /// glibc's defaults (or the host's own MALLOC_* / GLIBC_TUNABLES settings).
+    | GlibcDefault
+    /// Keep freed memory in the process: allocations below `MmapThreshold` bytes come from the heap, and free memory
+    /// at the top of the heap is returned to the kernel only above `TrimThreshold` bytes.
+    | KeepFreedMemory of MmapThreshold: int * TrimThreshold: int
+
+/// Process-wide settings a host may ask WeightFlow to apply (`Engine.configureProcess`). Loading the library applies
+/// none of them.
+type ProcessSettings =
+    { /// Spin-waits of libgomp's idle threads before they sleep (GOMP_SPINCOUNT); None keeps libgomp's default.
+      OpenMpSpinCount: int option
+      Allocator: Allocator
+      /// libtorch's intra-op threads; None keeps libtorch's default (the machine's cores).
+      Threads: int option
+      Attention: AttentionKernel }
+
+[<RequireQualifiedAccess>]
+module ProcessSettings =
+    /// What a process gets without the call: libgomp's, glibc's and libtorch's defaults, the fused attention kernels.
+    let defaults = { OpenMpSpinCount = None; Allocator = GlibcDefault; Threads = None; Attention = Fused }
+
+    /// The measured settings the CLI uses (README, "Engineering notes", says what each was measured to give): a
+    /// bounded OpenMP spin (30,000), freed memory kept (mmap threshold 32 MiB, trim threshold 1 GiB), all cores, the
+    /// fused kernels. A host's own OMP_WAIT_POLICY / GOMP_SPINCOUNT and MALLOC_* / GLIBC_TUNABLES settings still win.
+    let tuned =
+        { OpenMpSpinCount = Some 30000; Allocator = KeepFreedMemory(32 <<< 20, 1 <<< 30); Threads = None; Attention = Fused }
+
+let private unset (name: string) = isNull (Environment.GetEnvironmentVariable name)
+
+/// The settings applied by `configureProcess` (the defaults until it is called).
+let mutable private applied = ProcessSettings.defaults
+
+/// The settings in effect (`ProcessSettings.defaults` unless the host called `configureProcess`).
+let settings () : ProcessSettings = applied
+
+/// The OpenMP wait policy in effect, for benchmark reports: the user's OMP_WAIT_POLICY / GOMP_SPINCOUNT, the spin count
+/// `configureProcess` set, or libgomp's default.
 let openMpWaitPolicy () : string =
     let get (name: string) = Option.ofObj (Environment.GetEnvironmentVariable name) |> Option.map (fun v -> $"{name}={v}")
-    match List.choose get [ "OMP_WAIT_POLICY"; "GOMP_SPINCOUNT" ] with
-    | [] when OperatingSystem.IsLinux() -> "GOMP_SPINCOUNT=30000"
-    | [] -> "OpenMP default"
-    | set -> String.concat " " set
-
-/// glibc serves allocations above its mmap threshold (128 KiB, adapting up to 32 MiB) with fresh mmaps and returns
-/// them with munmap when freed, so large tensors are page-faulted in again (zeroed 4 KiB at a time) at every training
-/// step, and free memory at the top of the heap is trimmed back to the kernel. libtorch allocates each step's
-/// activations anew. A fixed mmap threshold of 32 MiB (glibc's bound for the adaptive one) and a trim threshold of
-/// 1 GiB keep freed memory in the process: a sparse MNIST velocity-model run (`WEIGHTFLOW_PROFILE=mnist
-/// WEIGHTFLOW_THREADS=1 weightflow bench model`, 18 steps) went from 1.0-1.08 M minor page faults and 3.2-3.5 s of
-/// system time to 0.42-0.45 M and 1.5 s, and its training step from 1.48-1.63 s to 1.34-1.46 s (measured,
-/// interleaved runs). The cost is freed memory kept for reuse (up to 1 GiB at the top of the heap); tensors above
-/// 32 MiB (the dense model's pair tensors) are still mapped one by one, and a 256 MiB threshold made the dense UCI
-/// bench keep 6.4 GB resident instead of 3.5 GB. The user's MALLOC_* or GLIBC_TUNABLES settings win.
-let private keepFreedMemory () =
-    let unset (name: string) = isNull (Environment.GetEnvironmentVariable name)
-    if OperatingSystem.IsLinux() && unset "MALLOC_MMAP_THRESHOLD_" && unset "MALLOC_TRIM_THRESHOLD_" && unset "GLIBC_TUNABLES" then
-        let M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        try
-            Native.mallopt(M_MMAP_THRESHOLD, 32 <<< 20) |> ignore
-            Native.mallopt(M_TRIM_THRESHOLD, 1 <<< 30) |> ignore
-        with :? DllNotFoundException | :? EntryPointNotFoundException -> () // not glibc (e.g. musl): nothing to tune
+    match List.choose get [ "OMP_WAIT_POLICY"; "GOMP_SPINCOUNT" ], applied.OpenMpSpinCount with
+    | [], Some n when OperatingSystem.IsLinux() -> $"GOMP_SPINCOUNT={n}"
+    | [], _ -> "OpenMP default"
+    | set, _ -> String.concat " " set
 
 let private candidateLibraries () =
     let dir = Path.GetDirectoryName(typeof<torch.Tensor>.Assembly.Location)
@@ -139,8 +153,6 @@ let private candidateLibraries () =
     |> List.filter File.Exists
 
 let private loaded = lazy (
-    boundOpenMpSpinning ()
-    keepFreedMemory ()
     if OperatingSystem.IsLinux() && systemLibstdcxxHasVersion () <> Some true then
         for lib in candidateLibraries () do
             try patchLibrary lib |> ignore
@@ -154,21 +166,44 @@ let private loaded = lazy (
         System.Runtime.InteropServices.NativeLibrary.TryLoad local |> ignore
     try
         torch.InitializeDeviceType DeviceType.CPU
-        // Intra-op threads: all cores unless WEIGHTFLOW_THREADS says otherwise (useful on a shared machine, where
-        // OpenMP threads that spin-wait for busy cores slow everything down).
-        let threads =
-            match Int32.TryParse(Environment.GetEnvironmentVariable "WEIGHTFLOW_THREADS") with
-            | true, n when n >= 1 -> n
-            | _ -> max 1 Environment.ProcessorCount
-        torch.set_num_threads threads
     with e ->
         let root = match e.InnerException with null -> e.Message | inner -> inner.Message
         let firstLine = root.Split('\n') |> Array.head
         raise (EngineError $"libtorch (TorchSharp {typeof<torch.Tensor>.Assembly.GetName().Version}) failed to load: {firstLine}. On Linux it needs glibc >= 2.28 and the libtorch-cpu-linux-x64 natives beside the program; rebuild with `dotnet build` and see notes/torchsharp-on-debian12.md."))
 
-/// Makes sure libtorch is loaded (patching the local native library first where this system needs it).
-/// Idempotent and thread-safe; every entry point (CLI, tests, facade, scripts) calls it before any tensor work.
+/// Makes sure libtorch is loaded (patching the local native library first where this system needs it). Idempotent
+/// and thread-safe; every entry point (CLI, tests, facade, scripts) calls it before any tensor work. It changes no
+/// process-wide setting: that is `configureProcess`, which a host calls if it wants to.
 let ensureLoaded () = loaded.Force()
+
+/// Applies process-wide settings and loads libtorch: the CLI calls it with `ProcessSettings.tuned`, and the facade and
+/// `scripts/_load.fsx` expose it; a library user that never calls it keeps its environment and allocator as they were.
+/// Call it before any tensor work: libgomp reads GOMP_SPINCOUNT once, when libtorch starts its first parallel region,
+/// so a spin count asked for after libtorch was loaded cannot take effect and raises InvalidOperationException.
+/// - OpenMpSpinCount: set in the native environment (setenv: .NET's Environment.SetEnvironmentVariable does not reach
+///   native code on Unix) unless the host set OMP_WAIT_POLICY or GOMP_SPINCOUNT itself.
+/// - Allocator: glibc `mallopt` (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) unless the host set MALLOC_MMAP_THRESHOLD_,
+///   MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES; nothing on other C libraries.
+/// - Threads: torch.set_num_threads. Attention: read by EdgeAttention on every call.
+let configureProcess (s: ProcessSettings) =
+    if s.Threads |> Option.exists (fun n -> n < 1) then invalidArg "Threads" $"Threads must be at least 1; got {s.Threads}."
+    match s.OpenMpSpinCount with
+    | Some n when OperatingSystem.IsLinux() && unset "OMP_WAIT_POLICY" && unset "GOMP_SPINCOUNT" ->
+        if loaded.IsValueCreated then
+            invalidOp "Engine.configureProcess must run before libtorch is loaded (before any tensor work): libgomp reads the OpenMP spin count only once. Call it first in your program, or pass OpenMpSpinCount = None."
+        Native.setenv("GOMP_SPINCOUNT", string n, 0) |> ignore
+    | _ -> ()
+    match s.Allocator with
+    | KeepFreedMemory(mmap, trim) when OperatingSystem.IsLinux() && unset "MALLOC_MMAP_THRESHOLD_" && unset "MALLOC_TRIM_THRESHOLD_" && unset "GLIBC_TUNABLES" ->
+        let M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        try
+            Native.mallopt(M_MMAP_THRESHOLD, mmap) |> ignore
+            Native.mallopt(M_TRIM_THRESHOLD, trim) |> ignore
+        with :? DllNotFoundException | :? EntryPointNotFoundException -> () // not glibc (e.g. musl): nothing to tune
+    | _ -> ()
+    ensureLoaded ()
+    s.Threads |> Option.iter torch.set_num_threads
+    applied <- s
 
 /// The compute device. CPU is the default everywhere; CUDA needs a build with `-p:WeightFlowCuda=true`.
 let device (name: string) : torch.Device =

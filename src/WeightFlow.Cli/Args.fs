@@ -47,16 +47,31 @@ type DataArgs =
     interface IArgParserTemplate with
         member a.Usage = match a with Prepare _ -> "download MNIST (10k subset) and Fashion-MNIST from the registries and write IDX files."
 
+/// The alignment methods as written on the command line (Argu renders `Weight_Matching` as weight-matching).
+type MethodArg =
+    | Weight_Matching
+    | Sinkhorn_L2
+    | Sinkhorn_Mid
+    | Sinkhorn_Rnd
+
+    /// The core's method.
+    member m.Method : WeightFlow.AlignmentMethod =
+        match m with
+        | Weight_Matching -> WeightFlow.WeightMatching
+        | Sinkhorn_L2 -> WeightFlow.SinkhornL2
+        | Sinkhorn_Mid -> WeightFlow.SinkhornMid
+        | Sinkhorn_Rnd -> WeightFlow.SinkhornRnd
+
 type AlignArgs =
     | [<Mandatory>] Zoo of string
-    | Method of string
+    | Method of MethodArg
     | [<AltCommandLine("-o")>] Out of string
     | Json
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Zoo _ -> "zoo file to align."
-            | Method _ -> "weight-matching (default) | sinkhorn-l2 | sinkhorn-mid | sinkhorn-rnd."
+            | Method _ -> "the re-basin method (default weight-matching)."
             | Out _ -> "output zoo file."
             | Json -> "print one JSON object on stdout."
 

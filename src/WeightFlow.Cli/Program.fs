@@ -23,12 +23,23 @@ let private dispatch (args: ParseResults<Command>) =
         | BenchArgs.Model a -> ModelCommands.bench a
     | Train a -> TrainCommands.train a
 
+/// The process settings of the `weightflow` tool: the measured tuned ones (Engine.ProcessSettings.tuned), with two
+/// host overrides from the environment: WEIGHTFLOW_THREADS=n (intra-op threads; useful on a shared machine) and
+/// WEIGHTFLOW_FUSED=0 (the torch-operation attention path instead of the fused kernels).
+let private processSettings () =
+    let threads =
+        match Int32.TryParse(Environment.GetEnvironmentVariable "WEIGHTFLOW_THREADS") with
+        | true, n when n >= 1 -> Some n
+        | _ -> None
+    let attention = if Environment.GetEnvironmentVariable "WEIGHTFLOW_FUSED" = "0" then Engine.TorchOperations else Engine.Fused
+    { Engine.ProcessSettings.tuned with Threads = threads; Attention = attention }
+
 [<EntryPoint>]
 let main argv =
     let parser = ArgumentParser.Create<Command>(programName = "weightflow", errorHandler = ProcessExiter())
     let args = parser.ParseCommandLine(argv)
     try
-        Engine.ensureLoaded ()
+        Engine.configureProcess (processSettings ())
         dispatch args
     with
     | :? ArgumentException as e ->

@@ -34,6 +34,32 @@ let progress (quiet: bool) (label: string) (total: int) (work: (int -> string ->
                 task.Value <- float total
                 r)
 
+/// Runs `work report` under progress bars (on stderr), one per label, each made when its label is first reported.
+/// `report label done total message` moves that label's bar; call it from the work's thread.
+let stagedProgress (quiet: bool) (work: (string -> int -> int -> string -> unit) -> 'a) : 'a =
+    if quiet || Console.IsErrorRedirected && Console.IsOutputRedirected then work (fun _ _ _ _ -> ())
+    else
+        let console = AnsiConsole.Create(AnsiConsoleSettings(Out = AnsiConsoleOutput(Console.Error)))
+        console.Progress()
+            .AutoClear(false)
+            .Columns([| TaskDescriptionColumn() :> ProgressColumn; ProgressBarColumn(); PercentageColumn()
+                        RemainingTimeColumn(); SpinnerColumn() |])
+            .Start(fun ctx ->
+                let bars = Collections.Generic.Dictionary<string, ProgressTask>()
+                let r = work (fun label d total msg ->
+                    let bar =
+                        match bars.TryGetValue label with
+                        | true, b -> b
+                        | _ ->
+                            for b in bars.Values do b.Value <- b.MaxValue
+                            let b = ctx.AddTask(Markup.Escape label, true, float total)
+                            bars[label] <- b
+                            b
+                    bar.Value <- float d
+                    if not (String.IsNullOrEmpty msg) then bar.Description <- Markup.Escape $"{label} {msg}")
+                for b in bars.Values do b.Value <- b.MaxValue
+                r)
+
 /// Writes an informational line on stderr.
 let note (msg: string) = Console.Error.WriteLine msg
 

@@ -50,18 +50,10 @@ let summaryJson (zoo: Zoo) (elapsed: TimeSpan option) (extra: (string * obj) lis
           @ (match elapsed with Some e -> [ "seconds", box e.TotalSeconds ] | None -> [])
           @ extra)
 
-/// Mean and std over runs of the test accuracy at each recorded step, for the trajectory plot.
-let private trajectory (zoo: Zoo) =
-    zoo.Step |> Array.indexed |> Array.groupBy snd |> Array.sortBy fst
-    |> Array.map (fun (step, xs) ->
-        let a = xs |> Array.map (fun (i, _) -> float zoo.TestAccuracy[i])
-        let m = Array.average a
-        float step, m, sqrt (Array.averageBy (fun x -> (x - m) ** 2.0) a))
-    |> Array.unzip3
-
 let plotZoo (path: string) (zoo: Zoo) =
-    let steps, mean, std = trajectory zoo
-    Plots.zooTrajectory path $"{Task.name zoo.Task} zoo: {ZooSummary.ofZoo zoo |> fun s -> s.Runs} runs of a {zoo.Layout} MLP" steps mean std
+    let t = ZooSummary.trajectory zoo
+    Plots.zooTrajectory path $"{Task.name zoo.Task} zoo: {ZooSummary.ofZoo zoo |> fun s -> s.Runs} runs of a {zoo.Layout} MLP"
+        (t.Steps |> Array.map float) t.AccuracyMean t.AccuracyStd
 
 let zoo (args: ParseResults<ZooArgs>) : int =
     let task = Task.parse (args.GetResult ZooArgs.Task)

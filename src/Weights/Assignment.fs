@@ -58,39 +58,20 @@ let maximize (n: int) (c: float[]) : int[] =
     for j in 1 .. n do perm[p[j] - 1] <- j - 1
     perm
 
-/// The same problem solved by Google OR-Tools' LinearSumAssignment (integer costs: the scores are scaled to ±2⁴⁰ and
-/// rounded, far finer than float32 weights). Kept for the measured comparison in `weightflow bench align`.
-let maximizeOrTools (n: int) (c: float[]) : int[] =
-    if c.Length <> n * n then invalidArg "c" $"A {n}×{n} score matrix needs {n * n} entries but has {c.Length}."
-    let big = c |> Array.fold (fun m x -> max m (abs x)) 0.0
-    let scale = if big > 0.0 then 1099511627776.0 / big else 1.0
-    use lsa = new Google.OrTools.Graph.LinearSumAssignment()
-    for i in 0 .. n - 1 do
-        for j in 0 .. n - 1 do
-            lsa.AddArcWithCost(i, j, int64 (Math.Round(-c[i * n + j] * scale))) |> ignore
-    let status = lsa.Solve()
-    if status <> Google.OrTools.Graph.LinearSumAssignment.Status.OPTIMAL then
-        invalidOp $"OR-Tools' linear assignment returned {status} for a {n}×{n} matrix; check the scores are finite."
-    Array.init n (fun i -> lsa.RightMate(i))
-
-/// Which solver `solveBatch` uses.
-type Solver =
-    /// The hand-written shortest-augmenting-path solver above (the default: see `weightflow bench align`).
-    | JonkerVolgenant
-    /// Google OR-Tools' LinearSumAssignment.
-    | OrTools
-
-/// Solves B assignment problems: scores [B, n, n] (any float dtype/device) -> [B, n] int64 on the scores' device,
-/// row b holding the maximizing π_b (new index k takes old index π_b(k)).
-let solveBatch (solver: Solver) (scores: Tensor) : Tensor =
+/// Solves B assignment problems with a per-matrix solver `solve n c` (`maximize`, or another exact solver such as the
+/// tests' OR-Tools oracle): scores [B, n, n] (any float dtype/device) -> [B, n] int64 on the scores' device, row b
+/// holding the maximizing π_b (new index k takes old index π_b(k)).
+let solveBatchWith (solve: int -> float[] -> int[]) (scores: Tensor) : Tensor =
     if scores.dim() <> 3L || scores.shape[1] <> scores.shape[2] then
         invalidArg "scores" $"Assignment scores must be square matrices [B, n, n]; got %A{scores.shape}."
     let b, n = int scores.shape[0], int scores.shape[1]
     let flat = T.toArray64 scores
     Check.arg "scores" (flat |> Array.forall Double.IsFinite) "Assignment scores contain NaN or infinity; check the weights for divergence."
-    let solve = match solver with JonkerVolgenant -> maximize | OrTools -> maximizeOrTools
     let out = Array.zeroCreate<int64> (b * n)
     Threading.Tasks.Parallel.For(0, b, fun i ->
         let perm = solve n flat[i * n * n .. (i + 1) * n * n - 1]
         for k in 0 .. n - 1 do out[i * n + k] <- int64 perm[k]) |> ignore
     torch.tensor(out, ReadOnlySpan<int64>([| int64 b; int64 n |]), device = scores.device)
+
+/// `solveBatchWith maximize`: B assignment problems with the Jonker–Volgenant solver.
+let solveBatch (scores: Tensor) : Tensor = solveBatchWith maximize scores

@@ -40,12 +40,11 @@ type WeightMatchingConfig =
     { /// Upper bound on full sweeps over the hidden layers (it usually stops after 2-5).
       MaxSweeps: int
       Init: WeightMatchingInit
-      Solver: Assignment.Solver
       /// Seeds the random layer order of the sweeps.
       Seed: int64 }
 
-/// Defaults: forward-incoming start, up to 100 sweeps, the hand-written solver.
-let defaultWeightMatching = { MaxSweeps = 100; Init = ForwardIncoming; Solver = Assignment.JonkerVolgenant; Seed = 0L }
+/// Defaults: forward-incoming start, up to 100 sweeps.
+let defaultWeightMatching = { MaxSweeps = 100; Init = ForwardIncoming; Seed = 0L }
 
 /// A data loss for the Sinkhorn objectives: (step, θ [B, P]) -> per-network loss [B]. The step lets the loss draw
 /// its own minibatch; `crossEntropyLoss` builds one.
@@ -108,20 +107,22 @@ let private permuteColumns (w: Tensor) (pi: Tensor) =
 let private permuteRows (w: Tensor) (pi: Tensor) =
     w.gather(1L, pi.unsqueeze(2L).expand(-1L, -1L, w.shape[2]))
 
-/// The score matrices C_j [B, h, h] of (R.1), or only their incoming part, for hidden layer j given the current
-/// permutations of the neighbouring hidden layers. ref*: [1, ...]; net*: [B, ...] (PyTorch orientation).
-let private scores (refLayers: LayerParams list) (netLayers: LayerParams list) (perms: Tensor[]) (j: int) (incomingOnly: bool) =
-    let hidden = perms.Length
+/// The incoming part of the score matrices of (R.1) for hidden layer j, W^r_j (W_j P_{j-1}ᵀ)ᵀ + b^r_j b_jᵀ: [B, h, h],
+/// given the permutation of the previous hidden layer. ref*: [1, ...]; net*: [B, ...] (PyTorch orientation).
+let private incomingScores (refLayers: LayerParams list) (netLayers: LayerParams list) (perms: Tensor[]) (j: int) =
     let wr, br = refLayers[j].W, refLayers[j].B
     let w = if j > 0 then permuteColumns netLayers[j].W perms[j - 1] else netLayers[j].W
     // [1, h, in] @ [B, in, h] (broadcast over B) + bias outer product.
-    let c = torch.matmul(wr, w.transpose(1L, 2L)) + br.unsqueeze(2L) * netLayers[j].B.unsqueeze(1L)
-    if incomingOnly then c
-    else
-        let wrNext = refLayers[j + 1].W
-        let wNext = if j + 1 < hidden then permuteRows netLayers[j + 1].W perms[j + 1] else netLayers[j + 1].W
-        // W^r_{j+1}ᵀ [1, h, out] @ (P_{j+1} W_{j+1}) [B, out, h]
-        c + torch.matmul(wrNext.transpose(1L, 2L), wNext)
+    torch.matmul(wr, w.transpose(1L, 2L)) + br.unsqueeze(2L) * netLayers[j].B.unsqueeze(1L)
+
+/// The full score matrices C_j [B, h, h] of (R.1) for hidden layer j: the incoming part plus the outgoing one,
+/// W^r_{j+1}ᵀ (P_{j+1} W_{j+1}), given the current permutations of the neighbouring hidden layers.
+let private scores (refLayers: LayerParams list) (netLayers: LayerParams list) (perms: Tensor[]) (j: int) =
+    let hidden = perms.Length
+    let wrNext = refLayers[j + 1].W
+    let wNext = if j + 1 < hidden then permuteRows netLayers[j + 1].W perms[j + 1] else netLayers[j + 1].W
+    // W^r_{j+1}ᵀ [1, h, out] @ (P_{j+1} W_{j+1}) [B, out, h]
+    incomingScores refLayers netLayers perms j + torch.matmul(wrNext.transpose(1L, 2L), wNext)
 
 /// Σ_k C[b, k, π_b(k)]: [B].
 let private assignedScore (c: Tensor) (pi: Tensor) = c.gather(2L, pi.unsqueeze(2L)).squeeze(2L).sum(1L)
@@ -140,8 +141,8 @@ let private matchTo (config: WeightMatchingConfig) (layout: Layout) (reference: 
     | Identity -> ()
     | ForwardIncoming ->
         for j in 0 .. hidden - 1 do
-            use c = scores refLayers netLayers perms j true
-            perms[j] <- Assignment.solveBatch config.Solver c
+            use c = incomingScores refLayers netLayers perms j
+            perms[j] <- Assignment.solveBatch c
         // The incoming-only start can be worse than the identity on the full objective ⟨θ_ref, π(θ)⟩; keep the better
         // of the two per network, so that the result is never farther from the reference than θ itself.
         let start = Symmetry.permute layout { Perms = List.ofArray perms } theta
@@ -149,7 +150,8 @@ let private matchTo (config: WeightMatchingConfig) (layout: Layout) (reference: 
         use worse = (reference * start).sum(1L).lt((reference * theta).sum(1L))
         let identity = (Symmetry.identityPermutation device layout b).Perms |> Array.ofList
         for j in 0 .. hidden - 1 do perms[j] <- torch.where(worse.unsqueeze(1L), identity[j], perms[j])
-    let rng = System.Random(int (config.Seed % int64 System.Int32.MaxValue))
+    // The random layer order of each sweep comes from a generator seeded by config.Seed.
+    use rng = Scope.Rng.create config.Seed
     // Networks still improving; a network leaves the set after a full sweep that improved none of its layers
     // (Ainsworth et al.'s stopping rule, applied per network so converged networks cost nothing).
     let mutable active = torch.arange(int64 b, dtype = torch.int64, device = device)
@@ -162,9 +164,10 @@ let private matchTo (config: WeightMatchingConfig) (layout: Layout) (reference: 
         let refSub = if all || refLayers[0].W.shape[0] = 1L then refLayers else Layout.unflatten layout (asRow(reference).to_type(theta.dtype).``to``(device).index_select(0L, active))
         let permsSub = perms |> Array.map sub
         let mutable improved = torch.zeros([| active.numel() |], dtype = torch.ScalarType.Bool, device = device)
-        for j in Array.init hidden id |> Array.sortBy (fun _ -> rng.Next()) do
-            use c = scores refSub netSub permsSub j false
-            use next = Assignment.solveBatch config.Solver c
+        let order = (use o = torch.randperm(int64 hidden, generator = rng) in o.data<int64>().ToArray())
+        for j in order |> Array.map int do
+            use c = scores refSub netSub permsSub j
+            use next = Assignment.solveBatch c
             use before = assignedScore c permsSub[j]
             use after = assignedScore c next
             // An improvement beyond rounding (relative 1e-6 of the score: float32 sums of ~100 products carry
@@ -263,7 +266,7 @@ let sinkhornRebasin (config: SinkhornConfig) (layout: Layout) (reference: Tensor
             losses.sum().backward()
             optimizer.step() |> ignore)
     use _ = torch.no_grad ()
-    let perms = xs |> List.map (fun x -> Assignment.solveBatch Assignment.JonkerVolgenant x)
+    let perms = xs |> List.map (fun x -> Assignment.solveBatch x)
     for x in xs do x.Dispose()
     { Perms = perms }
 

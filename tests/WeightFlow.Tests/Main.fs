@@ -4,5 +4,9 @@ open Expecto
 
 [<EntryPoint>]
 let main argv =
-    WeightFlow.Engine.ensureLoaded ()
-    Tests.runTestsInAssemblyWithCLIArgs [] argv
+    match argv with
+    | [| "--host-probe"; mode |] -> HostProbe.run mode
+    | _ ->
+        // The test runner is a host: it asks for the CLI's measured settings (OpenMP spin, allocator) explicitly.
+        WeightFlow.Engine.configureProcess WeightFlow.Engine.ProcessSettings.tuned
+        Tests.runTestsInAssemblyWithCLIArgs [] argv

@@ -29,6 +29,39 @@ let private syntheticElf (weak: bool) =
     put32 elf (s2 + 4) 3; put64 elf (s2 + 24) strOff; put64 elf (s2 + 32) strtab.Length
     elf
 
+/// Runs this test program as `--host-probe mode` in a fresh process whose environment has no OpenMP or glibc
+/// allocator settings, and returns its report lines.
+let private probe (mode: string) =
+    let exe = System.Environment.ProcessPath
+    let psi =
+        if System.IO.Path.GetFileNameWithoutExtension exe = "dotnet" then
+            System.Diagnostics.ProcessStartInfo(exe, [| typeof<HostProbe.MallInfo2>.Assembly.Location; "--host-probe"; mode |])
+        else System.Diagnostics.ProcessStartInfo(exe, [| "--host-probe"; mode |])
+    psi.RedirectStandardOutput <- true
+    psi.UseShellExecute <- false
+    for name in [ "GOMP_SPINCOUNT"; "OMP_WAIT_POLICY"; "MALLOC_MMAP_THRESHOLD_"; "MALLOC_TRIM_THRESHOLD_"; "GLIBC_TUNABLES" ] do
+        psi.Environment.Remove name |> ignore
+    use p = System.Diagnostics.Process.Start psi
+    let out = p.StandardOutput.ReadToEnd()
+    p.WaitForExit()
+    Expect.equal p.ExitCode 0 $"the probe ran: {out}"
+    out.Split('\n', System.StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
+
+[<Tests>]
+let hostTests =
+    testList "Engine host" [
+        test "loading the library and computing leaves the environment and the allocator as the host had them" {
+            if System.OperatingSystem.IsLinux() then
+                Expect.equal (probe "load")
+                    [ "before GOMP_SPINCOUNT=unset mmap31MiB=True"; "after GOMP_SPINCOUNT=unset mmap31MiB=True" ] "unchanged"
+        }
+        test "Engine.configureProcess tuned sets the spin count and keeps 31 MiB blocks on the heap" {
+            if System.OperatingSystem.IsLinux() then
+                Expect.equal (probe "configure")
+                    [ "before GOMP_SPINCOUNT=unset mmap31MiB=True"; "after GOMP_SPINCOUNT=30000 mmap31MiB=False" ] "changed by the call"
+        }
+    ]
+
 [<Tests>]
 let tests =
     testList "Engine" [

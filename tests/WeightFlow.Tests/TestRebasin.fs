@@ -44,7 +44,7 @@ let tests =
                 let c = Array.init (n * n) (fun _ -> float (rng.Next(-40, 40)) / 8.0)
                 let best = permutationsOf [ 0 .. n - 1 ] |> List.map (fun p -> score n c (Array.ofList p)) |> List.max
                 let jv = Assignment.maximize n c
-                let ort = Assignment.maximizeOrTools n c
+                let ort = Oracles.maximizeOrTools n c
                 Expect.equal (Array.sort jv) [| 0 .. n - 1 |] "a permutation"
                 Expect.equal (Array.sort ort) [| 0 .. n - 1 |] "a permutation (OR-Tools)"
                 // Sums of <= 6 multiples of 1/8 are exact in float64.
