@@ -154,9 +154,8 @@ module Zoo =
         let total = perEpoch * config.Epochs
         let d = int64 data.Features
         // Every checkpoint goes into one buffer allocated up front (the count is known: one per `Every` iterations after
-        // DropEpochs, R networks each): 441 separate 1.6 MB snapshots of a 75-epoch MNIST zoo fragmented the heap
-        // (RSS 3.6 GB for 0.7 GB of checkpoints, measured), and the buffer needs no concatenation to be saved or
-        // returned.
+        // DropEpochs, R networks each): hundreds of separate snapshots fragment the heap (README, engineering notes),
+        // and the buffer needs no concatenation to be saved or returned.
         let events =
             let first, last = config.DropEpochs * perEpoch + 1, config.Epochs * perEpoch
             if last < first then 0 else last / config.Every - (first - 1) / config.Every

@@ -25,8 +25,7 @@ let private dtypeName (t: Tensor) =
     | d -> invalidArg "tensors" $"Storage supports F32, F64, I32 and I64 tensors; got {d}. Convert it with .to_type first."
 
 /// Writes a tensor's raw little-endian bytes to `stream` in chunks of at most 16 MiB, so that saving a large tensor
-/// (a zoo's checkpoints: 700 MB after 75 MNIST epochs) never holds a full managed copy of it (a whole-tensor copy
-/// made two, 1.4 GB of large-object heap per save, measured).
+/// (a zoo's checkpoints) never holds a full managed copy of it (README, engineering notes, "Storage").
 let private writeBytes (stream: Stream) (t: Tensor) =
     use c = t.detach().cpu().contiguous()
     use flat = c.reshape(-1L)
@@ -94,8 +93,7 @@ let private scalarType (dtype: string) =
     match dtype with "F32" -> torch.float32 | "F64" -> torch.float64 | "I32" -> torch.int32 | _ -> torch.int64
 
 /// Reads `count` elements of `dtype` from `stream` into a new tensor of `shape`, in chunks of at most 16 MiB: loading a
-/// large tensor holds no full managed copy of it (File.ReadAllBytes plus a typed copy held 2x the file, and cannot
-/// read files over 2 GB at all).
+/// large tensor holds no full managed copy of it, and files over 2 GB (beyond one managed array) can be read.
 let private readTensor (stream: Stream) (dtype: string) (size: int64) (shape: int64[]) (count: int64) : Tensor =
     let t = torch.empty(shape, dtype = scalarType dtype)
     use flat = t.view(-1L)

@@ -1,16 +1,11 @@
 /// Keeps a long training run's resident memory at its working set.
 ///
-/// Why: libtorch allocates each step's activations anew, and Engine keeps freed memory in the process (glibc mmap
-/// threshold 32 MiB) so that the next step reuses it without page faults. But glibc cannot give back free memory in
-/// the middle of its heap, and over many steps the heap fragments: a sparse MNIST velocity-model run (batch 8, 2
-/// threads) grew from 1.5 GB after 5 steps to 2.6 GB after 60, while `malloc_trim(0)` at the end brought it to 0.4 GB
-/// (nothing was live; the stock glibc settings, one arena, or one thread all grew the same way: 2.1-2.6 GB).
-/// Trimming after every step held 0.4 GB but made steps 1.6x slower (the working set is faulted in again each time).
-///
-/// The guard takes the resident size after the third step as the working set and calls `malloc_trim(0)` whenever a
-/// later step ends more than 20% above it: over 60 steps of that run, 4 trims held it at 1.4-1.8 GB, at 1.048
-/// s/step against 1.029 without (one run each, within this machine's run-to-run noise). `Optim.minimize` runs one per
-/// optimizer.
+/// Why: libtorch allocates each step's activations anew, and with freed memory kept in the process
+/// (`Engine.ProcessSettings.tuned`) the next step reuses it without page faults. But glibc cannot give back free memory
+/// in the middle of its heap, and over many steps the heap fragments; trimming after every step would fault the
+/// working set in again each time. So the guard takes the resident size after the third step as the working set and
+/// calls `malloc_trim(0)` only when a later step ends more than 20% above it. `Optim.minimize` runs one per optimizer.
+/// The measurements behind these choices are in the README's engineering notes ("Heap guard").
 [<RequireQualifiedAccess>]
 module WeightFlow.Heap
 
