@@ -212,7 +212,7 @@ module Zoo =
             use perms = torch.stack([| for g in gens -> torch.randperm(int64 n, generator = g).``to``(device) |])
             for k in 0 .. perEpoch - 1 do
                 ct.ThrowIfCancellationRequested()
-                use scope = torch.NewDisposeScope()
+                use _scope = Scope.enter ()
                 iteration <- iteration + 1
                 let start = k * config.BatchSize
                 let size = min config.BatchSize (n - start)

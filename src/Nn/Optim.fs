@@ -86,7 +86,7 @@ module Optim =
     /// gradient (its moments still decay and move it), where PyTorch's optimizers skip it.
     let step (o: Parameters) =
         use _ = torch.no_grad ()
-        use _scope = torch.NewDisposeScope()
+        use _scope = Scope.enter ()
         let flat (f: Parameter -> Tensor) = torch.cat([| for p in o.Parameters -> (f p).reshape(-1L) |], 0L)
         let theta = flat (fun p -> p)
         let grad = flat (fun p -> match p.grad with null -> torch.zeros_like p | g -> g)

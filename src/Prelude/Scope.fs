@@ -4,6 +4,11 @@ module WeightFlow.Scope
 
 open TorchSharp
 
+/// Opens a dispose scope for the rest of a loop body (`use _ = Scope.enter ()`), for loops whose body updates mutable
+/// state and so cannot be a closure for `run`, `value` or `iterate`. Every tensor made until it is disposed is freed
+/// then, unless moved out.
+let enter () : System.IDisposable = torch.NewDisposeScope() :> System.IDisposable
+
 /// Computes `f ()` in its own dispose scope and moves the resulting tensor out of it.
 let run (f: unit -> torch.Tensor) : torch.Tensor =
     use scope = torch.NewDisposeScope()

@@ -71,12 +71,7 @@ let private benchZoo (files: string list) (layout: Layout) (runs: int) (perRun: 
     | Some f ->
         let z = Zoo.load f
         Some z, z.Theta, Path.GetFileName f
-    | None ->
-        use g = Scope.Rng.create 0L
-        let p = int64 (Layout.paramCount layout)
-        use start = torch.randn([| int64 runs; 1L; p |], generator = g).mul(scalar 0.3)
-        use steps = torch.randn([| int64 runs; int64 perRun; p |], generator = g).mul(scalar 0.01)
-        None, (start + steps.cumsum(1L)).reshape(-1L, p), $"synthetic {runs}x{perRun}"
+    | None -> None, Bench.syntheticTrajectories 0L layout runs perRun, $"synthetic {runs}x{perRun}"
 
 let bench (args: ParseResults<BenchTargetArgs>) : int =
     let json = args.Contains BenchTargetArgs.Json
@@ -96,7 +91,7 @@ let bench (args: ParseResults<BenchTargetArgs>) : int =
           "mnist", mnistLayout, [ "zoo-mnist.safetensors" ], 50, 200, 300.0 ]
     let wm = Rebasin.WeightMatching Rebasin.defaultWeightMatching
     // Warm-up: first libtorch calls and JIT.
-    let warm = torch.randn([| 64L; int64 (Layout.paramCount uciLayout) |])
+    let warm = Bench.syntheticTrajectories 1L uciLayout 1 64
     Rebasin.align wm uciLayout 64 (fun _ _ -> ()) (warm.narrow(0L, 0L, 1L)) warm |> ignore
     let rows =
         [ for name, layout, files, runs, perRun, target in cases do

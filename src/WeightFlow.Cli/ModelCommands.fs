@@ -26,20 +26,6 @@ let private peakRss () =
 let private resetPeakRss () =
     try File.WriteAllText("/proc/self/clear_refs", "5"); true with _ -> false
 
-/// GFLOP/s of a 2048² float32 matmul (best of `reps`).
-let private matmulPeak (reps: int) =
-    use gen = Scope.Rng.create 0L
-    use a = torch.randn([| 2048L; 2048L |], generator = gen)
-    use b = torch.randn([| 2048L; 2048L |], generator = gen)
-    (use w = a.matmul(b) in ())
-    let best =
-        [ for _ in 1 .. reps ->
-            let sw = Stopwatch.StartNew()
-            use c = a.matmul(b)
-            sw.Elapsed.TotalSeconds ]
-        |> List.min
-    2.0 * 2048.0 ** 3.0 / best / 1e9
-
 type private Setting = { Task: string; Layout: string; Width: int; Batch: int; Neighbourhood: RT.Neighbourhood; Warmup: int; Iterations: int }
 
 type private Measured =
@@ -52,37 +38,9 @@ type private Measured =
       SecondsPerSample: float; PeakRssBytes: int64; ModelParameters: int64
       ForwardGflop: float }
 
-/// One velocity-model training setup for timing: a seeded model, fixed random input networks, targets and times,
-/// and Adam. `step` runs forward + backward + Adam in its own dispose scope and returns the loss; `forward` runs the
-/// forward pass alone without gradients.
-[<NoEquality; NoComparison>]
-type private Rig =
-    { Config: RT.Config; Graph: NeuralGraph; Parameters: int64; Step: unit -> float; Forward: unit -> unit; Dispose: unit -> unit }
-
-let private rig (layoutText: string) (width: int) (batch: int) (neighbourhood: RT.Neighbourhood) : Rig =
-    let layout = Layout.parse layoutText
-    let g = NeuralGraph.create torch.CPU layout
-    let config = { RT.Config.defaults width 5 with Neighbourhood = neighbourhood }
-    let model = (use gen = Scope.Rng.create 0L in RT.init gen torch.CPU config layout)
-    let ps = RT.parameters model
-    use gen = Scope.Rng.create 1L
-    let p = int64 (Layout.paramCount layout)
-    let theta = torch.randn([| int64 batch; p |], generator = gen).mul(scalar 0.1)
-    let target = torch.randn([| int64 batch; p |], generator = gen).mul(scalar 0.1)
-    let t = torch.rand([| int64 batch |], generator = gen)
-    let opt = Optim.create (Optim.adam 1e-3) ps
-    { Config = config; Graph = g; Parameters = Params.count ps
-      Step = fun () -> Optim.minimize opt (fun () -> (RT.apply model g t theta - target).square().mean())
-      Forward = fun () -> Scope.value (fun () -> (use _ = torch.no_grad () in RT.apply model g t theta) |> ignore)
-      Dispose = fun () ->
-        for x in [ theta; target; t ] do x.Dispose()
-        Optim.dispose opt
-        Params.dispose ps
-        (g :> IDisposable).Dispose() }
-
 let private run (s: Setting) : Measured =
     let reset = resetPeakRss ()
-    let r = rig s.Layout s.Width s.Batch s.Neighbourhood
+    let r = Bench.rig (Layout.parse s.Layout) s.Width s.Batch s.Neighbourhood
     for _ in 1 .. s.Warmup do r.Step() |> ignore
     let each = [| for _ in 1 .. s.Iterations -> (let sw = Stopwatch.StartNew() in r.Step() |> ignore; sw.Elapsed.TotalSeconds) |]
     let seconds = Array.average each
@@ -108,7 +66,7 @@ let private profile (which: string) =
     for task, layoutText, width, batch in [ "uci", "30-16-16-2", 64, 32; "mnist", "784-10-10", 32, 8 ] do
         let batch = defaultArg batchOverride batch
         if which = "both" || which = task then
-            let r = rig layoutText width batch RT.Sparse
+            let r = Bench.rig (Layout.parse layoutText) width batch RT.Sparse
             let mutable lastLoss = nan
             let measure f =
                 f ()
@@ -126,7 +84,7 @@ let private benchAll (args: ParseResults<BenchTargetArgs>) : int =
     let threads = torch.get_num_threads ()
     // the OpenMP spin-wait setting decides the cost of each small parallel operation (Engine.fs), so it is reported
     let spin = Engine.openMpWaitPolicy ()
-    let peak = matmulPeak (if quick then 2 else 5)
+    let peak = Bench.matmulPeak (if quick then 2 else 5)
     let it n = if quick then max 1 (n / 3) else n
     let settings =
         // Training runs for thousands of steps, so the sparse settings are timed in the steady state: 3 warm-up
