@@ -118,30 +118,4 @@ let tests =
             use aligned = Rebasin.align (Rebasin.Sinkhorn config) layout 8 (fun _ _ -> ()) reference moved
             Expect.bitExact aligned copies "aligned copies equal the reference"
         }
-
-        test "barrier formulas on a quadratic loss (B.1)-(B.3)" {
-            use g = Scope.Rng.create 2L
-            use a = torch.randn([| 6L; 4L |], generator = g, dtype = torch.float64)
-            use b = torch.randn([| 6L; 4L |], generator = g, dtype = torch.float64)
-            // L(θ) = ‖θ‖²: L(½) = ‖(a+b)/2‖², relative = −‖a − b‖²/4, and L(t) − linear = −t(1−t)‖a − b‖² ≤ 0, max 0 at the ends.
-            let r = Barrier.compute 5 4 (fun t -> t.square().sum(1L)) a b
-            Expect.allClose 1e-12 r.Midpoint (((a + b) * 0.5).square().sum(1L)) "midpoint"
-            Expect.allClose 1e-12 r.Relative ((a - b).square().sum(1L) * -0.25) "relative"
-            Expect.allClose 1e-12 r.Maximum (torch.zeros([| 6L |], dtype = torch.float64)) "maximum"
-            Expect.allClose 1e-12 (r.Losses.select(1L, 1L)) ((a * 0.75 + b * 0.25).square().sum(1L)) "t = 1/4"
-        }
-
-        test "barrier between a network and its permuted, re-aligned copy is zero" {
-            let layout = Layout.parse "4-6-6-3"
-            use g = Scope.Rng.create 9L
-            use theta = torch.randn([| 3L; int64 (Layout.paramCount layout) |], generator = g)
-            use x = torch.randn([| 20L; 4L |], generator = g)
-            use y = torch.randint(3L, [| 20L |], generator = g)
-            use moved = Symmetry.permute layout (Symmetry.randomPermutation g torch.CPU layout 3) theta
-            let aligned = Rebasin.align (Rebasin.WeightMatching Rebasin.defaultWeightMatching) layout 3 (fun _ _ -> ()) (theta[0L]) (moved.narrow(0L, 0L, 1L))
-            let r = Barrier.crossEntropy layout 3 x y (theta.narrow(0L, 0L, 1L)) aligned
-            // Alignment restores the same weights bit for bit, so every point of the path is θ itself.
-            Expect.allClose Tolerance.exact r.Relative (torch.zeros([| 1L |])) "aligned barrier"
-            Expect.allClose Tolerance.exact r.Maximum (torch.zeros([| 1L |])) "aligned maximum barrier"
-        }
     ]
