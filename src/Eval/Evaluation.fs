@@ -8,7 +8,7 @@
 /// * BMA: `Bma`, probability averaging (thesis eq. 2.1) of the calibrated predictive distributions at k = min(K, B);
 /// * diversity: `Diversity` (D.1), the mean pairwise JSD of the calibrated test-split predictive distributions;
 /// * fidelity: `Fidelity` (F.1), MMD²_u between the re-aligned networks and the held-out "judge" checkpoints, with its
-///   floor (training vs judge checkpoints);
+///   floor (training vs judge checkpoints), and the sliced Wasserstein distance (F.2) with its floor;
 /// * novelty: `Novelty` (N.1)-(N.2), against the same judge checkpoints.
 [<RequireQualifiedAccess>]
 module WeightFlow.Evaluation
@@ -30,13 +30,15 @@ type EvalConfig =
       /// Training checkpoints pooled with the judge checkpoints for the bandwidth, and compared with them for the
       /// fidelity floor (a random subset of this size; all when fewer).
       FloorSize: int
-      /// Seeds the floor's subset.
+      /// Random directions of the sliced Wasserstein distance (F.2).
+      Projections: int
+      /// Seeds the floor's subset and the directions of (F.2).
       Seed: int64 }
 
 /// Defaults: BMA over 16 networks, diversity over at most 64, a floor subset of 256 training checkpoints.
 let defaultConfig =
     { Calibration = Calibration.defaultConfig; Bma = Bma.defaultConfig; BmaK = 16
-      Alignment = Rebasin.defaultWeightMatching; DiversityMax = 64; FloorSize = 256; Seed = 0L }
+      Alignment = Rebasin.defaultWeightMatching; DiversityMax = 64; FloorSize = 256; Projections = 256; Seed = 0L }
 
 /// What the weight-space columns are measured against.
 [<NoEquality; NoComparison>]
@@ -47,7 +49,9 @@ type ZooReference =
       /// h of (F.1).
       Bandwidth: float
       /// MMD²_u between training and judge checkpoints.
-      FidelityFloor: float }
+      FidelityFloor: float
+      /// SW₂ (F.2) between training and judge checkpoints.
+      SlicedWassersteinFloor: float }
 
 /// What every row shares.
 [<NoEquality; NoComparison>]
@@ -79,11 +83,17 @@ type Row =
       CalibrationAtBound: int
       /// BMA at k = min(BmaK, Count): accuracy and NLL.
       Bma: Bma.BmaPoint
+      /// The BMA curve at k = 1, 2, 4, ..., min(BmaK, Count) (the thesis plots accuracy against the number of samples averaged).
+      BmaCurve: Bma.BmaPoint list
       Diversity: float option
       /// MMD²_u to the judge checkpoints after re-alignment.
       Fidelity: float option
       /// The context's floor, repeated in every row for the tables.
       FidelityFloor: float option
+      /// SW₂ (F.2) to the judge checkpoints after re-alignment.
+      SlicedWasserstein: float option
+      /// Its floor (training vs judge checkpoints).
+      SlicedWassersteinFloor: float option
       /// Median distance to the nearest training checkpoint after re-alignment.
       NearestTrainingMedian: float option
       NoveltyRatio: float option
@@ -107,7 +117,8 @@ let prepare (config: EvalConfig) (layout: Layout) (data: Dataset) (zoo: (Tensor 
             use subset = training.index_select(0L, pick)
             let bandwidth = Fidelity.medianBandwidth (torch.cat([| subset; judgeAligned |], 0L))
             { Novelty = novelty; Judge = judgeAligned; Bandwidth = bandwidth
-              FidelityFloor = Fidelity.mmd2 bandwidth subset judgeAligned })
+              FidelityFloor = Fidelity.mmd2 bandwidth subset judgeAligned
+              SlicedWassersteinFloor = Fidelity.slicedWasserstein config.Seed config.Projections subset judgeAligned })
     { Config = config; Layout = layout; Data = data; Zoo = reference }
 
 /// Evaluates networks theta [B, P] (B >= 1) into one row named `name`.
@@ -120,17 +131,18 @@ let evaluate (ctx: Context) (name: string) (theta: Tensor) : Row =
         let m = Metrics.compute ctx.Config.Calibration ctx.Layout ctx.Data.Valid ctx.Data.Test theta
         let acc = m.Accuracy.to_type(torch.float64)
         let k = min ctx.Config.BmaK b
-        let bma = Bma.point ctx.Config.Bma k m.CalibratedLogits ctx.Data.Test.Y
+        let curve = Bma.curve ctx.Config.Bma k m.CalibratedLogits ctx.Data.Test.Y
         let diversity = Diversity.ofLogits (m.CalibratedLogits.narrow(0L, 0L, int64 (min b ctx.Config.DiversityMax)))
-        let novelty, fidelity =
+        let novelty, fidelity, sliced =
             match ctx.Zoo with
-            | None -> None, None
+            | None -> None, None, None
             | Some z ->
                 let aligned = Novelty.realign ctx.Config.Alignment ctx.Layout z.Novelty.Reference theta
                 let n = Novelty.nearestDistance z.Novelty.Training aligned
                 let median = n.median().ToDouble()
                 let f = if b >= 2 then Some (Fidelity.mmd2 z.Bandwidth aligned z.Judge) else None
-                Some (median, median / z.Novelty.HeldOutMedian), f
+                let sw = Fidelity.slicedWasserstein ctx.Config.Seed ctx.Config.Projections aligned z.Judge
+                Some (median, median / z.Novelty.HeldOutMedian), f, Some sw
         { Name = name
           Count = b
           AccuracyMean = acc.mean().ToDouble()
@@ -141,10 +153,13 @@ let evaluate (ctx: Context) (name: string) (theta: Tensor) : Row =
           CalibratedCrossEntropyMedian = m.CalibratedCrossEntropy.median().ToDouble()
           TemperatureMedian = m.Temperatures.Temperature.median().ToDouble()
           CalibrationAtBound = int (m.Temperatures.AtBound.sum().ToInt64())
-          Bma = bma
+          Bma = List.last curve
+          BmaCurve = curve
           Diversity = diversity
           Fidelity = fidelity
           FidelityFloor = ctx.Zoo |> Option.map (fun z -> z.FidelityFloor)
+          SlicedWasserstein = sliced
+          SlicedWassersteinFloor = ctx.Zoo |> Option.map (fun z -> z.SlicedWassersteinFloor)
           NearestTrainingMedian = novelty |> Option.map fst
           NoveltyRatio = novelty |> Option.map snd
           Seconds = sw.Elapsed.TotalSeconds })

@@ -14,7 +14,7 @@ let private opt (fmt: float -> string) (x: float option) = x |> Option.map fmt |
 /// The quality table, transposed (one column per set of networks, one line per metric) so that it fits a terminal.
 let metricNames =
     [ "networks"; "test accuracy (mean ± std)"; "min accuracy"; "CE raw"; "CE calibrated: mean (median)"
-      "temperature (median)"; "BMA k: accuracy / NLL"; "diversity (mean pairwise JSD)"; "fidelity MMD² (floor)"
+      "temperature (median)"; "BMA k: accuracy / NLL"; "diversity (mean pairwise JSD)"; "fidelity MMD² (floor)"; "sliced Wasserstein (floor)"
       "nearest training checkpoint (median)"; "novelty ratio" ]
 
 let cells (r: Evaluation.Row) =
@@ -24,6 +24,10 @@ let cells (r: Evaluation.Row) =
       $"{r.Bma.K}: {f4 r.Bma.Accuracy} / {f4 r.Bma.Nll}"
       opt (fun d -> $"%.5f{d}") r.Diversity
       (match r.Fidelity, r.FidelityFloor with
+       | Some v, Some fl -> $"%.4f{v} (%.4f{fl})"
+       | None, Some fl -> $"– (%.4f{fl})"
+       | _ -> "–")
+      (match r.SlicedWasserstein, r.SlicedWassersteinFloor with
        | Some v, Some fl -> $"%.4f{v} (%.4f{fl})"
        | None, Some fl -> $"– (%.4f{fl})"
        | _ -> "–")

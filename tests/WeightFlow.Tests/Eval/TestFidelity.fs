@@ -23,6 +23,18 @@ let tests =
             Expect.isGreaterThan shifts[2] shifts[1] "1 > 0.5"
         }
 
+        test "sliced Wasserstein: 0 for one set, the shift for a translated 1-D set, growing with a shift in 20-D" {
+            use g = Scope.Rng.create 6L
+            let x = torch.randn([| 50L; 1L |], generator = g, dtype = torch.float64)
+            Expect.floatClose { absolute = 1e-12; relative = 0.0 } (Fidelity.slicedWasserstein 0L 16 x x) 0.0 "same set"
+            // In 1-D every unit direction is ±1 and a translation moves every quantile by the shift: exact.
+            Expect.floatClose { absolute = 1e-12; relative = 1e-12 } (Fidelity.slicedWasserstein 0L 16 x (x + 0.3)) 0.3 "translation"
+            let z = torch.randn([| 200L; 20L |], generator = g, dtype = torch.float64)
+            let d = [ for s in [ 0.0; 0.5; 1.0 ] -> Fidelity.slicedWasserstein 0L 64 z (torch.randn([| 200L; 20L |], generator = g, dtype = torch.float64) + s) ]
+            Expect.isGreaterThan d[1] d[0] "0.5 > 0"
+            Expect.isGreaterThan d[2] d[1] "1 > 0.5"
+        }
+
         test "the median bandwidth is the median pairwise distance" {
             let z = torch.tensor([| 0.0; 1.0; 3.0 |], dtype = torch.float64).view(3L, 1L)
             // pairs: 1, 3, 2 -> median 2
