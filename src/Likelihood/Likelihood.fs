@@ -80,7 +80,9 @@ module Likelihood =
         v.detach(), torch.stack(cols, 1L).sum(1L)
 
     /// log p1(x1) for each row of x1 [B, P]: integrates the augmented state [x, a] with da/dt = div v(t, x) from
-    /// t = 1 (a = 0) to t = 0 over `grid` (from 1 down to 0, e.g. `TimeGrid.reversed K`) with the Euclidean `step`,
+    /// t = 1 (a = 0) to t = 0 over `grid` (from 1 down to 0, e.g. `TimeGrid.reversed K`) with the Euclidean `step`
+    /// over the augmented [B, P + 1] state (e.g. `Transform.avoidOne (Manifold.euclidean (P + 1)) Solver.rk4` for a
+    /// field that cannot be evaluated at t = 1),
     /// then returns log p0(x(0)) + a(0), since a(0) = -∫₀¹ div v dt. `logP0` is the prior's log-density per row
     /// (e.g. `logPrior 0.1`). `gen` draws the Hutchinson probes (unused for `Exact`). One dispose scope per step.
     /// Raises for non-Euclidean manifolds (see the module comment).

@@ -203,6 +203,83 @@ type TrainArgs =
             | Resume -> "continue from the checkpoint beside --out."
             | Json -> "print one JSON object on stdout."
 
+type SolverArg =
+    | Euler
+    | Heun
+    | Rk4
+
+type RuleArg =
+    | Conditional
+    | Anchor
+
+type GuideAtArg =
+    | State
+    | Prediction
+
+type SampleArgs =
+    | [<Mandatory>] Flow of string
+    | Count of int
+    | Steps of int
+    | Solver of SolverArg
+    | Noise of float
+    | Window of string
+    | Guidance of float
+    | Task of string
+    | Guide_At of GuideAtArg
+    | Guide_Batch of int
+    | Split_Seed of int
+    | Layout of string
+    | Rule of RuleArg
+    | Batch of int
+    | Seed of int
+    | Device of string
+    | [<Mandatory; AltCommandLine("-o")>] Out of string
+    | Json
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Flow _ -> "a trained flow file (weightflow train)."
+            | Count _ -> "networks to sample (default 100)."
+            | Steps _ -> "solver steps K on [0, 1] (K + 1 grid points; default 100)."
+            | Solver _ -> "euler (default), heun or rk4; on the Geometric flow their manifold versions."
+            | Noise _ -> "stochastic sampling: noise scale eps (std eps*sqrt(dt) per step, thesis 6.5); needs --window."
+            | Window _ -> "A,B: the noise window [A, B) on each step's start time, e.g. 0.8,1."
+            | Guidance _ -> "guidance strength lambda >= 0 (v - lambda grad L, thesis eq. 6.1); needs --task."
+            | Task _ -> "uci | mnist | fashion-mnist | csv:PATH: the task whose training loss guides sampling."
+            | Guide_At _ -> "where the loss gradient is taken: state (x_t, default) or prediction (the predicted endpoint)."
+            | Guide_Batch _ -> "training rows per guidance evaluation, drawn afresh each time (default 64)."
+            | Split_Seed _ -> "seed of the task's data split (default 0, the zoo's default)."
+            | Layout _ -> "layout of the sampled networks, e.g. 30-32-2 (default: the flow's; same depth, thesis 7.3.4)."
+            | Rule _ -> "velocity from the x1-prediction: conditional (default, (x1 - x_t)/(1 - t) or its log-map) or anchor (x1 - x0)."
+            | Batch _ -> "networks integrated together (default 64)."
+            | Seed _ -> "random seed of the prior, the noise and the guidance minibatches (default 0)."
+            | Device _ -> "cpu (default) or cuda[:N]."
+            | Out _ -> "output samples file (safetensors: theta [N, P], layout and settings in the header)."
+            | Json -> "print one JSON object on stdout."
+
+type LoglikArgs =
+    | [<Mandatory>] Flow of string
+    | [<Mandatory>] Weights of string
+    | Probes of int
+    | Steps of int
+    | Count of int
+    | Batch of int
+    | Seed of int
+    | Device of string
+    | Json
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Flow _ -> "a trained Euclidean flow file."
+            | Weights _ -> "networks: a samples file (weightflow sample) or a zoo file, of a layout the flow runs on."
+            | Probes _ -> "Hutchinson probes (Rademacher) per trajectory; 0 = exact divergence (default: exact up to 64 parameters, else 8)."
+            | Steps _ -> "RK4 steps from t = 1 back to 0 (default 16)."
+            | Count _ -> "evaluate the first N networks of the file only."
+            | Batch _ -> "networks integrated together (default 16)."
+            | Seed _ -> "seed of the Hutchinson probes (default 0)."
+            | Device _ -> "cpu (default) or cuda[:N]."
+            | Json -> "print one JSON object on stdout."
+
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Zoo of ParseResults<ZooArgs>
@@ -213,6 +290,8 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Eval of ParseResults<EvalArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
+    | [<CliPrefix(CliPrefix.None)>] Sample of ParseResults<SampleArgs>
+    | [<CliPrefix(CliPrefix.None)>] Loglik of ParseResults<LoglikArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -225,3 +304,5 @@ type Command =
             | Eval _ -> "evaluate networks: accuracy, raw and calibrated CE, BMA, diversity, novelty, fidelity (and baselines)."
             | Bench _ -> "benchmarks."
             | Train _ -> "train a flow on a zoo."
+            | Sample _ -> "sample networks from a trained flow (solver, noise window, guidance, wider layouts)."
+            | Loglik _ -> "log-likelihood of networks under a trained Euclidean flow (exact divergence or Hutchinson)."

@@ -22,6 +22,8 @@ let private dispatch (args: ParseResults<Command>) =
         | BenchArgs.Align a -> AlignCommands.bench a
         | BenchArgs.Model a -> ModelCommands.bench a
     | Train a -> TrainCommands.train a
+    | Sample a -> SampleCommands.sample a
+    | Loglik a -> SampleCommands.loglik a
 
 /// The process settings of the `weightflow` tool: the measured tuned ones (Engine.ProcessSettings.tuned), with two
 /// host overrides from the environment: WEIGHTFLOW_THREADS=n (intra-op threads; useful on a shared machine) and

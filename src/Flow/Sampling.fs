@@ -1,0 +1,198 @@
+/// Sampling networks from a trained flow (issue 11 item 7, thesis §6.5) by composing the pieces of Ode/: the prior
+/// for a target layout (wider than trained if the model allows it, thesis §7.3.4), the field of the flow's
+/// x1-prediction, a solver kept off t = 1, optional noise in a time window and optional guidance on a task; and the
+/// log-likelihood of given networks under a Euclidean flow (Likelihood/, thesis §3.4). Samples files: safetensors
+/// with `theta` [N, P] and the layout and sampling settings in the header, written atomically.
+namespace WeightFlow
+
+open System
+open TorchSharp
+
+/// How the x1-prediction becomes a velocity (see `EndpointRule`).
+[<RequireQualifiedAccess>]
+type VelocityRule =
+    /// log_{x_t}(x̂1)/(1 - t) (Euclidean: (x̂1 - x_t)/(1 - t)); the default.
+    | Conditional
+    /// The anchor code's x̂1 - x0 (pitfall P4), for parity.
+    | AnchorDisplacement
+
+/// Where guidance takes the task-loss gradient.
+[<RequireQualifiedAccess>]
+type GuideAt =
+    | State
+    | Prediction
+
+/// Guidance on a task: strength λ, where the gradient is taken, the task's training split and the minibatch size
+/// drawn afresh for every field evaluation.
+[<NoEquality; NoComparison>]
+type TaskGuidance = { Lambda: float; At: GuideAt; Data: Dataset; Batch: int }
+
+[<NoEquality; NoComparison>]
+type SamplingConfig =
+    { /// Networks to sample.
+      Count: int
+      /// Solver steps K (K + 1 grid points on [0, 1]).
+      Steps: int
+      Method: Method
+      Rule: VelocityRule
+      /// Noise in a time window (thesis §6.5); None = deterministic.
+      Noise: Transform.Noise option
+      Guidance: TaskGuidance option
+      /// The networks' layout; None = the layout the flow was trained on.
+      Layout: Layout option
+      /// Networks integrated together (memory bound for large layouts or models).
+      BatchSize: int
+      Seed: int64 }
+
+/// Sampled networks: the finite ones, and how many came out non-finite (dropped, never returned silently).
+[<NoEquality; NoComparison>]
+type SamplingResult =
+    { Layout: Layout
+      /// [N_finite, P] float32, in the flow's space (canonical weights for the Normalized and Geometric flows).
+      Theta: Tensor
+      /// Indices (in sampling order) of samples with a NaN or infinite coordinate.
+      NonFinite: int[]
+      Seconds: float }
+
+[<RequireQualifiedAccess>]
+module SamplingConfig =
+    /// 100 Euler steps, deterministic, no guidance, the trained layout, batches of 64, seed 0.
+    let defaults (count: int) =
+        { Count = count; Steps = 100; Method = Method.Euler; Rule = VelocityRule.Conditional; Noise = None
+          Guidance = None; Layout = None; BatchSize = 64; Seed = 0L }
+
+    let validate (c: SamplingConfig) =
+        Check.arg "count" (c.Count >= 1) $"--count must be at least 1; got {c.Count}."
+        Check.arg "steps" (c.Steps >= 1) $"--steps must be at least 1; got {c.Steps}."
+        Check.arg "batch" (c.BatchSize >= 1) $"The batch size must be at least 1; got {c.BatchSize}."
+        c.Noise |> Option.iter Transform.checkNoise
+        c.Guidance |> Option.iter (fun g ->
+            Check.arg "guidance" (g.Lambda >= 0.0 && not (Double.IsInfinity g.Lambda)) $"--guidance must be finite and >= 0; got {g.Lambda}."
+            Check.arg "guidance" (g.Batch >= 1) $"The guidance minibatch must hold at least one row; got {g.Batch}.")
+
+[<RequireQualifiedAccess>]
+module Sampling =
+    let private inv (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
+
+    /// The flow's vector field on `layout` for trajectories starting at x0 (x0 is used by the anchor rule only).
+    let field (flow: Flow) (layout: Layout) (rule: VelocityRule) (x0: Tensor) : VectorField =
+        let m = (Flow.spaceOn flow layout).Manifold
+        let predict = Flow.predictOn flow layout
+        let endpoint = match rule with VelocityRule.Conditional -> TowardsPrediction | VelocityRule.AnchorDisplacement -> FromInitial x0
+        Field.ofPrediction m endpoint predict
+
+    /// The task loss for guidance: each network's mean cross-entropy on `batch` fresh training rows per call.
+    let taskLoss (layout: Layout) (data: Dataset) (batch: int) (gen: torch.Generator) (device: Device) : Tensor -> Tensor =
+        let x = data.Train.X.``to``(device)
+        let y = data.Train.Y.``to``(device)
+        Guidance.minibatches gen (int x.shape[0]) batch (fun rows theta ->
+            Mlp.crossEntropy layout theta (x.index_select(0L, rows)) (y.index_select(0L, rows)))
+
+    /// The solver step: the method on the flow's manifold, its last step kept off t = 1 (`Transform.avoidOne`),
+    /// noise injected before each step in the window.
+    let step (m: Manifold) (config: SamplingConfig) (noiseGen: torch.Generator) : Step =
+        let s = Transform.avoidOne m (Solver.onManifold m config.Method)
+        match config.Noise with
+        | Some n -> Transform.stochastic m n noiseGen s
+        | None -> s
+
+    /// Samples `config.Count` networks (under no_grad, except guidance's own gradient), in batches, reporting every
+    /// finished step through `progress` (steps done across all batches). Randomness: the prior from `Seed`, noise and
+    /// guidance minibatches from streams derived from it (`Scope.Rng.derive`), so a seed fixes the samples.
+    let sample (config: SamplingConfig) (progress: int -> unit) (device: Device) (flow: Flow) : SamplingResult =
+        SamplingConfig.validate config
+        let layout = defaultArg config.Layout (Flow.layout flow)
+        let space = Flow.spaceOn flow layout
+        let m = space.Manifold
+        let sw = Diagnostics.Stopwatch.StartNew()
+        use priorGen = Scope.Rng.create config.Seed
+        use noiseGen = Scope.Rng.create (Scope.Rng.derive config.Seed 1L)
+        use lossGen = Scope.Rng.create (Scope.Rng.derive config.Seed 2L)
+        let loss = config.Guidance |> Option.map (fun g -> g, taskLoss layout g.Data g.Batch lossGen device)
+        let grid = TimeGrid.uniform config.Steps
+        let stepFn = step m config noiseGen
+        let batches = (config.Count + config.BatchSize - 1) / config.BatchSize
+        let parts =
+            [ for b in 0 .. batches - 1 ->
+                let n = min config.BatchSize (config.Count - b * config.BatchSize)
+                use x0 = Flow.samplePriorOn flow layout priorGen device n
+                let f = field flow layout config.Rule x0
+                let f =
+                    match loss with
+                    | Some (g, l) ->
+                        let at = match g.At with GuideAt.State -> AtState | GuideAt.Prediction -> AtEndpoint(Flow.predictOn flow layout)
+                        Guidance.guided m { Lambda = g.Lambda; At = at } l f
+                    | None -> f
+                Integrate.observed (fun k _ _ -> if k > 0 then progress (b * config.Steps + k)) stepFn f grid x0 ]
+        use all = torch.cat(Array.ofList parts, 0L)
+        for p in parts do p.Dispose()
+        use finite = torch.isfinite(all).all(1L)
+        let ok = finite.cpu().data<bool>().ToArray()
+        let bad = [| for i in 0 .. ok.Length - 1 do if not ok[i] then yield i |]
+        let theta =
+            if bad.Length = 0 then all.cpu().to_type(torch.float32)
+            else
+                use idx = torch.tensor([| for i in 0 .. ok.Length - 1 do if ok[i] then yield int64 i |])
+                all.index_select(0L, idx.``to``(all.device)).cpu().to_type(torch.float32)
+        { Layout = layout; Theta = theta; NonFinite = bad; Seconds = sw.Elapsed.TotalSeconds }
+
+    /// The samples file's kind.
+    [<Literal>]
+    let Kind = "samples"
+
+    /// Writes samples atomically (Storage): `theta` [N, P] float32; header: kind, layout, count, the flow's space
+    /// (raw or canonical weights) and any extra entries (the sampling settings).
+    let save (path: string) (extra: (string * string) list) (flow: Flow) (result: SamplingResult) =
+        let space = match flow.Space.Kind with Euclidean -> "raw" | Normalized | Geometric -> "canonical"
+        Storage.write path
+            (Map.ofList (extra @ [ "weightflow.kind", Kind; "layout", string result.Layout
+                                   "count", string result.Theta.shape[0]; "space", space
+                                   "flow.kind", FlowKind.text flow.Space.Kind
+                                   "non_finite_dropped", string result.NonFinite.Length ]))
+            [ "theta", result.Theta ]
+
+    /// Header entries describing a sampling configuration.
+    let metadata (c: SamplingConfig) : (string * string) list =
+        [ "sample.steps", string c.Steps
+          "sample.solver", (match c.Method with Method.Euler -> "euler" | Method.Heun -> "heun" | Method.Rk4 -> "rk4")
+          "sample.rule", (match c.Rule with VelocityRule.Conditional -> "conditional" | VelocityRule.AnchorDisplacement -> "anchor")
+          "sample.noise", (match c.Noise with Some n -> $"{inv n.Eps}@[{inv n.Start},{inv n.Stop})" | None -> "none")
+          "sample.guidance",
+          (match c.Guidance with
+           | Some g -> inv g.Lambda + "@" + (match g.At with GuideAt.State -> "state" | GuideAt.Prediction -> "prediction")
+           | None -> "none")
+          "sample.seed", string c.Seed ]
+
+    /// Reads a samples file: (layout, theta [N, P], header). Errors name the file and the problem.
+    let load (path: string) : Layout * Tensor * (string -> string) =
+        let s = Storage.read path
+        let get = Storage.meta path s
+        let kind = get "weightflow.kind"
+        if kind <> Kind then Check.dataError $"{path} holds a '{kind}', not samples; write one with `weightflow sample`."
+        let layout = Layout.parse (get "layout")
+        let theta = Storage.tensor path s "theta"
+        if theta.dim() <> 2L || int theta.shape[1] <> Layout.paramCount layout then
+            Check.dataError $"{path}: theta has shape %A{theta.shape} but a {layout} MLP has {Layout.paramCount layout} parameters; the file is corrupt or was edited."
+        layout, theta, get
+
+    /// log p1 of networks theta [B, P] (in the flow's space) under a Euclidean flow (thesis §3.4): the flow's field
+    /// integrated from t = 1 back to 0 with RK4 over `steps` steps (the first step, which would evaluate the field at
+    /// t = 1, is an Euler step evaluated at t = 1 - 1/K: `Transform.avoidOne`), the divergence exact or by
+    /// Hutchinson's estimator, and log p0 = log N(0, s² I) of the flow's prior. Raises for Normalized and Geometric
+    /// flows (see `Likelihood`). Returns [B] float64 values, batch by batch.
+    let logLikelihood (divergence: Divergence) (steps: int) (seed: int64) (batch: int) (flow: Flow) (layout: Layout) (theta: Tensor) : float[] =
+        let space = Flow.spaceOn flow layout
+        if space.Kind <> Euclidean then
+            invalidArg "flow" $"Likelihoods are supported for Euclidean flows only; this is a {FlowKind.text space.Kind} flow, whose prior and samples lie on a product of spheres (canonical weights): a null set of R^P with no Lebesgue density, and the canonicalized Gaussian prior has no closed-form density on it. Train a Euclidean flow (weightflow train --flow euclidean) for log-likelihoods."
+        Check.arg "steps" (steps >= 1) $"--steps must be at least 1; got {steps}."
+        Check.shape "weights" [ int theta.shape[0]; Layout.paramCount layout ] theta
+        use gen = Scope.Rng.create seed
+        let m = space.Manifold
+        let field = Field.ofPrediction m TowardsPrediction (Flow.predictOn flow layout)
+        // The likelihood integrates the augmented state [x, ∫div] ([B, P + 1]), so the step's manifold is R^{P+1}.
+        let step = Transform.avoidOne (Manifold.euclidean (Layout.paramCount layout + 1)) Solver.rk4
+        [| for start in 0 .. batch .. int theta.shape[0] - 1 do
+            let n = min batch (int theta.shape[0] - start)
+            use x = theta.narrow(0L, int64 start, int64 n)
+            use lp = Likelihood.logLikelihood m divergence step (TimeGrid.reversed steps) (Likelihood.logPrior flow.Prior.Std) gen field x
+            yield! T.toArray64 lp |]

@@ -1,0 +1,84 @@
+module WeightFlow.Tests.Flow.TestSampling
+
+open System.IO
+open Expecto
+open TorchSharp
+open WeightFlow
+open WeightFlow.Tests
+
+let private layout = Layout.parse "3-4-2"
+
+/// An untrained flow with a small RT (the sampler's plumbing does not depend on training).
+let private flowOf (kind: FlowKind) =
+    use gen = Scope.Rng.create 1L
+    let model = VelocityModel.init gen torch.CPU (VelocityConfig.defaults VelocityKind.Rt 8 1) layout
+    { Space = FlowSpace.create kind 1e-4 layout; Prior = Prior.defaults; Prediction = Endpoint; Model = model }
+
+let private tempFile name = Path.Combine(Path.GetTempPath(), $"wf-{name}-{System.Guid.NewGuid():N}.safetensors")
+
+let private config =
+    { SamplingConfig.defaults 6 with
+        Steps = 5; Method = Method.Heun; BatchSize = 4
+        Noise = Some { Transform.Noise.Eps = 0.05; Transform.Noise.Start = 0.5; Transform.Noise.Stop = 1.0 } }
+
+[<Tests>]
+let tests =
+    testList "Flow.Sampling" [
+        test "Geometric flow: samples lie on the weight-space manifold, are finite, and a seed fixes them" {
+            let flow = flowOf Geometric
+            let a = Sampling.sample config ignore torch.CPU flow
+            let b = Sampling.sample config ignore torch.CPU flow
+            let c = Sampling.sample { config with Seed = 1L } ignore torch.CPU flow
+            Expect.equal (T.shape a.Theta) [| 6; Layout.paramCount layout |] "6 networks (two batches)"
+            Expect.isEmpty a.NonFinite "all finite"
+            // float32 sphere rows after expmap: |‖x‖ - 1| of a few ulps per step.
+            Expect.isLessThan ((Manifold.violation flow.Space.Manifold a.Theta).max().ToDouble()) 1e-5 "on the manifold"
+            Expect.isTrue (T.equal a.Theta b.Theta) "same seed, same samples"
+            Expect.isFalse (T.equal a.Theta c.Theta) "another seed, other samples"
+        }
+
+        test "a wider layout of the same depth is sampled by the same flow (thesis 7.3.4)" {
+            let wide = Layout.parse "3-7-2"
+            let r = Sampling.sample { config with Layout = Some wide } ignore torch.CPU (flowOf Geometric)
+            Expect.equal (T.shape r.Theta) [| 6; Layout.paramCount wide |] "wider networks"
+            Expect.equal r.Layout wide "layout recorded"
+        }
+
+        test "guidance on a task and the anchor rule run through the same sampler" {
+            use gen = Scope.Rng.create 3L
+            let x = torch.randn([| 20L; 3L |], generator = gen)
+            let data = { Name = "toy"; Features = 3; Classes = 2; Train = { X = x; Y = x.sum(1L).gt(scalar 0.0).to_type(torch.int64) }
+                         Valid = { X = x; Y = x.sum(1L).gt(scalar 0.0).to_type(torch.int64) }
+                         Test = { X = x; Y = x.sum(1L).gt(scalar 0.0).to_type(torch.int64) } }
+            let guided = { config with Guidance = Some { Lambda = 0.5; At = GuideAt.Prediction; Data = data; Batch = 8 }; Rule = VelocityRule.AnchorDisplacement }
+            let r = Sampling.sample guided ignore torch.CPU (flowOf Euclidean)
+            Expect.isEmpty r.NonFinite "finite"
+            Expect.equal (T.shape r.Theta) [| 6; Layout.paramCount layout |] "shape"
+        }
+
+        test "samples files round-trip with their layout and settings" {
+            let flow = flowOf Normalized
+            let r = Sampling.sample config ignore torch.CPU flow
+            let path = tempFile "samples"
+            try
+                Sampling.save path (Sampling.metadata config) flow r
+                let l, theta, get = Sampling.load path
+                Expect.equal l layout "layout"
+                Expect.bitExact theta r.Theta "theta"
+                Expect.equal (get "space") "canonical" "space"
+                Expect.equal (get "sample.solver") "heun" "settings"
+            finally File.Delete path
+        }
+
+        test "log-likelihood: finite for a Euclidean flow, refused with a reason for a Geometric one" {
+            let flow = flowOf Euclidean
+            use gen = Scope.Rng.create 4L
+            use theta = torch.randn([| 2L; int64 (Layout.paramCount layout) |], generator = gen) * 0.1
+            let lp = Sampling.logLikelihood (Divergence.Hutchinson(2, Probe.Rademacher)) 3 0L 2 flow layout theta
+            Expect.equal lp.Length 2 "one value per network"
+            Expect.all lp System.Double.IsFinite "finite"
+            Expect.throwsT<System.ArgumentException>
+                (fun () -> Sampling.logLikelihood Divergence.Exact 3 0L 2 (flowOf Geometric) layout theta |> ignore) "geometric"
+        }
+    ]
+    |> testSequenced
