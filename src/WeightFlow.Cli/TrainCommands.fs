@@ -53,6 +53,7 @@ let train (args: ParseResults<TrainArgs>) : int =
     let onCancel = ConsoleCancelEventHandler(fun _ e -> e.Cancel <- true; cts.Cancel())
     Console.CancelKeyPress.AddHandler onCancel
     let label = $"{FlowKind.text flow} {VelocityKind.text kind} {Coupling.text config.Coupling}"
+    let cpu0 = Diagnostics.Process.GetCurrentProcess().TotalProcessorTime
     let result =
         try
             Render.progress json label config.Iterations (fun report ->
@@ -69,6 +70,9 @@ let train (args: ParseResults<TrainArgs>) : int =
     | Completed ->
         Flow.saveWith out (Targets.metadata split @ TrainingConfig.toMetadata config) result.Flow
         File.Delete checkpoint
+        // CPU seconds of the process during training: on a shared machine the honest measure of the work (wall time
+        // includes waiting for cores); with one thread it is what a dedicated core would take.
+        let cpuSeconds = (Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds
         let tail = result.Losses |> Array.skip (max 0 (result.Losses.Length - 50))
         let finalLoss = Array.average tail
         let parameters = VelocityModel.parameterCount result.Flow.Model
@@ -84,7 +88,8 @@ let train (args: ParseResults<TrainArgs>) : int =
                                 "parameters", box parameters; "coupling", box (Coupling.text config.Coupling)
                                 "iterations", box config.Iterations; "batch", box config.BatchSize
                                 "train_checkpoints", box split.Train.shape[0]; "held_out_runs", box split.HeldOutRuns
-                                "final_loss", box finalLoss; "seconds", box result.Seconds
+                                "final_loss", box finalLoss; "seconds", box result.Seconds; "cpu_seconds", box cpuSeconds
+                                "threads", box (TorchSharp.torch.get_num_threads ())
                                 "iterations_per_second", box (float config.Iterations / result.Seconds)
                                 "loss_by_t_bucket", box byTime[0]; "zoo_mean_loss_by_t_bucket", box byTime[1] ])
         else
@@ -95,7 +100,7 @@ let train (args: ParseResults<TrainArgs>) : int =
                   [ "iterations x batch"; $"{config.Iterations} x {config.BatchSize}" ]
                   [ "training targets"; $"{split.Train.shape[0]} checkpoints of {split.TrainRuns.Length} runs ({split.HeldOutRuns.Length} runs held out)" ]
                   [ "final loss (mean of the last 50 steps)"; $"%.5f{finalLoss}" ]
-                  [ "training time"; $"%.1f{result.Seconds} s" ]
+                  [ "training time"; $"%.1f{result.Seconds} s wall, %.1f{cpuSeconds} s CPU ({TorchSharp.torch.get_num_threads ()} threads)" ]
                   [ "loss by t bucket [0,.2) .. [.8,1], flow (EMA)"; bucketText byTime[0] ]
                   [ "loss by t bucket, predicting the zoo mean"; bucketText byTime[1] ] ]
         0
