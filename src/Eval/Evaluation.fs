@@ -177,13 +177,17 @@ let baselines (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: int
       rowOf "fitted Gaussian" (Baselines.gaussian project g count training)
       rowOf "held-out" (Baselines.heldOut g count baselinePool) ]
 
-/// A context and the baseline rows for a zoo (raw or canonicalized: `project` and `space` say which). Holds out the
-/// last `fraction` of its runs (`Holdout.split`), judges with one half of them and samples the held-out baseline from
-/// the other (`Holdout.halves`); the reference is the zoo's first checkpoint, mapped by `space`.
-let ofZoo (config: EvalConfig) (fraction: float) (space: Tensor -> Tensor) (data: Dataset) (zoo: Zoo) : Context * Holdout.Holdout * Tensor =
-    let h = Holdout.split fraction zoo
+/// A context for a zoo split by `holdout` (raw or canonicalized: `space` maps the zoo's weights into the evaluated
+/// networks' space): judges with one half of the held-out runs and returns the other half as the held-out baseline's
+/// pool (`Holdout.halves`); the reference is the zoo's first checkpoint, mapped by `space`. Returns the context, the
+/// holdout with its tensors in that space, and the pool.
+let ofHoldout (config: EvalConfig) (space: Tensor -> Tensor) (data: Dataset) (zoo: Zoo) (h: Holdout.Holdout) : Context * Holdout.Holdout * Tensor =
     let judge, pool = Holdout.halves zoo h
     let reference = space (zoo.Theta.narrow(0L, 0L, 1L))
     let train = space h.Train
     let ctx = prepare config zoo.Layout data (Some (reference, train, space judge))
     ctx, { h with Train = train; HeldOut = space h.HeldOut }, space pool
+
+/// `ofHoldout` with the last `fraction` of the zoo's runs held out (`Holdout.split`).
+let ofZoo (config: EvalConfig) (fraction: float) (space: Tensor -> Tensor) (data: Dataset) (zoo: Zoo) : Context * Holdout.Holdout * Tensor =
+    ofHoldout config space data zoo (Holdout.split fraction zoo)

@@ -124,13 +124,13 @@ type EvalArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Weights _ -> "networks to evaluate: a zoo file (a seeded random --count of its checkpoints)."
+            | Weights _ -> "networks to evaluate: a zoo or a samples file (a seeded random --count of its networks)."
             | Task _ -> "uci | mnist | fashion-mnist | csv:PATH: the data the networks classify (split with the zoo's seed, else --seed)."
             | Zoo _ -> "the aligned zoo the generator was trained on: adds novelty and fidelity against its held-out runs."
-            | Space _ -> "raw (default) | canonical: the space of the weights; with canonical the zoo is canonicalized for novelty and fidelity."
+            | Space _ -> "raw | canonical: the space of the weights (default: what a samples file records, else raw); with canonical the zoo is canonicalized for novelty and fidelity."
             | Count _ -> "networks to evaluate when the file has more (default 64)."
             | Bma _ -> "k of the BMA column (default 16, fewer when fewer networks)."
-            | Holdout _ -> "fraction of the zoo's runs held out, the last run ids (default 0.1)."
+            | Holdout _ -> "fraction of the zoo's runs held out, the last run ids (default: the runs a samples file records, else 0.1)."
             | Baselines -> "also evaluate the three baselines of --zoo: its mean, a fitted diagonal Gaussian, held-out checkpoints."
             | Seed _ -> "seed of the subsets and of the data split when no zoo gives one (default 0)."
             | Json -> "print one JSON object on stdout."

@@ -48,6 +48,38 @@ let private subset (seed: int64) (count: int) (theta: Tensor) =
         use g = Scope.Rng.create seed
         theta.index_select(0L, torch.randperm(n, generator = g).narrow(0L, 0L, int64 count))
 
+/// The networks of a weights file: a zoo's checkpoints, or a samples file (`weightflow sample`: kind "samples",
+/// `theta`, `layout`, `space` and, when the flow recorded them, `heldout_runs` in the header).
+type private Networks =
+    { Layout: Layout
+      Theta: Tensor
+      /// The data split seed a zoo file records.
+      SplitSeed: int64 option
+      /// "raw" or "canonical", as a samples file records it.
+      Space: string option
+      /// The zoo runs the generator never saw, as a samples file may record them.
+      HeldOutRuns: int[] option }
+
+let private loadNetworks (path: string) : Networks =
+    let stored = Storage.read path
+    match stored.Metadata.TryFind "weightflow.kind" with
+    | Some "zoo" ->
+        let z = Zoo.load path
+        { Layout = z.Layout; Theta = z.Theta; SplitSeed = Some z.Config.Seed; Space = None; HeldOutRuns = None }
+    | Some "samples" ->
+        let layout = Layout.parse (Storage.meta path stored "layout")
+        let theta = Storage.tensor path stored "theta"
+        if theta.dim() <> 2L || int theta.shape[1] <> Layout.paramCount layout then
+            Check.dataError $"{path}: theta has shape %A{theta.shape} but a {layout} MLP has {Layout.paramCount layout} parameters; the file is corrupt or was edited."
+        let held =
+            stored.Metadata.TryFind "heldout_runs"
+            |> Option.filter (fun s -> s.Trim() <> "")
+            |> Option.map (fun s -> s.Split(',') |> Array.map (fun r -> int (r.Trim())))
+        { Layout = layout; Theta = theta; SplitSeed = None; Space = stored.Metadata.TryFind "space"; HeldOutRuns = held }
+    | kind ->
+        let kind = defaultArg kind "?"
+        Check.dataError $"{path} holds a '{kind}', not networks; pass a zoo (`weightflow zoo`) or a samples file (`weightflow sample`)."
+
 let eval (args: ParseResults<EvalArgs>) : int =
     let json = args.Contains EvalArgs.Json
     let seed = int64 (args.GetResult(EvalArgs.Seed, 0))
@@ -56,7 +88,7 @@ let eval (args: ParseResults<EvalArgs>) : int =
     let task = Task.parse (args.GetResult EvalArgs.Task)
     let weightsPath = args.GetResult EvalArgs.Weights
     Check.fileExists weightsPath "Write one with `weightflow zoo` (a samples file from `weightflow sample` once it exists)."
-    let weights = Zoo.load weightsPath
+    let weights = loadNetworks weightsPath
     let zoo =
         args.TryGetResult EvalArgs.Zoo |> Option.map (fun p ->
             Check.fileExists p "Write one with `weightflow run` or `weightflow zoo` + `weightflow align`."
@@ -65,10 +97,14 @@ let eval (args: ParseResults<EvalArgs>) : int =
         if z.Layout <> weights.Layout then
             Check.dataError $"The networks are {weights.Layout} MLPs but the zoo holds {z.Layout} MLPs; pass the zoo the networks were generated from.")
     // The data split must be the zoo's, or test rows could be ones the zoo trained on.
-    let splitSeed = match zoo with Some z -> z.Config.Seed | None -> weights.Config.Seed
+    let splitSeed =
+        match zoo, weights.SplitSeed with
+        | Some z, _ -> z.Config.Seed
+        | None, Some s -> s
+        | None, None -> seed
     let data = Sources.load task splitSeed
     let space, spaceName =
-        match args.GetResult(EvalArgs.Space, "raw").Trim().ToLowerInvariant() with
+        match args.GetResult(EvalArgs.Space, defaultArg weights.Space "raw").Trim().ToLowerInvariant() with
         | "raw" -> id, "raw"
         | "canonical" -> Canonical.canonicalize Canonical.defaultConfig weights.Layout, "canonical"
         | s -> invalidArg "space" $"Unknown space '{s}'; use raw or canonical."
@@ -81,7 +117,12 @@ let eval (args: ParseResults<EvalArgs>) : int =
             if args.Contains EvalArgs.Baselines then invalidArg "baselines" "--baselines needs --zoo (the zoo whose mean, Gaussian and held-out runs are the baselines)."
             Evaluation.prepare config weights.Layout data None, None
         | Some z ->
-            let ctx, h, pool = Evaluation.ofZoo config fraction space data z
+            // The runs the generator never saw, when its samples file says which; else the last `fraction` of them.
+            let holdout =
+                match weights.HeldOutRuns with
+                | Some runs when not (args.Contains EvalArgs.Holdout) -> Holdout.ofRuns runs z
+                | _ -> Holdout.split fraction z
+            let ctx, h, pool = Evaluation.ofHoldout config space data z holdout
             ctx, Some (h, pool)
     let prepareSeconds = sw.Elapsed.TotalSeconds
     let theta = space (subset seed count weights.Theta)
