@@ -40,15 +40,34 @@ module Coupling =
         | Geometric -> (Manifold.dist space.Manifold x0 x1).pow(scalar 2.0)
         | Euclidean | Normalized -> (x0 - x1).pow(scalar 2.0).sum(1L)
 
-    /// Row i of x0 against every row j of x1: [B, B].
-    let private costMatrix (space: FlowSpace) (x0: Tensor) (x1: Tensor) : Tensor =
-        let b = x0.shape[0]
+    /// Squared geodesic distances on the weight-space product between every row i of x0 and every row j of x1:
+    /// [B, B]. Per sphere, the angles of all pairs come from one batched Gram matrix of unit rows (θ = arccos of the
+    /// clamped cosine: a cost needs no gradient, and its error near 0 does not change an assignment), so the B × B
+    /// costs take a few matrix products instead of B² manifold distances; biases add their squared Euclidean distance.
+    let private geodesicCostMatrix (space: FlowSpace) (x0: Tensor) (x1: Tensor) : Tensor =
+        let l = space.Layout
+        let depth = Layout.depth l
+        let radius = space.Canonical |> Option.bind (fun c -> Canonical.lastLayerRadius c l) |> Option.defaultValue 1.0
+        let unit (x: Tensor) = x / x.norm(-1, true).clamp_min(scalar 1e-12)
+        // rows [groups, B, dim] -> θ² summed over groups, [B, B]
+        let angles (a: Tensor) (b: Tensor) =
+            let cos = torch.bmm(unit a, (unit b).transpose(1L, 2L)).clamp(scalar -1.0, scalar 1.0)
+            cos.arccos().pow(scalar 2.0).sum(0L)
+        let spheres =
+            [ for layer in 0 .. depth - 1 ->
+                let a = Layout.weightT l layer x0
+                let b = Layout.weightT l layer x1
+                if layer < depth - 1 then angles (a.permute(2L, 0L, 1L)) (b.permute(2L, 0L, 1L))   // [out, B, in]
+                else (angles (a.flatten(1L).unsqueeze(0L)) (b.flatten(1L).unsqueeze(0L))) * (radius * radius) ]
+        let wc, bc = int64 (Layout.weightCount l), int64 (Layout.biasCount l)
+        let biases = torch.cdist(x0.narrow(1L, wc, bc).unsqueeze(0L), x1.narrow(1L, wc, bc).unsqueeze(0L)).squeeze(0L).pow(scalar 2.0)
+        List.fold (fun (acc: Tensor) (t: Tensor) -> acc + t) biases spheres
+
+    /// Row i of x0 against every row j of x1: [B, B] (the pair cost of `cost`).
+    let costMatrix (space: FlowSpace) (x0: Tensor) (x1: Tensor) : Tensor =
         match space.Kind with
         | Euclidean | Normalized -> torch.cdist(x0.unsqueeze(0L), x1.unsqueeze(0L)).squeeze(0L).pow(scalar 2.0)
-        | Geometric ->
-            let a = x0.unsqueeze(1L).expand(-1L, b, -1L).reshape(b * b, -1L)
-            let c = x1.unsqueeze(0L).expand(b, -1L, -1L).reshape(b * b, -1L)
-            (cost space a c).view(b, b)
+        | Geometric -> geodesicCostMatrix space x0 x1
 
     /// π minimizing Σ_i costs[i, π(i)]: [B] int64.
     let private assign (costs: Tensor) : Tensor =

@@ -33,6 +33,20 @@ let tests =
                 Expect.isLessThanOrEqual symOt (sym + 1e-6) $"{kind}: symmetry+OT <= symmetry-aware"
         }
 
+        test "the B x B cost matrix equals the pair costs, squared geodesic distance on the Geometric flow (float64)" {
+            let l = Layout.parse "4-5-3-2"
+            for kind in [ FlowKind.Euclidean; FlowKind.Geometric ] do
+                let space = FlowSpace.create kind 0.0 l
+                use gen = Scope.Rng.create 8L
+                let x0 = (Prior.sample Prior.defaults space gen torch.CPU 6).to_type(torch.float64)
+                let x1 = (Prior.sample Prior.defaults space gen torch.CPU 6).to_type(torch.float64)
+                let m = Coupling.costMatrix space x0 x1
+                let a = x0.unsqueeze(1L).expand(-1L, 6L, -1L).reshape(36L, -1L)
+                let b = x1.unsqueeze(0L).expand(6L, -1L, -1L).reshape(36L, -1L)
+                // arccos of a float64 cosine: absolute error ~1e-8 rad at worst (near 0), squared and summed over ~10 spheres
+                Expect.allClose 1e-6 m ((Coupling.cost space a b).view(6L, 6L)) $"{kind}: matrix = pairwise costs"
+        }
+
         test "couplings return permutations of the targets: the same networks, reordered" {
             let l = Layout.parse "3-5-2"
             let space = FlowSpace.create FlowKind.Euclidean 0.0 l
