@@ -16,9 +16,6 @@ module T =
     /// Shape as an int array (TorchSharp uses int64).
     let shape (x: Tensor) = x.shape |> Array.map int
 
-    /// Scalar value of a one-element tensor as float.
-    let toFloat (x: Tensor) = x.ToDouble()
-
     /// Copies a tensor to a float32 array on the CPU.
     let toArray (x: Tensor) : float32[] =
         use c = x.detach().cpu().to_type(torch.float32).contiguous()

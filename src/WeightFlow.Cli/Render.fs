@@ -16,24 +16,6 @@ let table (title: string) (header: string list) (rows: string list list) =
     for r in rows do t.AddRow(r |> List.map Markup.Escape |> Array.ofList) |> ignore
     AnsiConsole.Write t
 
-/// Runs `work report` under a progress bar of `total` steps (on stderr when JSON goes to stdout).
-/// `report done message` moves the bar; it is safe to call from the work's thread.
-let progress (quiet: bool) (label: string) (total: int) (work: (int -> string -> unit) -> 'a) : 'a =
-    if quiet || Console.IsErrorRedirected && Console.IsOutputRedirected then work (fun _ _ -> ())
-    else
-        let console = AnsiConsole.Create(AnsiConsoleSettings(Out = AnsiConsoleOutput(Console.Error)))
-        console.Progress()
-            .AutoClear(false)
-            .Columns([| TaskDescriptionColumn() :> ProgressColumn; ProgressBarColumn(); PercentageColumn()
-                        RemainingTimeColumn(); SpinnerColumn() |])
-            .Start(fun ctx ->
-                let task = ctx.AddTask(Markup.Escape label, true, float total)
-                let r = work (fun d msg ->
-                    task.Value <- float d
-                    if not (String.IsNullOrEmpty msg) then task.Description <- Markup.Escape $"{label} {msg}")
-                task.Value <- float total
-                r)
-
 /// Runs `work report` under progress bars (on stderr), one per label, each made when its label is first reported.
 /// `report label done total message` moves that label's bar; call it from the work's thread.
 let stagedProgress (quiet: bool) (work: (string -> int -> int -> string -> unit) -> 'a) : 'a =
@@ -59,6 +41,11 @@ let stagedProgress (quiet: bool) (work: (string -> int -> int -> string -> unit)
                     if not (String.IsNullOrEmpty msg) then bar.Description <- Markup.Escape $"{label} {msg}")
                 for b in bars.Values do b.Value <- b.MaxValue
                 r)
+
+/// Runs `work report` under one progress bar of `total` steps (`stagedProgress` with one label).
+/// `report done message` moves the bar; it is safe to call from the work's thread.
+let progress (quiet: bool) (label: string) (total: int) (work: (int -> string -> unit) -> 'a) : 'a =
+    stagedProgress quiet (fun report -> work (fun d msg -> report label d total msg))
 
 /// Writes an informational line on stderr.
 let note (msg: string) = Console.Error.WriteLine msg
