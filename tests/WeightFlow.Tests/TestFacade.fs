@@ -28,6 +28,18 @@ let tests =
             Expect.equal (back.Weights 5) (zoo.Weights 5) "reloaded weights"
             IO.File.Delete path
         }
+        test "WeightFlowMainJob.RunAsync runs the core's main job and reports its stages" {
+            let dir = IO.Path.Combine(IO.Path.GetTempPath(), $"wf-facade-job-{Guid.NewGuid():N}")
+            try
+                let stages = Collections.Concurrent.ConcurrentQueue<string>()
+                let progress = { new IProgress<MainJobProgress> with member _.Report p = stages.Enqueue p.Stage }
+                let r = WeightFlowMainJob.RunAsync(MainJobOptions(OutDir = dir, Runs = Nullable 3, Epochs = Nullable 3, Pairs = 10), progress, CancellationToken.None).Result
+                Expect.isTrue (IO.File.Exists r.AlignedZooPath) "the aligned zoo is written"
+                Expect.equal (stages |> Seq.distinct |> List.ofSeq) [ "zoo"; "align"; "barriers" ] "every stage reports"
+                Expect.isTrue (r.MidpointLossUnaligned > 0.0 && r.MidpointLossAligned > 0.0) "losses are positive"
+            finally
+                if IO.Directory.Exists dir then IO.Directory.Delete(dir, true)
+        }
         test "options are validated with the property's name" {
             let e = Expect.throwsC (fun () -> ZooOptions(Runs = Nullable 0).Validate()) id
             Expect.stringContains e.Message "Runs" "names the property"
