@@ -62,7 +62,12 @@ let sample (args: ParseResults<SampleArgs>) : int =
         Render.error $"all {config.Count} samples are non-finite (NaN or infinite); nothing was written. Try fewer noise, a smaller --guidance, or another solver."
         5
     else
-        Sampling.save out ([ "flow.file", IO.Path.GetFileName flowPath ] @ Sampling.metadata config) flow result
+        // The zoo runs the flow never saw travel with the samples, so `weightflow eval` compares against those runs.
+        let heldOut =
+            let stored = Storage.read flowPath
+            for _, t in stored.Tensors do t.Dispose()
+            stored.Metadata |> Map.tryFind "heldout_runs" |> Option.map (fun r -> "heldout_runs", r) |> Option.toList
+        Sampling.save out ([ "flow.file", IO.Path.GetFileName flowPath ] @ heldOut @ Sampling.metadata config) flow result
         let n = int result.Theta.shape[0]
         if result.NonFinite.Length > 0 then
             Render.note $"warning: {result.NonFinite.Length} of {config.Count} samples were non-finite (NaN or infinite) and were left out of {out}."
