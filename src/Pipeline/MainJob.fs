@@ -1,12 +1,16 @@
-/// The main job (`weightflow run`, thesis §7.2 and Fig. 7.2): train the zoo as one batch, align it to one reference,
-/// and measure loss barriers before and after. One configuration record in, one result record out; progress and
-/// cancellation are parameters, so the CLI, the facade and scripts run the same function and only render.
+/// The main job (`weightflow run`, thesis ch. 7, issue 12 item 2): train the zoo as one batch, align it to one
+/// reference, measure loss barriers before and after (Fig. 7.2), canonicalize it, train the three flows (Euclidean on
+/// the aligned raw weights, Normalized, Geometric; the Relational Transformer) and the MLP-velocity baseline on the
+/// checkpoints of all but the held-out runs, sample each, and evaluate every flow beside the three baselines (zoo
+/// mean, fitted diagonal Gaussian, held-out checkpoints) in its own space (raw for the Euclidean flows, canonical for
+/// the Normalized and Geometric ones) into one table per space; then write `report.md` with the tables and figures.
+/// One configuration record in, one result record out; progress and cancellation are parameters, so the CLI, the
+/// facade and scripts run the same function and only render.
 ///
 /// Each stage is a function whose output is a file in `OutDir`, written atomically (Storage), and recorded in
 /// `stages.json` (also atomic) with a key naming everything the output depends on. A stage whose key and file are
 /// already there is read back instead of recomputed, so re-running a finished or interrupted job is cheap; zoo
-/// training also resumes from its training state after a kill (Zoo.trainResumable). Later stages (flows, sampling,
-/// evaluation) extend the job the same way: a stage function, a key, a file.
+/// training and flow training also resume from their training state after a kill or a cancellation.
 namespace WeightFlow
 
 open System
@@ -18,7 +22,18 @@ open System.Text.Json
 open System.Threading
 open TorchSharp
 
+/// A flow the main job trains: its name in tables and file names, and its training settings.
+[<NoEquality; NoComparison>]
+type FlowRun = { Name: string; Training: TrainingConfig }
+
+/// Sizes of the main job: `Quick` is the CPU preset (`TrainingConfig.cpu`, ≤ 15 min on 2 cores for UCI), `Full`
+/// trains every flow 5x longer.
+type MainJobPreset =
+    | Quick
+    | Full
+
 /// What the main job does.
+[<NoEquality; NoComparison>]
 type MainJobConfig =
     { Task: Task
       Zoo: ZooConfig
@@ -30,16 +45,53 @@ type MainJobConfig =
       /// Seeds the barrier pairs (the zoo's own seed is Zoo.Seed).
       Seed: int64
       /// Results folder.
-      OutDir: string }
+      OutDir: string
+      /// The flows trained on the aligned zoo; none: the job ends after the barriers.
+      Flows: FlowRun list
+      /// Whole runs (the largest ids) the flows never see: half judge novelty and fidelity, half are the held-out row.
+      HeldOutRuns: int
+      /// How each flow is sampled (count, steps, seed).
+      Sampling: SamplingConfig
+      Evaluation: Evaluation.EvalConfig
+      /// The preset's name, recorded in the report.
+      Preset: string }
 
 /// The stages of the main job, in order.
 type MainJobStage =
     | TrainZoo
     | AlignZoo
     | MeasureBarriers
+    | Canonicalize
+    | TrainFlow of flow: string
+    | SampleFlow of flow: string
+    | Evaluate
 
 /// Progress within a stage: `Done` of `Total` units (iterations, networks, pairs).
 type MainJobProgress = { Stage: MainJobStage; Label: string; Done: int; Total: int; Message: string }
+
+/// A trained and sampled flow of the main job.
+type MainJobFlow =
+    { Name: string
+      Kind: FlowKind
+      Model: VelocityKind
+      Iterations: int
+      BatchSize: int
+      Path: string
+      /// Wall-clock seconds of training; None when the flow file of an earlier run was reused.
+      TrainingSeconds: float option
+      /// Mean loss of the last 50 steps.
+      FinalLoss: float
+      SamplesPath: string
+      SamplingSeconds: float option
+      /// Samples dropped as non-finite.
+      NonFinite: int }
+
+/// One quality table: the flows evaluated in one space and the three baselines in the same space.
+type MainJobTable =
+    { /// "raw" (Euclidean flows) or "canonical" (Normalized, Geometric).
+      Space: string
+      Flows: Evaluation.Row list
+      Baselines: Evaluation.Row list }
 
 /// What the main job produced. The zoos own native memory: dispose their Theta when done.
 [<NoEquality; NoComparison>]
@@ -56,15 +108,69 @@ type MainJobResult =
       Before: Barrier.Barriers
       After: Barrier.Barriers
       BarriersPath: string
+      /// The flows (empty when the configuration has none).
+      Flows: MainJobFlow list
+      /// One table per space (empty without flows).
+      Tables: MainJobTable list
+      /// report.md and its figures.
+      ReportPath: string
+      Figures: string list
       /// The stages read back from an earlier run instead of computed.
       Reused: MainJobStage list }
 
 [<RequireQualifiedAccess>]
 module MainJobConfig =
-    /// The thesis' UCI main job: the appendix A zoo with `seed`, weight matching, 250 pairs, 3 points.
-    let uci (seed: int64) (outDir: string) : MainJobConfig =
-        { Task = Task.Uci; Zoo = { ZooConfig.uci with Seed = seed }; Alignment = WeightMatching
-          Pairs = 250; Points = 3; Seed = seed; OutDir = outDir }
+    /// The flows of a preset (issue 12 item 2): the Euclidean, Normalized and Geometric flows with the Relational
+    /// Transformer and the MLP-velocity baseline (a Euclidean flow), each with `TrainingConfig.cpu` (its coupling,
+    /// model size, iterations); `Full` trains 5x as many iterations. Seeds from `seed`.
+    let flows (preset: MainJobPreset) (seed: int64) : FlowRun list =
+        let make name kind model =
+            let c = TrainingConfig.cpu kind model
+            let c = match preset with Quick -> c | Full -> { c with Iterations = 5 * c.Iterations }
+            { Name = name; Training = { c with Seed = seed } }
+        [ make "Euclidean" Euclidean VelocityKind.Rt
+          make "Normalized" Normalized VelocityKind.Rt
+          make "Geometric" Geometric VelocityKind.Rt
+          make "Euclidean MLP" Euclidean VelocityKind.Mlp ]
+
+    let private presetName (p: MainJobPreset) = match p with Quick -> "quick" | Full -> "full"
+
+    /// Parses "quick" or "full".
+    let parsePreset (s: string) =
+        match s.Trim().ToLowerInvariant() with
+        | "quick" -> Quick
+        | "full" -> Full
+        | _ -> invalidArg "preset" $"Unknown preset '{s}'; use quick or full."
+
+    /// The main job for a task whose zoo settings are given: 10% of the runs held out (at least 2), 64 samples per
+    /// flow with 100 Euler steps (deterministic), the default evaluation.
+    let ofZoo (task: Task) (zoo: ZooConfig) (preset: MainJobPreset) (seed: int64) (outDir: string) : MainJobConfig =
+        { Task = task; Zoo = { zoo with Seed = seed }; Alignment = WeightMatching
+          Pairs = 250; Points = 3; Seed = seed; OutDir = outDir
+          Flows = flows preset seed; HeldOutRuns = max 2 (zoo.Runs / 10)
+          Sampling = { SamplingConfig.defaults 64 with Seed = seed }
+          Evaluation = { Evaluation.defaultConfig with Seed = seed }
+          Preset = presetName preset }
+
+    /// The thesis' UCI main job: the appendix A zoo with `seed`, weight matching, 250 pairs, 3 points, the quick flows.
+    let uci (seed: int64) (outDir: string) : MainJobConfig = ofZoo Task.Uci ZooConfig.uci Quick seed outDir
+
+    /// The zoo settings of a task, derived from its data where the thesis has none (a CSV): the UCI preset with the
+    /// layout features-16-16-classes (`ZooConfig.forTask`) and a checkpoint interval giving ~80 checkpoints per run,
+    /// as the UCI preset does (8 iterations per epoch x 40 kept epochs / every 4).
+    let zooFor (task: Task) (data: Dataset) : ZooConfig =
+        let z = ZooConfig.forTask task data
+        match task with
+        | Task.Csv _ | Task.Custom _ ->
+            let perEpoch = (Dataset.count data.Train + z.BatchSize - 1) / z.BatchSize
+            let kept = perEpoch * (z.Epochs - z.DropEpochs)
+            { z with Every = max 1 (kept / 80) }
+        | _ -> z
+
+    /// The main job for any task (its data is read to derive the zoo's layout and checkpoint interval).
+    let forTask (task: Task) (preset: MainJobPreset) (seed: int64) (outDir: string) : MainJobConfig =
+        let data = Sources.load task seed
+        ofZoo task (zooFor task data) preset seed outDir
 
     /// Checks the fields the stages do not check themselves.
     let validate (c: MainJobConfig) =
@@ -72,6 +178,13 @@ module MainJobConfig =
         Check.arg "Pairs" (c.Pairs >= 1) $"Pairs must be at least 1; got {c.Pairs}."
         Check.arg "Points" (c.Points >= 3 && c.Points % 2 = 1) $"Points must be odd and >= 3; got {c.Points}."
         Check.arg "OutDir" (not (String.IsNullOrWhiteSpace c.OutDir)) "OutDir must name a results folder."
+        if not c.Flows.IsEmpty then
+            Check.arg "HeldOutRuns" (c.HeldOutRuns >= 2 && c.HeldOutRuns < c.Zoo.Runs)
+                $"HeldOutRuns must be at least 2 (half judge, half are the held-out row) and leave a training run; got {c.HeldOutRuns} of {c.Zoo.Runs} runs."
+            let names = c.Flows |> List.map (fun f -> f.Name)
+            Check.arg "Flows" (List.distinct names = names) $"Flow names must be distinct; got %A{names}."
+            for f in c.Flows do TrainingConfig.validate f.Training
+            SamplingConfig.validate c.Sampling
 
 [<RequireQualifiedAccess>]
 module MainJob =
@@ -88,8 +201,33 @@ module MainJob =
         (("task", Task.name c.Task) :: ZooConfig.toMetadata c.Zoo) |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";"
     let private alignKey (c: MainJobConfig) = $"{zooKey c};alignment={ZooAlignment.name c.Alignment}"
     let private barriersKey (c: MainJobConfig) = $"{alignKey c};pairs={c.Pairs};points={c.Points};seed={c.Seed}"
+    let private canonicalKey (c: MainJobConfig) = $"{alignKey c};canonical=last-layer-unit-norm"
+    let private flowKey (c: MainJobConfig) (f: FlowRun) =
+        $"{alignKey c};heldout={c.HeldOutRuns};" + (TrainingConfig.toMetadata f.Training |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";")
+    let private samplesKey (c: MainJobConfig) (f: FlowRun) =
+        $"{flowKey c f};count={c.Sampling.Count};" + (Sampling.metadata c.Sampling |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";")
+    let private evaluationKey (c: MainJobConfig) =
+        let e = c.Evaluation
+        (c.Flows |> List.map (samplesKey c) |> String.concat "|")
+        + $";eval.seed={e.Seed};bma={e.BmaK};diversity={e.DiversityMax};floor={e.FloorSize};projections={e.Projections}"
 
-    let private stageName (s: MainJobStage) = match s with TrainZoo -> "zoo" | AlignZoo -> "align" | MeasureBarriers -> "barriers"
+    let private slug (name: string) = name.ToLowerInvariant().Replace(' ', '-')
+    let canonicalPath (c: MainJobConfig) = Path.Combine(c.OutDir, $"zoo-{stem c}-canonical.safetensors")
+    let flowPath (c: MainJobConfig) (f: FlowRun) = Path.Combine(c.OutDir, $"flow-{slug f.Name}.safetensors")
+    let samplesPath (c: MainJobConfig) (f: FlowRun) = Path.Combine(c.OutDir, $"samples-{slug f.Name}.safetensors")
+    let evaluationPath (c: MainJobConfig) = Path.Combine(c.OutDir, "evaluation.json")
+    let reportPath (c: MainJobConfig) = Path.Combine(c.OutDir, "report.md")
+
+    /// The stage's name in `stages.json` and progress labels.
+    let stageName (s: MainJobStage) =
+        match s with
+        | TrainZoo -> "zoo"
+        | AlignZoo -> "align"
+        | MeasureBarriers -> "barriers"
+        | Canonicalize -> "canonicalize"
+        | TrainFlow n -> $"flow:{n}"
+        | SampleFlow n -> $"samples:{n}"
+        | Evaluate -> "evaluate"
 
     let private readManifest (c: MainJobConfig) : Map<string, string> =
         try
@@ -178,6 +316,262 @@ module MainJob =
             record c MeasureBarriers (barriersKey c)
             before, after, false
 
+    /// Stage 4: the aligned zoo canonicalized (each hidden neuron's incoming weights on its sphere, the last layer at
+    /// norm 1; Canonical.defaultConfig): the Normalized and Geometric flows' space, where their rows are evaluated.
+    let canonicalize (c: MainJobConfig) (aligned: Zoo) (progress: MainJobProgress -> unit) : Zoo * bool =
+        let path = canonicalPath c
+        if finished c Canonicalize (canonicalKey c) path then Zoo.load path, true
+        else
+            progress { Stage = Canonicalize; Label = "canonicalize"; Done = 0; Total = 1; Message = "" }
+            let theta = Scope.noGrad (fun () -> Canonical.canonicalize Canonical.defaultConfig aligned.Layout aligned.Theta)
+            let z = Zoo.withTheta aligned theta
+            Zoo.save path z
+            record c Canonicalize (canonicalKey c)
+            progress { Stage = Canonicalize; Label = "canonicalize"; Done = 1; Total = 1; Message = "" }
+            z, false
+
+    let private metaValue (path: string) (key: string) : string option =
+        let s = Storage.read path
+        for _, t in s.Tensors do t.Dispose()
+        s.Metadata.TryFind key
+
+    let private parseFloat (s: string) = Double.Parse(s, CultureInfo.InvariantCulture)
+    let private inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
+
+    /// Stage 5 (per flow): a flow trained on the aligned zoo minus the held-out runs (Targets.holdOutLastRuns), its
+    /// checkpoint beside the file so a cancelled or killed run resumes; or read back. Returns the flow, the training
+    /// seconds (None when reused) and the mean loss of the last 50 steps.
+    let trainFlow (c: MainJobConfig) (aligned: Zoo) (f: FlowRun) (progress: MainJobProgress -> unit) (ct: CancellationToken)
+                  : Flow * float option * float * bool =
+        let path = flowPath c f
+        let key = flowKey c f
+        if finished c (TrainFlow f.Name) key path then
+            let loss = metaValue path "train.final_loss" |> Option.map parseFloat |> Option.defaultValue nan
+            Flow.load torch.CPU path, None, loss, true
+        else
+            let split = Targets.holdOutLastRuns c.HeldOutRuns aligned
+            // the checkpoint's name carries the key's hash: a changed configuration never meets a stale state
+            let checkpoint = $"{path}.{Convert.ToHexString(Security.Cryptography.SHA256.HashData(Text.Encoding.UTF8.GetBytes key))[..11]}.checkpoint"
+            let label = $"train {f.Name} ({VelocityKind.text (VelocityConfig.kind f.Training.Model)}, {f.Training.Iterations} it)"
+            let result =
+                try
+                    Training.train f.Training aligned.Layout split.Train (Some checkpoint)
+                        (fun p -> progress { Stage = TrainFlow f.Name; Label = label; Done = p.Step; Total = p.Total
+                                             Message = $"loss {p.Loss:F4} {p.IterationsPerSecond:F1} it/s" }) ct
+                finally split.Train.Dispose(); split.HeldOut.Dispose()
+            match result.Outcome with
+            | Cancelled _ -> raise (OperationCanceledException($"Training of the {f.Name} flow was cancelled; its checkpoint {checkpoint} resumes it on the next run.", ct))
+            | Diverged step -> Check.dataError $"The {f.Name} flow's loss at step {step} is not finite; training stopped (checkpoint {checkpoint}). Lower its learning rate or enable clipping in TrainingConfig."
+            | Completed ->
+                let tail = result.Losses |> Array.skip (max 0 (result.Losses.Length - 50))
+                let loss = if tail.Length = 0 then nan else Array.average tail
+                Flow.saveWith path
+                    (Targets.metadata split @ TrainingConfig.toMetadata f.Training
+                     @ [ "train.final_loss", inv loss; "train.seconds", inv result.Seconds ]) result.Flow
+                record c (TrainFlow f.Name) key
+                if File.Exists checkpoint then File.Delete checkpoint
+                result.Flow, Some result.Seconds, loss, false
+
+    /// Stage 6 (per flow): `Sampling.Count` networks (in the flow's space: raw for Euclidean, canonical otherwise),
+    /// or read back. Returns the samples [N, P], the seconds (None when reused) and the count of non-finite samples.
+    let sampleFlow (c: MainJobConfig) (f: FlowRun) (flow: Flow) (progress: MainJobProgress -> unit) : Tensor * float option * int * bool =
+        let path = samplesPath c f
+        let key = samplesKey c f
+        if finished c (SampleFlow f.Name) key path then
+            let _, theta, get = Sampling.load path
+            let dropped = try int (get "non_finite_dropped") with _ -> 0
+            theta, None, dropped, true
+        else
+            let batches = (c.Sampling.Count + c.Sampling.BatchSize - 1) / c.Sampling.BatchSize
+            let total = batches * c.Sampling.Steps
+            let label = $"sample {f.Name} ({c.Sampling.Count} x {c.Sampling.Steps} steps)"
+            let r = Scope.noGrad (fun () ->
+                        Sampling.sample c.Sampling (fun d -> progress { Stage = SampleFlow f.Name; Label = label; Done = d; Total = total; Message = "" })
+                            torch.CPU flow)
+            Sampling.save path (("sample.seconds", inv r.Seconds) :: Sampling.metadata c.Sampling) flow r
+            record c (SampleFlow f.Name) key
+            r.Theta, Some r.Seconds, r.NonFinite.Length, false
+
+    // The evaluation stage's file: the tables as JSON (written and read here, so that a re-run reads back exactly
+    // the figures it printed; non-finite numbers and absent columns are null).
+    let private writeRow (w: Utf8JsonWriter) (r: Evaluation.Row) =
+        let num (name: string) (x: float) = if Double.IsFinite x then w.WriteNumber(name, x) else w.WriteNull(name)
+        let optNum (name: string) (x: float option) = match x with Some v -> num name v | None -> w.WriteNull(name)
+        let point (p: Bma.BmaPoint) =
+            w.WriteStartObject()
+            w.WriteNumber("k", p.K)
+            num "accuracy" p.Accuracy
+            num "nll" p.Nll
+            w.WriteEndObject()
+        w.WriteStartObject()
+        w.WriteString("name", r.Name)
+        w.WriteNumber("count", r.Count)
+        num "accuracy_mean" r.AccuracyMean
+        num "accuracy_min" r.AccuracyMin
+        num "accuracy_std" r.AccuracyStd
+        num "ce_raw" r.CrossEntropy
+        num "ce_calibrated" r.CalibratedCrossEntropy
+        num "ce_calibrated_median" r.CalibratedCrossEntropyMedian
+        num "temperature_median" r.TemperatureMedian
+        w.WriteNumber("calibration_at_bound", r.CalibrationAtBound)
+        w.WritePropertyName("bma")
+        point r.Bma
+        w.WriteStartArray("bma_curve")
+        for p in r.BmaCurve do point p
+        w.WriteEndArray()
+        optNum "diversity" r.Diversity
+        optNum "mmd2" r.Fidelity
+        optNum "mmd2_floor" r.FidelityFloor
+        optNum "sliced_w" r.SlicedWasserstein
+        optNum "sliced_w_floor" r.SlicedWassersteinFloor
+        optNum "nearest_training_median" r.NearestTrainingMedian
+        optNum "novelty_ratio" r.NoveltyRatio
+        num "seconds" r.Seconds
+        w.WriteEndObject()
+
+    let private readRow (e: JsonElement) : Evaluation.Row =
+        let num (name: string) = let v = e.GetProperty name in if v.ValueKind = JsonValueKind.Null then nan else v.GetDouble()
+        let optNum (name: string) = let v = e.GetProperty name in if v.ValueKind = JsonValueKind.Null then None else Some (v.GetDouble())
+        let point (p: JsonElement) : Bma.BmaPoint =
+            let d (n: string) = let v = p.GetProperty n in if v.ValueKind = JsonValueKind.Null then nan else v.GetDouble()
+            { K = p.GetProperty("k").GetInt32(); Accuracy = d "accuracy"; Nll = d "nll" }
+        { Name = e.GetProperty("name").GetString(); Count = e.GetProperty("count").GetInt32()
+          AccuracyMean = num "accuracy_mean"; AccuracyMin = num "accuracy_min"; AccuracyStd = num "accuracy_std"
+          CrossEntropy = num "ce_raw"; CalibratedCrossEntropy = num "ce_calibrated"
+          CalibratedCrossEntropyMedian = num "ce_calibrated_median"; TemperatureMedian = num "temperature_median"
+          CalibrationAtBound = e.GetProperty("calibration_at_bound").GetInt32()
+          Bma = point (e.GetProperty "bma"); BmaCurve = [ for p in e.GetProperty("bma_curve").EnumerateArray() -> point p ]
+          Diversity = optNum "diversity"; Fidelity = optNum "mmd2"; FidelityFloor = optNum "mmd2_floor"
+          SlicedWasserstein = optNum "sliced_w"; SlicedWassersteinFloor = optNum "sliced_w_floor"
+          NearestTrainingMedian = optNum "nearest_training_median"; NoveltyRatio = optNum "novelty_ratio"
+          Seconds = num "seconds" }
+
+    /// The tables as JSON text (the evaluation stage's file).
+    let tablesJson (tables: MainJobTable list) : string =
+        use ms = new MemoryStream()
+        (use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true))
+         w.WriteStartArray()
+         for t in tables do
+            w.WriteStartObject()
+            w.WriteString("space", t.Space)
+            w.WriteStartArray("flows")
+            for r in t.Flows do writeRow w r
+            w.WriteEndArray()
+            w.WriteStartArray("baselines")
+            for r in t.Baselines do writeRow w r
+            w.WriteEndArray()
+            w.WriteEndObject()
+         w.WriteEndArray())
+        Text.Encoding.UTF8.GetString(ms.ToArray())
+
+    /// Reads `tablesJson`'s text.
+    let tablesOfJson (text: string) : MainJobTable list =
+        use doc = JsonDocument.Parse text
+        [ for t in doc.RootElement.EnumerateArray() ->
+            { Space = t.GetProperty("space").GetString()
+              Flows = [ for r in t.GetProperty("flows").EnumerateArray() -> readRow r ]
+              Baselines = [ for r in t.GetProperty("baselines").EnumerateArray() -> readRow r ] } ]
+
+    /// Stage 7: every flow's samples and the three baselines, evaluated in each space that has a flow: raw (the
+    /// aligned zoo) for the Euclidean flows, canonical (the canonicalized zoo; the baselines' mean and Gaussian
+    /// samples canonicalized) for the Normalized and Geometric flows. The held-out runs are the flows' own
+    /// (Holdout.ofRuns): half judge (novelty, fidelity), half are the held-out row. Or read back.
+    let evaluate (c: MainJobConfig) (aligned: Zoo) (canonical: Zoo) (samples: (FlowRun * Tensor) list)
+                 (progress: MainJobProgress -> unit) : MainJobTable list * bool =
+        let path = evaluationPath c
+        let key = evaluationKey c
+        if finished c Evaluate key path then tablesOfJson (File.ReadAllText path), true
+        else
+            let data = Sources.load c.Task c.Zoo.Seed
+            let runs = aligned.Run |> Array.distinct |> Array.sort
+            let held = runs[runs.Length - c.HeldOutRuns ..]
+            let spaces =
+                [ "raw", aligned, id, samples |> List.filter (fun (f, _) -> f.Training.Flow = Euclidean)
+                  "canonical", canonical, Canonical.canonicalize Canonical.defaultConfig aligned.Layout,
+                  samples |> List.filter (fun (f, _) -> f.Training.Flow <> Euclidean) ]
+                |> List.filter (fun (_, _, _, xs) -> not xs.IsEmpty)
+            let total = spaces |> List.sumBy (fun (_, _, _, xs) -> xs.Length + 4)
+            let mutable done' = 0
+            let tick label =
+                done' <- done' + 1
+                progress { Stage = Evaluate; Label = "evaluate"; Done = done'; Total = total; Message = label }
+            let tables =
+                [ for space, zoo, project, flows in spaces ->
+                    let ctx, h, pool = Evaluation.ofHoldout c.Evaluation id data zoo (Holdout.ofRuns held zoo)
+                    tick $"{space}: context"
+                    let flowRows = [ for f, theta in flows -> (let r = Evaluation.evaluate ctx f.Name theta in tick f.Name; r) ]
+                    let baselines = Evaluation.baselines ctx project c.Sampling.Count (c.Seed + 1L) h.Train pool
+                    for _ in 1 .. 3 do tick $"{space}: baselines"
+                    pool.Dispose()
+                    { Space = space; Flows = flowRows; Baselines = baselines } ]
+            Report.writeText path (tablesJson tables)
+            record c Evaluate key
+            tables, false
+
+    /// The thesis' Table 7.1 (UCI, aligned zoo): accuracy and loss of samples, mean ± std, by flow name.
+    let thesisUci : (string * string) list =
+        [ "Euclidean", "0.998 ± 0.006 / 0.070 ± 0.040"; "Normalized", "0.989 ± 0.011 / 0.030 ± 0.015"
+          "Geometric", "0.993 ± 0.001 / 0.018 ± 0.001"; "held-out", "0.992 ± 0.010 / 0.048 ± 0.032 (Target, Adam)" ]
+
+    let private secondsText (s: float option) = match s with Some t -> $"%.1f{t} s" | None -> "reused"
+
+    /// Writes report.md and its figures (the barrier histogram; per table accuracy vs calibrated CE, BMA curves,
+    /// novelty-ratio bars). Returns the figure files.
+    let writeReport (c: MainJobConfig) (r: MainJobResult) : string list =
+        let stemName = stem c
+        let barrierPng = Path.Combine(c.OutDir, $"barriers-{stemName}.png")
+        Figures.histogram barrierPng $"{Task.name c.Task}: midpoint loss barriers of {c.Pairs} random checkpoint pairs"
+            "relative barrier L(½) − (L(0)+L(1))/2 (training split)"
+            [ "unaligned", T.toArray64 r.Before.Relative; $"aligned ({ZooAlignment.name c.Alignment})", T.toArray64 r.After.Relative ] 30
+        let figures =
+            [ for t in r.Tables do yield! Report.qualityFigures c.OutDir $"quality-{t.Space}" $"{Task.name c.Task}, {t.Space} space" (t.Flows @ t.Baselines) ]
+        let before, after = Barrier.summarize r.Before, Barrier.summarize r.After
+        let pm (m, s) = $"{Report.f4 m} ± {Report.f4 s}"
+        let z = ZooSummary.ofZoo r.Zoo
+        let sb = Text.StringBuilder()
+        let line (x: string) = sb.AppendLine x |> ignore
+        line $"# WeightFlow main job: {Task.name c.Task}, preset {c.Preset}"
+        line ""
+        line $"Zoo: {c.Zoo.Runs} runs of a {c.Zoo.Layout} MLP, {c.Zoo.Epochs} epochs, batch {c.Zoo.BatchSize}, first {c.Zoo.DropEpochs} epochs dropped, a checkpoint every {c.Zoo.Every} iterations ({z.Checkpoints} checkpoints); split seed {c.Zoo.Seed}. Alignment: {ZooAlignment.name c.Alignment} to checkpoint 0."
+        if not c.Flows.IsEmpty then
+            line $"Flows trained on the checkpoints of runs 0..{c.Zoo.Runs - c.HeldOutRuns - 1}; the last {c.HeldOutRuns} runs are held out (half judge novelty and fidelity, half are the held-out row). Samples: {c.Sampling.Count} per flow, {c.Sampling.Steps} Euler steps, deterministic."
+        line ""
+        line "## Stages"
+        line ""
+        line (Report.markdownTable [ "stage"; "wall time"; "details" ]
+                [ [ "zoo"; secondsText r.TrainingSeconds; $"final test accuracy {pm (z.FinalAccuracyMean, z.FinalAccuracyStd)}" ]
+                  [ "align"; secondsText r.AlignSeconds; r.AlignedPath ]
+                  for f in r.Flows do
+                    [ $"train {f.Name}"; secondsText f.TrainingSeconds
+                      $"{FlowKind.text f.Kind} flow, {VelocityKind.text f.Model}, {f.Iterations} iterations x batch {f.BatchSize}, final loss {Report.f4 f.FinalLoss}" ]
+                    [ $"sample {f.Name}"; secondsText f.SamplingSeconds; $"{f.NonFinite} non-finite samples dropped" ] ])
+        line "## Loss barriers (thesis Fig. 7.2)"
+        line ""
+        line (Report.markdownTable [ "training-split cross-entropy"; "unaligned"; "aligned"; "thesis (unaligned → aligned)" ]
+                [ [ "midpoint loss L(½)"; pm before.Midpoint; pm after.Midpoint; (if c.Task = Task.Uci then "0.244 ± 0.009 → 0.070 ± 0.001" else "–") ]
+                  [ "relative barrier"; pm before.Relative; pm after.Relative; "–" ] ])
+        line $"![barriers]({Path.GetFileName barrierPng})"
+        line ""
+        for t in r.Tables do
+            line $"## Samples and baselines, {t.Space} space"
+            line ""
+            line (Report.qualityTable (t.Flows @ t.Baselines))
+            if c.Task = Task.Uci then
+                line "The thesis' Table 7.1 (aligned zoo, accuracy / loss, mean ± std; GPU budgets of 6-40 h per flow):"
+                line ""
+                line (Report.markdownTable [ "row"; "thesis accuracy / loss" ]
+                        [ for row in t.Flows @ t.Baselines do
+                            match thesisUci |> List.tryFind (fun (n, _) -> n = row.Name) with
+                            | Some (n, v) -> yield [ n; v ]
+                            | None -> () ])
+            for f in figures |> List.filter (fun f -> Path.GetFileName(f).StartsWith $"quality-{t.Space}") do
+                line $"![{Path.GetFileNameWithoutExtension f}]({Path.GetFileName f})"
+            line ""
+        if not r.Tables.IsEmpty then
+            line "Columns: test split; CE calibrated = cross-entropy after a per-network temperature fitted on the validation split; BMA = probability averaging over k networks; diversity = mean pairwise Jensen-Shannon divergence of the calibrated predictions; MMD² and sliced W = two-sample distances to the judge checkpoints after re-aligning every network to the zoo's reference, with their floor (training vs judge checkpoints); novelty ratio = median distance to the nearest training checkpoint over the held-out checkpoints' (≈1: as new as a new training run, ≈0: copies)."
+        Report.writeText (reportPath c) (sb.ToString())
+        barrierPng :: figures
+
     /// Runs the stages in order (see the module's summary). `progress` is called on the calling thread; `ct` is
     /// checked between training iterations.
     let run (c: MainJobConfig) (progress: MainJobProgress -> unit) (ct: CancellationToken) : MainJobResult =
@@ -188,9 +582,39 @@ module MainJob =
         let aligned, alignSeconds, alignReused = alignZoo c zoo progress
         ct.ThrowIfCancellationRequested()
         let before, after, barriersReused = measureBarriers c zoo aligned progress
-        { Zoo = zoo; ZooPath = zooPath c; TrainingSeconds = trainingSeconds
-          Aligned = aligned; AlignedPath = alignedPath c; AlignSeconds = alignSeconds
-          Before = before; After = after; BarriersPath = barriersPath c
-          Reused = [ if zooReused then TrainZoo
-                     if alignReused then AlignZoo
-                     if barriersReused then MeasureBarriers ] }
+        let reused = ResizeArray<MainJobStage>()
+        if zooReused then reused.Add TrainZoo
+        if alignReused then reused.Add AlignZoo
+        if barriersReused then reused.Add MeasureBarriers
+        let flows, tables =
+            if c.Flows.IsEmpty then [], []
+            else
+                ct.ThrowIfCancellationRequested()
+                let canonical, canonReused = canonicalize c aligned progress
+                if canonReused then reused.Add Canonicalize
+                let trained =
+                    [ for f in c.Flows ->
+                        ct.ThrowIfCancellationRequested()
+                        let flow, seconds, loss, flowReused = trainFlow c aligned f progress ct
+                        if flowReused then reused.Add (TrainFlow f.Name)
+                        ct.ThrowIfCancellationRequested()
+                        let theta, sampleSeconds, dropped, samplesReused = sampleFlow c f flow progress
+                        if samplesReused then reused.Add (SampleFlow f.Name)
+                        { Name = f.Name; Kind = f.Training.Flow; Model = VelocityConfig.kind f.Training.Model
+                          Iterations = f.Training.Iterations; BatchSize = f.Training.BatchSize
+                          Path = flowPath c f; TrainingSeconds = seconds; FinalLoss = loss
+                          SamplesPath = samplesPath c f; SamplingSeconds = sampleSeconds; NonFinite = dropped }, (f, theta) ]
+                ct.ThrowIfCancellationRequested()
+                let samples = trained |> List.map snd
+                let tables, evalReused = evaluate c aligned canonical samples progress
+                if evalReused then reused.Add Evaluate
+                for _, theta in samples do theta.Dispose()
+                canonical.Theta.Dispose()
+                trained |> List.map fst, tables
+        let result =
+            { Zoo = zoo; ZooPath = zooPath c; TrainingSeconds = trainingSeconds
+              Aligned = aligned; AlignedPath = alignedPath c; AlignSeconds = alignSeconds
+              Before = before; After = after; BarriersPath = barriersPath c
+              Flows = flows; Tables = tables; ReportPath = reportPath c; Figures = []
+              Reused = List.ofSeq reused }
+        { result with Figures = writeReport c result }
