@@ -136,12 +136,16 @@ type EvalArgs =
             | Json -> "print one JSON object on stdout."
 
 type RunArgs =
+    | Task of string
+    | Preset of string
     | Seed of int
     | Out of string
     | Json
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Task _ -> "uci (default) | mnist | fashion-mnist | csv:PATH (features + integer label in the last column; layout and zoo settings derived from the data)."
+            | Preset _ -> "quick (default: the CPU preset, ≤ 15 min on 2 cores for UCI) | full (5x the flow training iterations)."
             | Seed _ -> "random seed (default 0)."
             | Out _ -> "results folder (default results/run)."
             | Json -> "print one JSON object on stdout."
@@ -295,7 +299,7 @@ type Command =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Run _ -> "the main job on the embedded UCI data set: train the zoo and print its table."
+            | Run _ -> "the main job: zoo, alignment, barriers, the three flows and the MLP baseline, samples, evaluation beside baselines, report.md."
             | Zoo _ -> "train a zoo of base MLPs as one batch and save it."
             | Info _ -> "describe a zoo file."
             | Data _ -> "prepare data sets."

@@ -6,9 +6,18 @@ open Expecto
 open WeightFlow
 open WeightFlow.Tests
 
-/// A small main job on the embedded UCI data: 4 runs x 3 epochs, 20 pairs.
+/// A small main job on the embedded UCI data: 4 runs x 3 epochs, 20 pairs, no flows.
 let private small (dir: string) =
-    { MainJobConfig.uci 0L dir with Zoo = { ZooConfig.uci with Runs = 4; Epochs = 3; DropEpochs = 1 }; Pairs = 20 }
+    { MainJobConfig.uci 0L dir with Zoo = { ZooConfig.uci with Runs = 4; Epochs = 3; DropEpochs = 1 }; Pairs = 20; Flows = [] }
+
+/// A tiny main job with every stage: 6 runs x 3 epochs (2 held out), the preset's four flows at 4 iterations of
+/// batch 8, 6 samples of 4 Euler steps each.
+let private tiny (dir: string) =
+    let c = MainJobConfig.uci 0L dir
+    { c with
+        Zoo = { ZooConfig.uci with Runs = 6; Epochs = 3; DropEpochs = 1 }; Pairs = 10; HeldOutRuns = 2
+        Flows = c.Flows |> List.map (fun f -> { f with Training = { f.Training with Iterations = 4; BatchSize = 8; Schedule = Constant } })
+        Sampling = { c.Sampling with Count = 6; Steps = 4 } }
 
 [<Tests>]
 let tests =
@@ -32,6 +41,52 @@ let tests =
                 let third = MainJob.run { c with Pairs = 10 } ignore CancellationToken.None
                 Expect.equal third.Reused [ TrainZoo; AlignZoo ] "barriers recomputed for 10 pairs"
                 Expect.equal third.After.Relative.shape [| 10L |] "10 pairs"
+            finally
+                if Directory.Exists dir then Directory.Delete(dir, true)
+        }
+
+        test "with flows: every flow trained, sampled and evaluated beside the three baselines; report and figures; a re-run reuses every stage" {
+            let dir = Path.Combine(Path.GetTempPath(), $"wf-jobflows-{System.Guid.NewGuid():N}")
+            try
+                let c = tiny dir
+                let stages = ResizeArray()
+                let first = MainJob.run c (fun p -> stages.Add p.Stage) CancellationToken.None
+                let names = c.Flows |> List.map (fun f -> f.Name)
+                Expect.equal (first.Flows |> List.map (fun f -> f.Name)) names "every flow"
+                for n in names do
+                    Expect.contains stages (TrainFlow n) $"training progress of {n}"
+                    Expect.contains stages (SampleFlow n) $"sampling progress of {n}"
+                Expect.contains stages Evaluate "evaluation progress"
+                for f in first.Flows do
+                    Expect.isTrue (File.Exists f.Path) f.Path
+                    Expect.isTrue (File.Exists f.SamplesPath) f.SamplesPath
+                    Expect.isTrue (System.Double.IsFinite f.FinalLoss) "final loss"
+                Expect.equal (first.Tables |> List.map (fun t -> t.Space)) [ "raw"; "canonical" ] "one table per space"
+                let raw, canonical = first.Tables[0], first.Tables[1]
+                Expect.equal (raw.Flows |> List.map (fun r -> r.Name)) [ "Euclidean"; "Euclidean MLP" ] "Euclidean flows in raw space"
+                Expect.equal (canonical.Flows |> List.map (fun r -> r.Name)) [ "Normalized"; "Geometric" ] "the others in canonical space"
+                for t in first.Tables do
+                    Expect.equal (t.Baselines |> List.map (fun r -> r.Name)) [ "zoo mean"; "fitted Gaussian"; "held-out" ] "three baselines"
+                    for r in t.Flows do
+                        Expect.equal r.Count 6 "six samples"
+                        Expect.isSome r.NoveltyRatio "novelty filled"
+                        Expect.isSome r.Fidelity "fidelity filled"
+                        Expect.isSome r.Diversity "diversity filled"
+                Expect.isTrue (File.Exists first.ReportPath) "report.md"
+                let report = File.ReadAllText first.ReportPath
+                Expect.stringContains report "fitted Gaussian" "baselines in the report"
+                Expect.stringContains report "Geometric" "flows in the report"
+                for f in first.Figures do
+                    Expect.isTrue (File.Exists f) f
+                    let bytes = File.ReadAllBytes f
+                    Expect.equal bytes[1..3] "PNG"B $"{f} is a PNG"
+                let second = MainJob.run c ignore CancellationToken.None
+                Expect.equal (set second.Reused).Count (3 + 1 + 2 * names.Length + 1) "every stage reused"
+                Expect.equal second.Tables first.Tables "the tables read back equal"
+                // a cancelled job stops with OperationCanceledException
+                use cts = new CancellationTokenSource()
+                cts.Cancel()
+                Expect.throwsT<System.OperationCanceledException> (fun () -> MainJob.run { c with Seed = 1L } ignore cts.Token |> ignore) "cancelled"
             finally
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }
