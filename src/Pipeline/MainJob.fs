@@ -22,9 +22,15 @@ open System.Text.Json
 open System.Threading
 open TorchSharp
 
-/// A flow the main job trains: its name in tables and file names, and its training settings.
+/// Which zoo a flow trains on: the aligned one (the main job's flows) or the zoo as trained (the thesis' unaligned
+/// rows of Table 7.1).
+type TargetZoo =
+    | AlignedZoo
+    | UnalignedZoo
+
+/// A flow the main job trains: its name in tables and file names, its training settings and its targets.
 [<NoEquality; NoComparison>]
-type FlowRun = { Name: string; Training: TrainingConfig }
+type FlowRun = { Name: string; Training: TrainingConfig; Source: TargetZoo }
 
 /// Sizes of the main job: `Quick` is the CPU preset (`TrainingConfig.cpu`, ≤ 15 min on 2 cores for UCI), `Full`
 /// trains every flow 5x longer.
@@ -127,7 +133,7 @@ module MainJobConfig =
         let make name kind model =
             let c = TrainingConfig.cpu kind model
             let c = match preset with Quick -> c | Full -> { c with Iterations = 5 * c.Iterations }
-            { Name = name; Training = { c with Seed = seed } }
+            { Name = name; Training = { c with Seed = seed }; Source = AlignedZoo }
         [ make "Euclidean" Euclidean VelocityKind.Rt
           make "Normalized" Normalized VelocityKind.Rt
           make "Geometric" Geometric VelocityKind.Rt
@@ -203,7 +209,8 @@ module MainJob =
     let private barriersKey (c: MainJobConfig) = $"{alignKey c};pairs={c.Pairs};points={c.Points};seed={c.Seed}"
     let private canonicalKey (c: MainJobConfig) = $"{alignKey c};canonical=last-layer-unit-norm"
     let private flowKey (c: MainJobConfig) (f: FlowRun) =
-        $"{alignKey c};heldout={c.HeldOutRuns};" + (TrainingConfig.toMetadata f.Training |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";")
+        let source = match f.Source with AlignedZoo -> "aligned" | UnalignedZoo -> "unaligned"
+        $"{alignKey c};heldout={c.HeldOutRuns};targets={source};" + (TrainingConfig.toMetadata f.Training |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";")
     let private samplesKey (c: MainJobConfig) (f: FlowRun) =
         $"{flowKey c f};count={c.Sampling.Count};" + (Sampling.metadata c.Sampling |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";")
     let private evaluationKey (c: MainJobConfig) =
@@ -338,10 +345,10 @@ module MainJob =
     let private parseFloat (s: string) = Double.Parse(s, CultureInfo.InvariantCulture)
     let private inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
 
-    /// Stage 5 (per flow): a flow trained on the aligned zoo minus the held-out runs (Targets.holdOutLastRuns), its
+    /// Stage 5 (per flow): a flow trained on the aligned (or the unaligned) zoo minus the held-out runs (Targets.holdOutLastRuns), its
     /// checkpoint beside the file so a cancelled or killed run resumes; or read back. Returns the flow, the training
     /// seconds (None when reused) and the mean loss of the last 50 steps.
-    let trainFlow (c: MainJobConfig) (aligned: Zoo) (f: FlowRun) (progress: MainJobProgress -> unit) (ct: CancellationToken)
+    let trainFlow (c: MainJobConfig) (zoo: Zoo) (aligned: Zoo) (f: FlowRun) (progress: MainJobProgress -> unit) (ct: CancellationToken)
                   : Flow * float option * float * bool =
         let path = flowPath c f
         let key = flowKey c f
@@ -349,7 +356,7 @@ module MainJob =
             let loss = metaValue path "train.final_loss" |> Option.map parseFloat |> Option.defaultValue nan
             Flow.load torch.CPU path, None, loss, true
         else
-            let split = Targets.holdOutLastRuns c.HeldOutRuns aligned
+            let split = Targets.holdOutLastRuns c.HeldOutRuns (match f.Source with AlignedZoo -> aligned | UnalignedZoo -> zoo)
             // the checkpoint's name carries the key's hash: a changed configuration never meets a stale state
             let checkpoint = $"{path}.{Convert.ToHexString(Security.Cryptography.SHA256.HashData(Text.Encoding.UTF8.GetBytes key))[..11]}.checkpoint"
             let label = $"train {f.Name} ({VelocityKind.text (VelocityConfig.kind f.Training.Model)}, {f.Training.Iterations} it)"
@@ -595,7 +602,7 @@ module MainJob =
                 let trained =
                     [ for f in c.Flows ->
                         ct.ThrowIfCancellationRequested()
-                        let flow, seconds, loss, flowReused = trainFlow c aligned f progress ct
+                        let flow, seconds, loss, flowReused = trainFlow c zoo aligned f progress ct
                         if flowReused then reused.Add (TrainFlow f.Name)
                         ct.ThrowIfCancellationRequested()
                         let theta, sampleSeconds, dropped, samplesReused = sampleFlow c f flow progress

@@ -284,8 +284,24 @@ type LoglikArgs =
             | Device _ -> "cpu (default) or cuda[:N]."
             | Json -> "print one JSON object on stdout."
 
+type ReproduceArgs =
+    | [<MainCommand; ExactlyOnce; First>] Name of string
+    | Preset of string
+    | Seed of int
+    | Out of string
+    | Json
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Name _ -> "gaussians (thesis §7.1, Fig. 7.1) | uci (Table 7.1, Figs. 7.2-7.3)."
+            | Preset _ -> "quick (default: a CI-sized smoke run) | full (this machine's sizes; the report says where they differ from the thesis')."
+            | Seed _ -> "random seed (default 0)."
+            | Out _ -> "results folder (default results/reproduce-NAME)."
+            | Json -> "print one JSON object on stdout."
+
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
+    | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
     | [<CliPrefix(CliPrefix.None)>] Zoo of ParseResults<ZooArgs>
     | [<CliPrefix(CliPrefix.None)>] Info of ParseResults<InfoArgs>
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
@@ -300,6 +316,7 @@ type Command =
         member a.Usage =
             match a with
             | Run _ -> "the main job: zoo, alignment, barriers, the three flows and the MLP baseline, samples, evaluation beside baselines, report.md."
+            | Reproduce _ -> "reproduce a thesis experiment (gaussians, uci): a table with the thesis' numbers beside ours, a CSV and PNG figures."
             | Zoo _ -> "train a zoo of base MLPs as one batch and save it."
             | Info _ -> "describe a zoo file."
             | Data _ -> "prepare data sets."

@@ -8,6 +8,7 @@ open WeightFlow.Cli.Args
 let private dispatch (args: ParseResults<Command>) =
     match args.GetSubCommand() with
     | Run a -> RunCommand.run a
+    | Reproduce a -> ReproduceCommand.reproduce a
     | Zoo a -> ZooCommands.zoo a
     | Info a -> ZooCommands.info a
     | Data d ->

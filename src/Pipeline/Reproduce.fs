@@ -1,0 +1,344 @@
+/// The thesis' reproductions, one function each (`weightflow reproduce NAME`, issue 12 item 3): each writes a
+/// markdown table with the thesis' numbers beside ours, a CSV and PNG figures into its folder, through the same report
+/// machinery as the main job (Report, Figures). Stages write files and are skipped on a re-run with the same key.
+/// - `gaussians` (thesis §7.1, Fig. 7.1): a Euclidean flow from N(0, I) to N(1, I) in the 30-16-16-2 weight space,
+///   independent coupling, RT; per-coordinate mean and std of deterministic and stochastic (ε = 0.05) samples.
+/// - `uci` (Table 7.1, Figs. 7.2-7.3): the main job with the nine rows of Table 7.1 (three flows x unaligned / aligned /
+///   aligned + minibatch OT) plus the symmetry-aware coupling rows and the MLP-velocity baseline, and sample quality
+///   against the number of Euler steps (8 ... 512) with and without guidance.
+namespace WeightFlow
+
+open System
+open System.Globalization
+open System.IO
+open System.Text.Json
+open System.Threading
+open TorchSharp
+
+/// Settings of the Gaussian toy (thesis §7.1).
+[<NoEquality; NoComparison>]
+type GaussiansConfig =
+    { Layout: Layout
+      Training: TrainingConfig
+      /// Target draws x1 ~ N(1, I) the flow trains on.
+      Targets: int
+      /// Samples per sampling mode.
+      Samples: int
+      Steps: int
+      /// The stochastic mode's noise (thesis: ε = 0.05).
+      Noise: Transform.Noise
+      Preset: string
+      OutDir: string }
+
+/// One sampling mode's per-coordinate statistics: the mean over coordinates of each coordinate's sample mean and
+/// sample standard deviation (the target: 1 and 1).
+type GaussiansRow = { Mode: string; Count: int; Mean: float; MeanMaxDeviation: float; Std: float; StdMin: float; StdMax: float }
+
+[<NoEquality; NoComparison>]
+type GaussiansResult =
+    { Rows: GaussiansRow list
+      TrainingSeconds: float option
+      /// Done when: deterministic and stochastic mean within 0.05 of 1, stochastic std within 20% of 1.
+      Passed: bool
+      Files: string list }
+
+/// One point of the steps sweep (Fig. 7.3).
+type StepsPoint = { Flow: string; Guided: bool; Steps: int; AccuracyMean: float; CrossEntropy: float; CalibratedCrossEntropy: float }
+
+/// Settings of the UCI reproduction.
+[<NoEquality; NoComparison>]
+type UciReproduction =
+    { Job: MainJobConfig
+      /// Euler step counts of Fig. 7.3.
+      Steps: int list
+      /// Networks per point of Fig. 7.3.
+      SweepCount: int
+      /// Guidance strength λ of Fig. 7.3 (thesis: 0.1).
+      Guidance: float }
+
+[<NoEquality; NoComparison>]
+type UciResult = { Job: MainJobResult; Sweep: StepsPoint list; Files: string list }
+
+[<RequireQualifiedAccess>]
+module Reproduce =
+    let private inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
+    let private f3 (x: float) = x.ToString("F3", CultureInfo.InvariantCulture)
+
+    /// Whether a stage file exists and records `key` (its first line).
+    let private cached (path: string) (key: string) =
+        File.Exists path && (use r = new StreamReader(path) in r.ReadLine() = key)
+
+    let private body (path: string) = File.ReadAllLines path |> Array.skip 1 |> String.concat "\n"
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Gaussians (§7.1)
+
+    /// The thesis' setting (appendix A, §7.1) at this machine's sizes: RT, independent coupling, Beta(1, 2) times,
+    /// σ = 0.001, x1-prediction, prior N(0, I); the model and schedule of `TrainingConfig.cpu`. `Quick`: the CPU
+    /// preset's iterations; `Full`: 5x as many at the thesis' batch 16 (the thesis' 20k iterations of a d 32, 5-layer
+    /// RT take hours on 2 cores). Samples: 256 per mode, 100 Euler steps; stochastic ε = 0.05 in t ∈ [0.8, 1).
+    let gaussiansConfig (preset: MainJobPreset) (outDir: string) : GaussiansConfig =
+        let c = TrainingConfig.cpu Euclidean VelocityKind.Rt
+        let training =
+            { c with Sigma = 1e-3; Coupling = Independent; Prior = { Std = 1.0 }; Prediction = Endpoint }
+        let training =
+            match preset with
+            | Quick -> training
+            | Full -> { training with Iterations = 5 * c.Iterations; BatchSize = 16 }
+        { Layout = Layout.parse "30-16-16-2"; Training = training; Targets = 4096; Samples = 256; Steps = 100
+          Noise = { Eps = 0.05; Start = 0.8; Stop = 1.0 }
+          Preset = (match preset with Quick -> "quick" | Full -> "full"); OutDir = outDir }
+
+    let private gaussiansKey (c: GaussiansConfig) =
+        $"layout={c.Layout};targets={c.Targets};samples={c.Samples};steps={c.Steps};noise={inv c.Noise.Eps}@[{inv c.Noise.Start},{inv c.Noise.Stop});"
+        + (TrainingConfig.toMetadata c.Training |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";")
+
+    let private statsOf (mode: string) (x: Tensor) : GaussiansRow =
+        use _ = torch.no_grad ()
+        let x = x.to_type(torch.float64)
+        let m = x.mean([| 0L |])
+        let s = x.std(0L, true, false)
+        { Mode = mode; Count = int x.shape[0]; Mean = m.mean().ToDouble(); MeanMaxDeviation = (m - 1.0).abs().max().ToDouble()
+          Std = s.mean().ToDouble(); StdMin = s.min().ToDouble(); StdMax = s.max().ToDouble() }
+
+    let private rowJson (r: GaussiansRow) =
+        JsonSerializer.Serialize(dict [ "mode", box r.Mode; "count", box r.Count; "mean", box r.Mean; "mean_max_dev", box r.MeanMaxDeviation
+                                        "std", box r.Std; "std_min", box r.StdMin; "std_max", box r.StdMax ])
+
+    let private rowOfJson (s: string) : GaussiansRow =
+        use d = JsonDocument.Parse s
+        let e = d.RootElement
+        let g (n: string) = e.GetProperty(n).GetDouble()
+        { Mode = e.GetProperty("mode").GetString(); Count = e.GetProperty("count").GetInt32(); Mean = g "mean"
+          MeanMaxDeviation = g "mean_max_dev"; Std = g "std"; StdMin = g "std_min"; StdMax = g "std_max" }
+
+    /// The done-when of §7.1 (issue 12): both modes' mean within 0.05 of 1, the stochastic std within 20% of 1.
+    let gaussiansPassed (rows: GaussiansRow list) =
+        rows |> List.forall (fun r -> abs (r.Mean - 1.0) <= 0.05)
+        && rows |> List.exists (fun r -> r.Mode = "stochastic" && abs (r.Std - 1.0) <= 0.2)
+
+    /// Trains the toy flow (checkpointed: a cancelled run resumes), samples both modes and writes gaussians.md,
+    /// gaussians.csv and fig-7.1.png (histograms of the sample coordinates beside target draws).
+    let gaussians (c: GaussiansConfig) (progress: string -> int -> int -> unit) (ct: CancellationToken) : GaussiansResult =
+        Directory.CreateDirectory c.OutDir |> ignore
+        let statsPath = Path.Combine(c.OutDir, "gaussians.stats")
+        let samplesPath = Path.Combine(c.OutDir, "gaussians-samples.safetensors")
+        let key = gaussiansKey c
+        let p = Layout.paramCount c.Layout
+        let rows, seconds, det, sto =
+            if cached statsPath key && File.Exists samplesPath then
+                let s = Storage.read samplesPath
+                let rows = File.ReadAllLines statsPath |> Array.skip 1 |> Array.map rowOfJson |> List.ofArray
+                rows, None, Storage.tensor samplesPath s "deterministic", Storage.tensor samplesPath s "stochastic"
+            else
+                use gen = Scope.Rng.create (Scope.Rng.derive c.Training.Seed 7L)
+                use targets = torch.randn([| int64 c.Targets; int64 p |], generator = gen) + 1.0
+                let checkpoint = Path.Combine(c.OutDir, "gaussians-flow.checkpoint")
+                let r =
+                    Training.train c.Training c.Layout targets (Some checkpoint)
+                        (fun s -> progress "train the N(0,I) → N(1,I) flow" s.Step s.Total) ct
+                match r.Outcome with
+                | Cancelled _ -> raise (OperationCanceledException($"Cancelled; {checkpoint} resumes the training.", ct))
+                | Diverged step -> Check.dataError $"The toy flow's loss at step {step} is not finite."
+                | Completed -> ()
+                let sample mode noise =
+                    let config = { SamplingConfig.defaults c.Samples with Steps = c.Steps; Noise = noise; Seed = c.Training.Seed }
+                    let total = ((c.Samples + config.BatchSize - 1) / config.BatchSize) * c.Steps
+                    (Scope.noGrad (fun () -> Sampling.sample config (fun d -> progress $"sample ({mode})" d total) torch.CPU r.Flow)).Theta
+                let det = sample "deterministic" None
+                let sto = sample "stochastic" (Some c.Noise)
+                let rows = [ statsOf "deterministic" det; statsOf "stochastic" sto ]
+                Storage.write samplesPath (Map.ofList [ "weightflow.kind", "gaussians-samples" ]) [ "deterministic", det; "stochastic", sto ]
+                Report.writeText statsPath (String.concat "\n" (key :: (rows |> List.map rowJson)))
+                if File.Exists checkpoint then File.Delete checkpoint
+                rows, Some r.Seconds, det, sto
+        let passed = gaussiansPassed rows
+        let png = Path.Combine(c.OutDir, "fig-7.1.png")
+        use target = (use g = Scope.Rng.create 99L in torch.randn([| int64 c.Samples; int64 p |], generator = g, dtype = torch.float64) + 1.0)
+        let values (t: Tensor) = T.toArray64 (t.to_type(torch.float64).flatten())
+        Figures.histogram png "Fig. 7.1: coordinates of samples of the N(0, I) → N(1, I) flow (30-16-16-2 weight space)" "coordinate value"
+            [ "target N(1, I)", values target; "deterministic Euler", values det; $"stochastic (ε = {c.Noise.Eps})", values sto ] 60
+        det.Dispose()
+        sto.Dispose()
+        let header = [ "sampling"; "samples"; "mean of coordinate means"; "max |mean − 1|"; "mean of coordinate stds"; "std range"; "thesis (Fig. 7.1)" ]
+        let cells (r: GaussiansRow) =
+            [ r.Mode; string r.Count; f3 r.Mean; f3 r.MeanMaxDeviation; f3 r.Std; $"{f3 r.StdMin}–{f3 r.StdMax}"
+              (if r.Mode = "deterministic" then "under-covers the variance (std < 1)" else "std restored to ≈ 1") ]
+        let md = Path.Combine(c.OutDir, "gaussians.md")
+        let csvPath = Path.Combine(c.OutDir, "gaussians.csv")
+        let t = c.Training
+        Report.writeText md
+            (String.concat "\n"
+                [ $"# Reproduction: thesis §7.1, Fig. 7.1 (preset {c.Preset})"
+                  ""
+                  $"A Euclidean flow from N(0, I) to N(1, I) in the {c.Layout} weight space ({p} coordinates): RT {VelocityConfig.size t.Model}, independent coupling, Beta(1, 2) times, σ = {t.Sigma}, x1-prediction, {t.Iterations} iterations x batch {t.BatchSize} on {c.Targets} target draws (thesis: RT d 32, 5 layers, 20k iterations x batch 16 on a GPU). {c.Samples} samples per mode, {c.Steps} Euler steps; stochastic: ε = {c.Noise.Eps} in t ∈ [{c.Noise.Start}, {c.Noise.Stop})."
+                  ""
+                  Report.markdownTable header (rows |> List.map cells)
+                  "Done when (issue 12): both means within 0.05 of 1 and the stochastic std within 20% of 1: **" + (if passed then "met" else "not met") + "**."
+                  (match seconds with Some s -> $"Training took {s:F1} s wall." | None -> "Read back from an earlier run.")
+                  ""
+                  "![Fig. 7.1](fig-7.1.png)" ])
+        Report.writeText csvPath (Report.csv [ "mode"; "count"; "mean"; "mean_max_dev"; "std"; "std_min"; "std_max" ]
+                                    [ for r in rows -> [ r.Mode; string r.Count; inv r.Mean; inv r.MeanMaxDeviation; inv r.Std; inv r.StdMin; inv r.StdMax ] ])
+        { Rows = rows; TrainingSeconds = seconds; Passed = passed; Files = [ md; csvPath; png ] }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // UCI (Table 7.1, Figs. 7.2-7.3)
+
+    /// The thesis' Table 7.1 (accuracy / loss, mean ± std).
+    let thesisTable71 : (string * string) list =
+        [ "Euclidean", "0.998 ± 0.006 / 0.101 ± 0.050"
+          "Euclidean (aligned)", "0.998 ± 0.006 / 0.070 ± 0.040"
+          "Euclidean (aligned + OT)", "0.993 ± 0.010 / 0.053 ± 0.028"
+          "Normalized", "0.993 ± 0.009 / 0.027 ± 0.014"
+          "Normalized (aligned)", "0.989 ± 0.011 / 0.030 ± 0.015"
+          "Normalized (aligned + OT)", "0.988 ± 0.018 / 0.044 ± 0.047"
+          "Geometric", "0.992 ± 0.011 / 0.019 ± 0.009"
+          "Geometric (aligned)", "0.993 ± 0.001 / 0.018 ± 0.001"
+          "Geometric (aligned + OT)", "0.991 ± 0.011 / 0.020 ± 0.012"
+          "held-out", "0.992 ± 0.010 / 0.048 ± 0.032 (Target, Adam)" ]
+
+    /// The UCI reproduction's settings. Flows: for each of Euclidean, Normalized, Geometric (RT, `TrainingConfig.cpu`):
+    /// unaligned, aligned, aligned + minibatch OT, aligned + symmetry-aware coupling; and the MLP-velocity baseline
+    /// (Euclidean, aligned). `Quick`: a smoke run (100 iterations per flow, 16 samples, steps 8/32/128 with 8 networks);
+    /// `Full`: 3x the CPU preset's iterations, 64 samples, steps 8 ... 512 with 64 networks (the thesis' 250k
+    /// iterations of a d 64 RT per flow are GPU-days; see the report).
+    let uciConfig (preset: MainJobPreset) (seed: int64) (outDir: string) : UciReproduction =
+        let job = MainJobConfig.ofZoo Task.Uci ZooConfig.uci preset seed outDir
+        let iterations (c: TrainingConfig) = match preset with Quick -> 100 | Full -> 3 * c.Iterations
+        let flow name kind model coupling source =
+            let c = TrainingConfig.cpu kind model
+            { Name = name; Source = source
+              Training = { c with Coupling = coupling; Iterations = iterations c; Seed = seed
+                                  Schedule = (match preset with Quick -> WarmupCosine 10 | Full -> c.Schedule) } }
+        let flows =
+            [ for kind, name in [ Euclidean, "Euclidean"; Normalized, "Normalized"; Geometric, "Geometric" ] do
+                yield flow name kind VelocityKind.Rt Independent UnalignedZoo
+                yield flow $"{name} (aligned)" kind VelocityKind.Rt Independent AlignedZoo
+                yield flow $"{name} (aligned + OT)" kind VelocityKind.Rt MinibatchOt AlignedZoo
+                yield flow $"{name} (aligned + symmetry)" kind VelocityKind.Rt SymmetryAware AlignedZoo
+              yield flow "Euclidean MLP (aligned)" Euclidean VelocityKind.Mlp Independent AlignedZoo ]
+        let count = match preset with Quick -> 16 | Full -> 64
+        { Job = { job with Flows = flows; Sampling = { job.Sampling with Count = count } }
+          Steps = (match preset with Quick -> [ 8; 32; 128 ] | Full -> [ 8; 16; 32; 64; 128; 256; 512 ])
+          SweepCount = (match preset with Quick -> 8 | Full -> 64)
+          Guidance = 0.1 }
+
+    let private pointJson (p: StepsPoint) =
+        JsonSerializer.Serialize(dict [ "flow", box p.Flow; "guided", box p.Guided; "steps", box p.Steps; "accuracy", box p.AccuracyMean
+                                        "ce", box p.CrossEntropy; "ce_calibrated", box p.CalibratedCrossEntropy ])
+
+    let private pointOfJson (s: string) : StepsPoint =
+        use d = JsonDocument.Parse s
+        let e = d.RootElement
+        { Flow = e.GetProperty("flow").GetString(); Guided = e.GetProperty("guided").GetBoolean(); Steps = e.GetProperty("steps").GetInt32()
+          AccuracyMean = e.GetProperty("accuracy").GetDouble(); CrossEntropy = e.GetProperty("ce").GetDouble()
+          CalibratedCrossEntropy = e.GetProperty("ce_calibrated").GetDouble() }
+
+    /// Fig. 7.3: the aligned flows (independent coupling) sampled with each Euler step count, with and without
+    /// guidance (λ on the task's training loss at the state, minibatches of 64), evaluated on the test split.
+    let stepsSweep (r: UciReproduction) (progress: string -> int -> int -> unit) (ct: CancellationToken) : StepsPoint list =
+        let c = r.Job
+        let path = Path.Combine(c.OutDir, "fig-7.3.points")
+        let names = [ "Euclidean (aligned)"; "Normalized (aligned)"; "Geometric (aligned)" ] |> List.filter (fun n -> c.Flows |> List.exists (fun f -> f.Name = n))
+        let key =
+            (names |> List.map (fun n -> MainJob.flowPath c (c.Flows |> List.find (fun f -> f.Name = n))) |> String.concat ",")
+            + $";steps={r.Steps};count={r.SweepCount};lambda={inv r.Guidance};seed={c.Seed};"
+            + (c.Flows |> List.filter (fun f -> List.contains f.Name names)
+               |> List.map (fun f -> TrainingConfig.toMetadata f.Training |> List.map snd |> String.concat ",") |> String.concat "|")
+        if cached path key then File.ReadAllLines path |> Array.skip 1 |> Array.map pointOfJson |> List.ofArray
+        else
+            let data = Sources.load c.Task c.Zoo.Seed
+            let ctx = Evaluation.prepare { c.Evaluation with BmaK = 1 } c.Zoo.Layout data None
+            let total = names.Length * r.Steps.Length * 2
+            let mutable k = 0
+            let points =
+                [ for name in names do
+                    let f = c.Flows |> List.find (fun f -> f.Name = name)
+                    let flow = Flow.load torch.CPU (MainJob.flowPath c f)
+                    for guided in [ false; true ] do
+                        for steps in r.Steps do
+                            ct.ThrowIfCancellationRequested()
+                            let guidance = if guided then Some { Lambda = r.Guidance; At = GuideAt.State; Data = data; Batch = 64 } else None
+                            let config = { SamplingConfig.defaults r.SweepCount with Steps = steps; Guidance = guidance; Seed = c.Seed }
+                            let s = Sampling.sample config ignore torch.CPU flow
+                            let row = Evaluation.evaluate ctx name s.Theta
+                            s.Theta.Dispose()
+                            k <- k + 1
+                            progress "Fig. 7.3: steps sweep" k total
+                            yield { Flow = name; Guided = guided; Steps = steps; AccuracyMean = row.AccuracyMean
+                                    CrossEntropy = row.CrossEntropy; CalibratedCrossEntropy = row.CalibratedCrossEntropy } ]
+            Report.writeText path (String.concat "\n" (key :: (points |> List.map pointJson)))
+            points
+
+    /// Runs the UCI reproduction: the main job with the rows above (its report.md, barrier figure = Fig. 7.2), the
+    /// steps sweep, and table-7.1.md / table-7.1.csv / fig-7.3-*.png.
+    let uci (r: UciReproduction) (progress: MainJobProgress -> unit) (ct: CancellationToken) : UciResult =
+        let job = MainJob.run r.Job progress ct
+        let sweep = stepsSweep r (fun label d t -> progress { Stage = Evaluate; Label = label; Done = d; Total = t; Message = "" }) ct
+        let c = r.Job
+        let rows = [ for t in job.Tables do for row in t.Flows @ t.Baselines -> t.Space, row ]
+        let header = [ "row"; "space"; "accuracy mean ± std (min)"; "CE raw"; "CE calibrated"; "diversity"; "novelty ratio"; "MMD² (floor)"; "thesis accuracy / loss" ]
+        let cells (space: string, row: Evaluation.Row) =
+            [ row.Name; space; $"{Report.f4 row.AccuracyMean} ± {Report.f4 row.AccuracyStd} ({Report.f4 row.AccuracyMin})"
+              Report.f4 row.CrossEntropy; Report.f4 row.CalibratedCrossEntropy
+              Report.opt (fun d -> d.ToString("F5", CultureInfo.InvariantCulture)) row.Diversity
+              Report.opt f3 row.NoveltyRatio
+              (match row.Fidelity, row.FidelityFloor with Some v, Some fl -> $"{Report.f4 v} ({Report.f4 fl})" | _ -> "–")
+              (thesisTable71 |> List.tryFind (fun (n, _) -> n = row.Name) |> Option.map snd |> Option.defaultValue "–") ]
+        let md = Path.Combine(c.OutDir, "table-7.1.md")
+        let csvPath = Path.Combine(c.OutDir, "table-7.1.csv")
+        let sweepCsv = Path.Combine(c.OutDir, "fig-7.3.csv")
+        let accPng = Path.Combine(c.OutDir, "fig-7.3-accuracy.png")
+        let cePng = Path.Combine(c.OutDir, "fig-7.3-ce.png")
+        let series (value: StepsPoint -> float) =
+            sweep |> List.groupBy (fun p -> p.Flow, p.Guided)
+            |> List.map (fun ((flow, guided), ps) ->
+                let ps = ps |> List.sortBy (fun p -> p.Steps)
+                (if guided then $"{flow}, guided λ = {r.Guidance}" else flow),
+                ps |> List.map (fun p -> Math.Log2(float p.Steps)) |> Array.ofList, ps |> List.map value |> Array.ofList)
+        Figures.lines accPng "Fig. 7.3: sample accuracy against Euler steps (UCI)" "log2 Euler steps" "mean test accuracy of samples"
+            (series (fun p -> p.AccuracyMean)) [ "thesis target (Adam) 0.992", 0.992 ]
+        Figures.lines cePng "Fig. 7.3: sample cross-entropy against Euler steps (UCI)" "log2 Euler steps" "mean test cross-entropy (raw)"
+            (series (fun p -> p.CrossEntropy)) []
+        Report.writeText sweepCsv (Report.csv [ "flow"; "guided"; "steps"; "accuracy_mean"; "ce_raw"; "ce_calibrated" ]
+                                     [ for p in sweep -> [ p.Flow; string p.Guided; string p.Steps; inv p.AccuracyMean; inv p.CrossEntropy; inv p.CalibratedCrossEntropy ] ])
+        Report.writeText csvPath (Report.qualityCsv rows)
+        let before, after = Barrier.summarize job.Before, Barrier.summarize job.After
+        let pm (m, s) = $"{Report.f4 m} ± {Report.f4 s}"
+        let flowLine (f: MainJobFlow) =
+            [ f.Name; $"{FlowKind.text f.Kind}, {VelocityKind.text f.Model}"; $"{f.Iterations} x {f.BatchSize}"; Report.f4 f.FinalLoss
+              (match f.TrainingSeconds with Some s -> $"%.1f{s} s" | None -> "reused") ]
+        let sweepTable =
+            Report.markdownTable ("flow" :: [ for s in r.Steps -> $"{s} steps" ])
+                [ for (flow, guided), ps in sweep |> List.groupBy (fun p -> p.Flow, p.Guided) ->
+                    ((if guided then $"{flow}, guided" else flow)
+                     :: [ for s in r.Steps -> ps |> List.tryFind (fun p -> p.Steps = s) |> Option.map (fun p -> $"{f3 p.AccuracyMean} / {f3 p.CrossEntropy}") |> Option.defaultValue "–" ]) ]
+        Report.writeText md
+            (String.concat "\n"
+                [ $"# Reproduction: thesis Table 7.1, Figs. 7.2-7.3 (UCI, preset {c.Preset})"
+                  ""
+                  $"Zoo: {c.Zoo.Runs} runs of {c.Zoo.Layout} (thesis appendix A), the last {c.HeldOutRuns} runs held out of every flow. Flows: RT width/layers {VelocityConfig.size (TrainingConfig.cpu Euclidean VelocityKind.Rt).Model} (thesis: d 64, 5 layers), {c.Flows.Head.Training.Iterations} iterations x batch {c.Flows.Head.Training.BatchSize} (thesis: 250k x 32 on a GPU, not possible on this machine's CPU budget). {c.Sampling.Count} samples per flow, {c.Sampling.Steps} Euler steps. Unaligned rows train on the zoo as trained; aligned rows on the weight-matched zoo; OT = exact minibatch OT; symmetry = symmetry-aware coupling (extra rows, not in the thesis)."
+                  ""
+                  "## Table 7.1 (test accuracy / loss of samples; thesis beside ours)"
+                  ""
+                  Report.markdownTable header (rows |> List.map cells)
+                  "Euclidean rows are evaluated in raw weight space, Normalized and Geometric rows in canonical space (their baselines beside them in the CSV and report.md); the thesis' loss is the raw test cross-entropy."
+                  ""
+                  "## Flows"
+                  ""
+                  Report.markdownTable [ "flow"; "space, model"; "iterations x batch"; "final loss"; "training" ] (job.Flows |> List.map flowLine)
+                  "## Fig. 7.2: loss barriers"
+                  ""
+                  Report.markdownTable [ "midpoint loss (training split)"; "ours"; "thesis" ]
+                      [ [ "unaligned"; pm before.Midpoint; "0.244 ± 0.009" ]; [ "aligned"; pm after.Midpoint; "0.070 ± 0.001" ] ]
+                  "![Fig. 7.2](barriers-uci.png)"
+                  ""
+                  $"## Fig. 7.3: accuracy / raw CE against Euler steps ({r.SweepCount} samples per point; guidance λ = {r.Guidance})"
+                  ""
+                  sweepTable
+                  "Thesis: the Normalized and Geometric flows plateau at fewer steps (straighter paths); guidance improves samples."
+                  ""
+                  "![Fig. 7.3 accuracy](fig-7.3-accuracy.png)"
+                  "![Fig. 7.3 CE](fig-7.3-ce.png)" ])
+        { Job = job; Sweep = sweep; Files = [ md; csvPath; sweepCsv; accPng; cePng; job.ReportPath ] @ job.Figures }
