@@ -540,6 +540,10 @@ module MainJob =
         line $"# WeightFlow main job: {Task.name c.Task}, preset {c.Preset}"
         line ""
         line $"Zoo: {c.Zoo.Runs} runs of a {c.Zoo.Layout} MLP, {c.Zoo.Epochs} epochs, batch {c.Zoo.BatchSize}, first {c.Zoo.DropEpochs} epochs dropped, a checkpoint every {c.Zoo.Every} iterations ({z.Checkpoints} checkpoints); split seed {c.Zoo.Seed}. Alignment: {ZooAlignment.name c.Alignment} to checkpoint 0."
+        match c.Task with
+        | Task.Csv _ | Task.Custom _ ->
+            line $"Derived from the data (MainJobConfig.zooFor): the layout {c.Zoo.Layout} (the data's features, two hidden layers of 16, its classes) and a checkpoint every {c.Zoo.Every} iterations (~80 per run, as the UCI preset); every other zoo setting is the thesis' UCI preset, and the flows use the same presets as UCI."
+        | _ -> ()
         if not c.Flows.IsEmpty then
             line $"Flows trained on the checkpoints of runs 0..{c.Zoo.Runs - c.HeldOutRuns - 1}; the last {c.HeldOutRuns} runs are held out (half judge novelty and fidelity, half are the held-out row). Samples: {c.Sampling.Count} per flow, {c.Sampling.Steps} Euler steps, deterministic."
         line ""
@@ -563,7 +567,8 @@ module MainJob =
             line $"## Samples and baselines, {t.Space} space"
             line ""
             line (Report.qualityTable (t.Flows @ t.Baselines))
-            if c.Task = Task.Uci then
+            // the names match the thesis' aligned rows only when every flow trains on the aligned zoo (the main job's)
+            if c.Task = Task.Uci && c.Flows |> List.forall (fun f -> f.Source = AlignedZoo) then
                 line "The thesis' Table 7.1 (aligned zoo, accuracy / loss, mean ± std; GPU budgets of 6-40 h per flow):"
                 line ""
                 line (Report.markdownTable [ "row"; "thesis accuracy / loss" ]

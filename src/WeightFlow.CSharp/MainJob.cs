@@ -16,6 +16,9 @@ public sealed class MainJobOptions
     public int? Epochs { get; init; }
     /// <summary>Random checkpoint pairs per barrier measurement (the thesis: 250).</summary>
     public int Pairs { get; init; } = 250;
+    /// <summary>Train, sample and evaluate the three flows and the MLP baseline beside the baselines (the whole main
+    /// job, as <c>weightflow run</c>); false stops after the barriers.</summary>
+    public bool Flows { get; init; } = true;
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid property.</summary>
     public void Validate()
@@ -28,7 +31,7 @@ public sealed class MainJobOptions
 }
 
 /// <summary>Progress of the main job.</summary>
-/// <param name="Stage">"zoo", "align" or "barriers".</param>
+/// <param name="Stage">"zoo", "align", "barriers", "canonicalize", "flow:NAME", "samples:NAME" or "evaluate".</param>
 /// <param name="Done">Units done in this stage (iterations, networks, measurements).</param>
 /// <param name="Total">Units in this stage.</param>
 public sealed record MainJobProgress(string Stage, int Done, int Total);
@@ -42,8 +45,10 @@ public sealed record MainJobProgress(string Stage, int Done, int Total);
 /// <param name="MidpointLossAligned">Mean midpoint loss over the same pairs, after alignment.</param>
 /// <param name="RelativeBarrierUnaligned">Mean relative barrier before alignment.</param>
 /// <param name="RelativeBarrierAligned">Mean relative barrier after alignment.</param>
+/// <param name="ReportPath">report.md, with the quality tables and figures.</param>
 public sealed record MainJobResult(string ZooPath, string AlignedZooPath, string BarriersPath, double FinalTestAccuracyMean,
-    double MidpointLossUnaligned, double MidpointLossAligned, double RelativeBarrierUnaligned, double RelativeBarrierAligned);
+    double MidpointLossUnaligned, double MidpointLossAligned, double RelativeBarrierUnaligned, double RelativeBarrierAligned,
+    string ReportPath);
 
 /// <summary>The main job, the same core function (<c>MainJob.run</c>) the CLI renders.</summary>
 public static class WeightFlowMainJob
@@ -60,16 +65,18 @@ public static class WeightFlowMainJob
             var epochs = options.Epochs ?? uci.Zoo.Epochs;
             var zoo = new ZooConfig(uci.Zoo.Layout, options.Runs ?? uci.Zoo.Runs, epochs, uci.Zoo.BatchSize, uci.Zoo.InitStd,
                 uci.Zoo.Optimizer, Math.Min(uci.Zoo.DropEpochs, epochs - 1), uci.Zoo.Every, uci.Zoo.Seed);
-            var config = new MainJobConfig(uci.Task, zoo, uci.Alignment, options.Pairs, uci.Points, uci.Seed, uci.OutDir);
+            var flows = options.Flows ? uci.Flows : Microsoft.FSharp.Collections.FSharpList<FlowRun>.Empty;
+            var config = new MainJobConfig(uci.Task, zoo, uci.Alignment, options.Pairs, uci.Points, uci.Seed, uci.OutDir,
+                flows, uci.HeldOutRuns, uci.Sampling, uci.Evaluation, uci.Preset);
             var report = Microsoft.FSharp.Core.FuncConvert.FromAction<WeightFlow.MainJobProgress>(p =>
-                progress?.Report(new MainJobProgress(p.Stage.IsTrainZoo ? "zoo" : p.Stage.IsAlignZoo ? "align" : "barriers", p.Done, p.Total)));
+                progress?.Report(new MainJobProgress(MainJob.stageName(p.Stage), p.Done, p.Total)));
             var r = MainJob.run(config, report, cancellationToken);
             try
             {
                 var before = Barrier.summarize(r.Before);
                 var after = Barrier.summarize(r.After);
                 return new MainJobResult(r.ZooPath, r.AlignedPath, r.BarriersPath, ZooSummaryModule.ofZoo(r.Zoo).FinalAccuracyMean,
-                    before.Midpoint.Item1, after.Midpoint.Item1, before.Relative.Item1, after.Relative.Item1);
+                    before.Midpoint.Item1, after.Midpoint.Item1, before.Relative.Item1, after.Relative.Item1, r.ReportPath);
             }
             finally
             {

@@ -33,7 +33,7 @@ let tests =
             try
                 let stages = Collections.Concurrent.ConcurrentQueue<string>()
                 let progress = { new IProgress<MainJobProgress> with member _.Report p = stages.Enqueue p.Stage }
-                let r = WeightFlowMainJob.RunAsync(MainJobOptions(OutDir = dir, Runs = Nullable 3, Epochs = Nullable 3, Pairs = 10), progress, CancellationToken.None).Result
+                let r = WeightFlowMainJob.RunAsync(MainJobOptions(OutDir = dir, Runs = Nullable 3, Epochs = Nullable 3, Pairs = 10, Flows = false), progress, CancellationToken.None).Result
                 Expect.isTrue (IO.File.Exists r.AlignedZooPath) "the aligned zoo is written"
                 Expect.equal (stages |> Seq.distinct |> List.ofSeq) [ "zoo"; "align"; "barriers" ] "every stage reports"
                 Expect.isTrue (r.MidpointLossUnaligned > 0.0 && r.MidpointLossAligned > 0.0) "losses are positive"
