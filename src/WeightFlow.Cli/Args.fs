@@ -138,12 +138,14 @@ type EvalArgs =
 type RunArgs =
     | Task of string
     | Preset of string
+    | Iterations of int
     | Seed of int
     | Out of string
     | Json
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Iterations _ -> "train every flow for N iterations instead of the preset's (a smaller budget; the report records it)."
             | Task _ -> "uci (default) | mnist | fashion-mnist | csv:PATH (features + integer label in the last column; layout and zoo settings derived from the data)."
             | Preset _ -> "quick (default: the CPU preset, ≤ 15 min on 2 cores for UCI) | full (5x the flow training iterations)."
             | Seed _ -> "random seed (default 0)."
