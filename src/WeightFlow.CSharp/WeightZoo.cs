@@ -6,8 +6,9 @@ namespace WeightFlow.CSharp;
 /// <summary>Options for training a zoo of base networks. Defaults are the thesis' UCI settings (appendix A).</summary>
 public sealed class ZooOptions
 {
-    /// <summary>Task: "uci" (embedded), "mnist", "fashion-mnist" (after <c>weightflow data prepare</c>) or "csv:PATH".</summary>
-    public string Task { get; init; } = "uci";
+    /// <summary>The task. Default <see cref="TrainingTask.Uci"/> (embedded); MNIST and Fashion-MNIST need
+    /// <c>weightflow data prepare</c> first.</summary>
+    public TrainingTask Task { get; init; } = TrainingTask.Uci;
     /// <summary>MLP widths, e.g. "30-16-16-2"; null takes the task's thesis layout.</summary>
     public string? Layout { get; init; }
     /// <summary>Independent runs trained at once; null takes the task preset (UCI 100, MNIST 50).</summary>
@@ -20,7 +21,7 @@ public sealed class ZooOptions
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid property.</summary>
     public void Validate()
     {
-        if (string.IsNullOrWhiteSpace(Task)) throw new ArgumentOutOfRangeException(nameof(Task), "Task must name a data set: uci, mnist, fashion-mnist or csv:PATH.");
+        if (Task is null) throw new ArgumentOutOfRangeException(nameof(Task), "Task must be a TrainingTask, e.g. TrainingTask.Uci.");
         if (Runs is < 1) throw new ArgumentOutOfRangeException(nameof(Runs), Runs, "Runs must be at least 1.");
         if (Epochs is < 2) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Epochs must be at least 2.");
     }
@@ -37,15 +38,20 @@ public sealed record ZooTrainingProgress(int Iteration, int Total, int Epoch, do
 public sealed class WeightZoo : IDisposable
 {
     private readonly Zoo _zoo;
+    private bool _disposed;
 
     private WeightZoo(Zoo zoo) => _zoo = zoo;
+
+    internal Zoo Core { get { ThrowIfDisposed(); return _zoo; } }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
     /// <summary>Trains the zoo as one batched model on a dedicated thread.</summary>
     public static System.Threading.Tasks.Task<WeightZoo> TrainAsync(ZooOptions options, IProgress<ZooTrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var task = TaskModule.parse(options.Task);
+        var task = options.Task.ToCore();
         return System.Threading.Tasks.Task.Factory.StartNew(() =>
         {
             Engine.ensureLoaded();
@@ -73,35 +79,47 @@ public sealed class WeightZoo : IDisposable
     public void Save(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        ZooModule.save(path, _zoo);
+        ZooModule.save(path, Core);
     }
 
     /// <summary>The MLP layout, e.g. "30-16-16-2".</summary>
-    public string Layout => _zoo.Layout.ToString();
+    public string Layout => Core.Layout.ToString();
+
+    /// <summary>The task the zoo was trained on.</summary>
+    public TrainingTask Task => TrainingTask.OfCore(Core.Task);
+
+    /// <summary>The zoo's seed, which also seeded its data split (pass it as the split seed when evaluating).</summary>
+    public long Seed => Core.Config.Seed;
 
     /// <summary>Number of checkpoints.</summary>
-    public int Count => ZooModule.count(_zoo);
+    public int Count => ZooModule.count(Core);
 
     /// <summary>Number of parameters per network.</summary>
-    public int ParameterCount => LayoutModule.paramCount(_zoo.Layout);
+    public int ParameterCount => LayoutModule.paramCount(Core.Layout);
 
     /// <summary>Test accuracy of every checkpoint when it was recorded.</summary>
-    public IReadOnlyList<float> TestAccuracy => _zoo.TestAccuracy;
+    public IReadOnlyList<float> TestAccuracy => Core.TestAccuracy;
 
     /// <summary>Run id of every checkpoint.</summary>
-    public IReadOnlyList<int> Run => _zoo.Run;
+    public IReadOnlyList<int> Run => Core.Run;
 
     /// <summary>Mean test accuracy of the final checkpoint of each run.</summary>
-    public double FinalTestAccuracyMean => ZooSummaryModule.ofZoo(_zoo).FinalAccuracyMean;
+    public double FinalTestAccuracyMean => ZooSummaryModule.ofZoo(Core).FinalAccuracyMean;
 
     /// <summary>Flat weights of checkpoint <paramref name="index"/>, in the layout's documented order.</summary>
     public float[] Weights(int index)
     {
+        ThrowIfDisposed();
         if (index < 0 || index >= Count) throw new ArgumentOutOfRangeException(nameof(index), index, $"Index must lie in [0, {Count}).");
         using var row = _zoo.Theta[index];
         return row.data<float>().ToArray();
     }
 
     /// <summary>Releases the native tensor memory.</summary>
-    public void Dispose() => _zoo.Theta.Dispose();
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _zoo.Theta.Dispose();
+    }
 }
