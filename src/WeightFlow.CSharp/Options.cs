@@ -224,7 +224,7 @@ public sealed class SamplingOptions
             steps: Steps,
             method: Solver switch { Solver.Euler => Method.Euler, Solver.Heun => Method.Heun, _ => Method.Rk4 },
             rule: d.Rule,
-            noise: Noise > 0 ? Fs.Ref(new Transform.Noise(eps: Noise, start: NoiseWindowStart, stop: NoiseWindowEnd)) : Microsoft.FSharp.Core.FSharpOption<Transform.Noise>.None,
+            noise: Noise != 0 ? Fs.Ref(new Transform.Noise(eps: Noise, start: NoiseWindowStart, stop: NoiseWindowEnd)) : Microsoft.FSharp.Core.FSharpOption<Transform.Noise>.None,
             guidance: GuidanceLambda > 0 && GuidanceTask is not null
                 ? Fs.Ref(new TaskGuidance(lambda: GuidanceLambda, at: GuideAt.State, data: GuidanceTask.Load(GuidanceSplitSeed), batch: GuidanceBatch))
                 : Microsoft.FSharp.Core.FSharpOption<TaskGuidance>.None,
