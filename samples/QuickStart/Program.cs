@@ -20,6 +20,8 @@ var training = new FlowTrainingOptions
     Iterations = tiny ? 30 : 1000,
     HeldOutRuns = tiny ? 1 : 10,
     Width = tiny ? 8 : null,
+    Layers = tiny ? 1 : null,
+    BatchSize = tiny ? 8 : 32,
 };
 var progress = new Progress<FlowTrainingProgress>(p => { if (p.Step % 10 == 0) Console.Write($"\rflow step {p.Step}/{p.Total} loss {p.Loss:F4}"); });
 using var flow = await WeightFlowModel.TrainAsync(zoo, training, progress, cts.Token);
