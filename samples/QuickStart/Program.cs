@@ -18,6 +18,7 @@ var training = new FlowTrainingOptions
     Geometry = FlowGeometry.Geometric,
     Model = VelocityModelKind.RelationalTransformer,
     Iterations = tiny ? 30 : 1000,
+    WarmupSteps = tiny ? 5 : 100,
     HeldOutRuns = tiny ? 1 : 10,
     Width = tiny ? 8 : null,
     Layers = tiny ? 1 : null,
