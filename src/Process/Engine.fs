@@ -152,6 +152,37 @@ let private candidateLibraries () =
       Path.Combine(dir, "cpu", "libLibTorchSharp.so") ]
     |> List.filter File.Exists
 
+/// Scalar lifetime. TorchSharp 0.107 hands a Scalar to libtorch as its raw handle and does not keep the managed object
+/// alive during the call, so a Scalar made by an implicit conversion (`x * 0.5`, the alpha = 1 of `a + b`, `square()`,
+/// `clamp_min(scalar 0.0)`, the optimizers' internals) can be finalized, and its c10::Scalar freed, while libtorch reads
+/// it: "Unknown scalar type", a failed toDouble check or SIGSEGV, at random, more often under GC pressure (parallel
+/// tests, long trainings). Every failure of the test suite had that signature (README, "Engineering notes"). The fix
+/// covers every Scalar, ours, TorchSharp's and the user's: native/scalar_release.c (built with gcc beside
+/// WeightFlow.Core.dll, like the attention kernels) defines only THSTorch_dispose_scalar and depends on
+/// libLibTorchSharp.so; TorchSharp's "LibTorchSharp" imports are pointed at it, so every other function is the real
+/// one and a released Scalar is freed one second later instead of at once. Without gcc the library is not built and
+/// nothing is routed (the race stays; the build says so).
+let scalarReleaseLibrary () =
+    Path.Combine(Path.GetDirectoryName(typeof<EngineError>.Assembly.Location), "libweightflow_scalars.so")
+
+/// Whether TorchSharp's Scalar releases go through the deferred-release library (set once, when libtorch is loaded).
+let mutable private scalarReleaseRouted = false
+
+/// Whether Scalar releases are deferred in this process (see `scalarReleaseLibrary`).
+let scalarReleaseDeferred () = scalarReleaseRouted
+
+let private routeScalarRelease () =
+    let path = scalarReleaseLibrary ()
+    if OperatingSystem.IsLinux() && File.Exists path then
+        try
+            let handle = lazy (System.Runtime.InteropServices.NativeLibrary.Load path)
+            System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(typeof<torch.Tensor>.Assembly, fun name _ _ ->
+                if name = "LibTorchSharp" then handle.Force() else nativeint 0)
+            scalarReleaseRouted <- true
+        with :? InvalidOperationException ->
+            // the host set its own resolver for TorchSharp: keep it (and the race)
+            ()
+
 let private loaded = lazy (
     if OperatingSystem.IsLinux() && systemLibstdcxxHasVersion () <> Some true then
         for lib in candidateLibraries () do
@@ -164,6 +195,7 @@ let private loaded = lazy (
     let local = Path.Combine(Path.GetDirectoryName(typeof<torch.Tensor>.Assembly.Location), "runtimes", "linux-x64", "native", "libLibTorchSharp.so")
     if OperatingSystem.IsLinux() && File.Exists local then
         System.Runtime.InteropServices.NativeLibrary.TryLoad local |> ignore
+    routeScalarRelease ()
     try
         torch.InitializeDeviceType DeviceType.CPU
     with e ->

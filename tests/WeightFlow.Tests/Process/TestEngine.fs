@@ -4,6 +4,13 @@ open Expecto
 open TorchSharp
 open WeightFlow
 
+module private ScalarRelease =
+    [<System.Runtime.InteropServices.DllImport("weightflow_scalars")>]
+    extern uint64 wf_scalar_release_total()
+
+    [<System.Runtime.InteropServices.DllImport("weightflow_scalars")>]
+    extern uint64 wf_scalar_release_waiting()
+
 /// A minimal ELF64 with one .gnu.version_r entry needing GLIBCXX_3.4.32 (and one other version), built by hand.
 let private syntheticElf (weak: bool) =
     let strtab = System.Text.Encoding.ASCII.GetBytes "\000libstdc++.so.6\000GLIBCXX_3.4.32\000GLIBCXX_3.4\000"
@@ -86,6 +93,20 @@ let tests =
             if not (torch.cuda.is_available ()) then
                 let e = Expect.throwsC (fun () -> Engine.device "cuda" |> ignore) id
                 Expect.stringContains e.Message "WeightFlowCuda" "the message names the build property"
+        }
+        test "TorchSharp's Scalar releases are deferred (a finalized Scalar is not freed while libtorch reads it)" {
+            Expect.isTrue (Engine.scalarReleaseDeferred ()) "the deferred-release library was built and routed (needs gcc at build time)"
+            let before = ScalarRelease.wf_scalar_release_total ()
+            let s = (0.5).ToScalar()
+            s.Dispose()
+            use x = torch.ones([| 3L |], dtype = torch.float64)
+            use y = x * 0.25 // an implicit Scalar, released by its finalizer
+            System.GC.Collect()
+            System.GC.WaitForPendingFinalizers()
+            // other tests release Scalars in parallel, so only a lower bound can be checked
+            Expect.isGreaterThanOrEqual (ScalarRelease.wf_scalar_release_total () - before) 2UL "the explicit and the finalized release went through the queue"
+            Expect.isGreaterThan (ScalarRelease.wf_scalar_release_waiting ()) 0UL "released Scalars wait before they are freed"
+            Expect.equal (y.sum().ToDouble()) 0.75 "values are unchanged"
         }
         test "same seed, same numbers on CPU" {
             use g1 = Scope.Rng.create 42L
