@@ -152,36 +152,59 @@ let private candidateLibraries () =
       Path.Combine(dir, "cpu", "libLibTorchSharp.so") ]
     |> List.filter File.Exists
 
-/// Scalar lifetime. TorchSharp 0.107 hands a Scalar to libtorch as its raw handle and does not keep the managed object
-/// alive during the call, so a Scalar made by an implicit conversion (`x * 0.5`, the alpha = 1 of `a + b`, `square()`,
-/// `clamp_min(scalar 0.0)`, the optimizers' internals) can be finalized, and its c10::Scalar freed, while libtorch reads
-/// it: "Unknown scalar type", a failed toDouble check or SIGSEGV, at random, more often under GC pressure (parallel
-/// tests, long trainings). Every failure of the test suite had that signature (README, "Engineering notes"). The fix
-/// covers every Scalar, ours, TorchSharp's and the user's: native/scalar_release.c (built with gcc beside
-/// WeightFlow.Core.dll, like the attention kernels) defines only THSTorch_dispose_scalar and depends on
-/// libLibTorchSharp.so; TorchSharp's "LibTorchSharp" imports are pointed at it, so every other function is the real
-/// one and a released Scalar is freed one second later instead of at once. Without gcc the library is not built and
-/// nothing is routed (the race stays; the build says so).
-let scalarReleaseLibrary () =
-    Path.Combine(Path.GetDirectoryName(typeof<EngineError>.Assembly.Location), "libweightflow_scalars.so")
+/// Handle lifetime. TorchSharp 0.107 hands tensors and Scalars to libtorch as raw handles and does not keep the managed
+/// objects alive during the call, so an object nothing references once its handle was read can be finalized, and its
+/// native object freed, while libtorch reads it: the Scalar of every implicit conversion (`x * 0.5`, the alpha = 1 of
+/// `a + b`, `square()`, `clamp_min(scalar 0.0)`, the optimizers' internals) and a temporary tensor outside any dispose
+/// scope. The symptoms are "Unknown scalar type", a failed toDouble check, or SIGSEGV, at random, more often under GC
+/// pressure (parallel tests, long trainings); README, "Engineering notes", has the evidence. Call sites cannot be fixed
+/// for TorchSharp's own temporaries, so the fix is at the release: native/handle_release.c (built with gcc beside
+/// WeightFlow.Core.dll) defines only THSTorch_dispose_scalar and THSTensor_dispose and depends on libLibTorchSharp.so;
+/// TorchSharp's "LibTorchSharp" imports are pointed at it, so every other function is the real one, and a release made
+/// by the finalizer waits one second before the real free. Explicit disposal (`use`, scopes) frees at once. Without
+/// gcc nothing is routed (the race stays; the build says so).
+let releaseLibrary () =
+    Path.Combine(Path.GetDirectoryName(typeof<EngineError>.Assembly.Location), "libweightflow_release.so")
 
-/// Whether TorchSharp's Scalar releases go through the deferred-release library (set once, when libtorch is loaded).
-let mutable private scalarReleaseRouted = false
+module private Release =
+    [<System.Runtime.InteropServices.DllImport("weightflow_release")>]
+    extern void wf_release_mark_finalizer_thread()
 
-/// Whether Scalar releases are deferred in this process (see `scalarReleaseLibrary`).
-let scalarReleaseDeferred () = scalarReleaseRouted
+    [<System.Runtime.InteropServices.DllImport("weightflow_release")>]
+    extern int wf_release_finalizer_known()
 
-let private routeScalarRelease () =
-    let path = scalarReleaseLibrary ()
+/// A finalizer that tells the release library which thread is the finalizer thread.
+type private FinalizerProbe() =
+    override _.Finalize() = Release.wf_release_mark_finalizer_thread ()
+
+[<System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)>]
+let private dropProbe () = FinalizerProbe() |> ignore
+
+/// Whether releases by the finalizer are deferred in this process (set once, when libtorch is loaded).
+let mutable private releaseRouted = false
+
+/// Whether TorchSharp's finalizer releases are deferred in this process (see `releaseLibrary`).
+let releaseDeferred () = releaseRouted
+
+let private routeRelease () =
+    let path = releaseLibrary ()
     if OperatingSystem.IsLinux() && File.Exists path then
-        try
-            let handle = lazy (System.Runtime.InteropServices.NativeLibrary.Load path)
-            System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(typeof<torch.Tensor>.Assembly, fun name _ _ ->
-                if name = "LibTorchSharp" then handle.Force() else nativeint 0)
-            scalarReleaseRouted <- true
-        with :? InvalidOperationException ->
-            // the host set its own resolver for TorchSharp: keep it (and the race)
-            ()
+        let handle = lazy (System.Runtime.InteropServices.NativeLibrary.Load path)
+        let routed =
+            try
+                System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(typeof<torch.Tensor>.Assembly, fun name _ _ ->
+                    if name = "LibTorchSharp" then handle.Force() else nativeint 0)
+                true
+            with :? InvalidOperationException -> false // the host set its own resolver for TorchSharp: keep it (and the race)
+        if routed then
+            handle.Force() |> ignore
+            let mutable tries = 0
+            while Release.wf_release_finalizer_known () = 0 && tries < 5 do
+                dropProbe ()
+                GC.Collect()
+                GC.WaitForPendingFinalizers()
+                tries <- tries + 1
+            releaseRouted <- true
 
 let private loaded = lazy (
     if OperatingSystem.IsLinux() && systemLibstdcxxHasVersion () <> Some true then
@@ -195,7 +218,7 @@ let private loaded = lazy (
     let local = Path.Combine(Path.GetDirectoryName(typeof<torch.Tensor>.Assembly.Location), "runtimes", "linux-x64", "native", "libLibTorchSharp.so")
     if OperatingSystem.IsLinux() && File.Exists local then
         System.Runtime.InteropServices.NativeLibrary.TryLoad local |> ignore
-    routeScalarRelease ()
+    routeRelease ()
     try
         torch.InitializeDeviceType DeviceType.CPU
     with e ->

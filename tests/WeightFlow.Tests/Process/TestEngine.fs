@@ -4,12 +4,22 @@ open Expecto
 open TorchSharp
 open WeightFlow
 
-module private ScalarRelease =
-    [<System.Runtime.InteropServices.DllImport("weightflow_scalars")>]
-    extern uint64 wf_scalar_release_total()
+module private Release =
+    [<System.Runtime.InteropServices.DllImport("weightflow_release")>]
+    extern uint64 wf_release_deferred_total()
 
-    [<System.Runtime.InteropServices.DllImport("weightflow_scalars")>]
-    extern uint64 wf_scalar_release_waiting()
+    [<System.Runtime.InteropServices.DllImport("weightflow_release")>]
+    extern uint64 wf_release_waiting()
+
+    [<System.Runtime.InteropServices.DllImport("weightflow_release")>]
+    extern int wf_release_finalizer_known()
+
+[<System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)>]
+let private dropped () =
+    // a Scalar and a tensor nobody disposes: the finalizer releases them
+    let s = (0.5).ToScalar()
+    let t = torch.ones([| 3L |])
+    ignore (s, t)
 
 /// A minimal ELF64 with one .gnu.version_r entry needing GLIBCXX_3.4.32 (and one other version), built by hand.
 let private syntheticElf (weak: bool) =
@@ -94,18 +104,18 @@ let tests =
                 let e = Expect.throwsC (fun () -> Engine.device "cuda" |> ignore) id
                 Expect.stringContains e.Message "WeightFlowCuda" "the message names the build property"
         }
-        test "TorchSharp's Scalar releases are deferred (a finalized Scalar is not freed while libtorch reads it)" {
-            Expect.isTrue (Engine.scalarReleaseDeferred ()) "the deferred-release library was built and routed (needs gcc at build time)"
-            let before = ScalarRelease.wf_scalar_release_total ()
-            let s = (0.5).ToScalar()
-            s.Dispose()
-            use x = torch.ones([| 3L |], dtype = torch.float64)
-            use y = x * 0.25 // an implicit Scalar, released by its finalizer
+        test "releases by the finalizer are deferred (a finalized Scalar or tensor is not freed while libtorch reads it)" {
+            Expect.isTrue (Engine.releaseDeferred ()) "the deferred-release library was built and routed (needs gcc at build time)"
+            Expect.equal (Release.wf_release_finalizer_known ()) 1 "the finalizer thread is known"
+            let before = Release.wf_release_deferred_total ()
+            dropped ()
             System.GC.Collect()
             System.GC.WaitForPendingFinalizers()
-            // other tests release Scalars in parallel, so only a lower bound can be checked
-            Expect.isGreaterThanOrEqual (ScalarRelease.wf_scalar_release_total () - before) 2UL "the explicit and the finalized release went through the queue"
-            Expect.isGreaterThan (ScalarRelease.wf_scalar_release_waiting ()) 0UL "released Scalars wait before they are freed"
+            // other tests release objects in parallel, so only a lower bound can be checked
+            Expect.isGreaterThanOrEqual (Release.wf_release_deferred_total () - before) 2UL "the finalized Scalar and tensor went through the queue"
+            Expect.isGreaterThan (Release.wf_release_waiting ()) 0UL "they wait before they are freed"
+            use x = torch.ones([| 3L |], dtype = torch.float64)
+            use y = x * 0.25
             Expect.equal (y.sum().ToDouble()) 0.75 "values are unchanged"
         }
         test "same seed, same numbers on CPU" {
