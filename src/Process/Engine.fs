@@ -166,19 +166,19 @@ let private candidateLibraries () =
 let releaseLibrary () =
     Path.Combine(Path.GetDirectoryName(typeof<EngineError>.Assembly.Location), "libweightflow_release.so")
 
-module private Release =
-    [<System.Runtime.InteropServices.DllImport("weightflow_release")>]
-    extern void wf_release_mark_finalizer_thread()
-
-    [<System.Runtime.InteropServices.DllImport("weightflow_release")>]
-    extern int wf_release_finalizer_known()
+// The release library's own functions, bound by address (a DllImport would depend on the host's probing paths, e.g.
+// in F# Interactive).
+type private VoidFn = delegate of unit -> unit
+type private IntFn = delegate of unit -> int
 
 /// A finalizer that tells the release library which thread is the finalizer thread.
-type private FinalizerProbe() =
-    override _.Finalize() = Release.wf_release_mark_finalizer_thread ()
+type private FinalizerProbe(mark: VoidFn) =
+    override _.Finalize() = mark.Invoke()
 
 [<System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)>]
-let private dropProbe () = FinalizerProbe() |> ignore
+let private dropProbe (mark: VoidFn) = FinalizerProbe mark |> ignore
+
+let mutable private keepMark : VoidFn = null
 
 /// Whether releases by the finalizer are deferred in this process (set once, when libtorch is loaded).
 let mutable private releaseRouted = false
@@ -197,10 +197,13 @@ let private routeRelease () =
                 true
             with :? InvalidOperationException -> false // the host set its own resolver for TorchSharp: keep it (and the race)
         if routed then
-            handle.Force() |> ignore
+            let export (name: string) = System.Runtime.InteropServices.NativeLibrary.GetExport(handle.Force(), name)
+            let mark = System.Runtime.InteropServices.Marshal.GetDelegateForFunctionPointer(export "wf_release_mark_finalizer_thread", typeof<VoidFn>) :?> VoidFn
+            let known = System.Runtime.InteropServices.Marshal.GetDelegateForFunctionPointer(export "wf_release_finalizer_known", typeof<IntFn>) :?> IntFn
+            keepMark <- mark
             let mutable tries = 0
-            while Release.wf_release_finalizer_known () = 0 && tries < 5 do
-                dropProbe ()
+            while known.Invoke() = 0 && tries < 5 do
+                dropProbe mark
                 GC.Collect()
                 GC.WaitForPendingFinalizers()
                 tries <- tries + 1
