@@ -11,9 +11,13 @@ open TorchSharp
 /// space), fresh prior samples, the training coupling, t uniform in the interval and x_t on the path; then every
 /// predictor's mean endpoint loss (Objective.endpointLoss) on the same pairs. A predictor maps (t [B], x_t [B, P]) to
 /// x̂1 [B, P] (projected). Returns losses[predictor][bucket]. No gradients; one seed fixes every draw.
-let evaluate (space: FlowSpace) (prior: Prior) (coupling: Coupling) (buckets: int) (perBucket: int) (seed: int64)
-             (targets: Tensor) (predictors: (Tensor -> Tensor -> Tensor) list) : float[][] =
+/// The coupling is applied to consecutive chunks of `couplingBatch` pairs, the training minibatch size: minibatch OT
+/// over all `perBucket` pairs at once would pair better than training ever does (and symmetry+OT over 512 pairs
+/// would cost 512² weight matchings).
+let evaluate (space: FlowSpace) (prior: Prior) (coupling: Coupling) (couplingBatch: int) (buckets: int) (perBucket: int)
+             (seed: int64) (targets: Tensor) (predictors: (Tensor -> Tensor -> Tensor) list) : float[][] =
     Check.arg "buckets" (buckets >= 1) $"Need at least one bucket; got {buckets}."
+    Check.arg "couplingBatch" (couplingBatch >= 1) $"couplingBatch must be >= 1; got {couplingBatch}."
     use gen = Scope.Rng.create seed
     use _ = torch.no_grad ()
     let device = targets.device
@@ -25,7 +29,14 @@ let evaluate (space: FlowSpace) (prior: Prior) (coupling: Coupling) (buckets: in
             let x0 = Prior.sample prior space gen device perBucket
             let u = torch.rand([| int64 perBucket |], generator = gen).``to``(device)
             let t = (u + float k) / float buckets
-            let x0, x1 = Coupling.pair coupling space x0 x1
+            let x0, x1 =
+                if couplingBatch >= perBucket then Coupling.pair coupling space x0 x1
+                else
+                    let pairs =
+                        [ for s in 0 .. couplingBatch .. perBucket - 1 ->
+                            let n = int64 (min couplingBatch (perBucket - s))
+                            Coupling.pair coupling space (x0.narrow(0L, int64 s, n)) (x1.narrow(0L, int64 s, n)) ]
+                    torch.cat(pairs |> List.map fst |> List.toArray, 0L), torch.cat(pairs |> List.map snd |> List.toArray, 0L)
             let xt = Path.sample space.Path gen x0 x1 t
             predictors |> List.iteri (fun i predict ->
                 sums[i][k] <- (Objective.endpointLoss space (predict t xt) x1).mean().ToDouble()))
