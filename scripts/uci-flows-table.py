@@ -19,7 +19,10 @@ for name in sorted(os.listdir(out)):
     d = os.path.join(out, name)
     if not os.path.exists(os.path.join(d, "eval.json")):
         continue
-    tr, sa, ev = (json.load(open(os.path.join(d, f))) for f in ("train.json", "sample.json", "eval.json"))
+    try:
+        tr, sa, ev = (json.load(open(os.path.join(d, f))) for f in ("train.json", "sample.json", "eval.json"))
+    except (OSError, ValueError):
+        print(f"skipping {name}: unfinished or failed", file=sys.stderr); continue
     tm, load = kv(os.path.join(d, "train.time")), kv(os.path.join(d, "load.txt"))
     by = {r["Name"]: r for r in ev["rows"]}
     s, g, h, m = by["samples"], by["fitted Gaussian"], by["held-out"], by["zoo mean"]

@@ -26,6 +26,7 @@ mkdir -p "$OUT"
   echo "seed=$SEED steps=$STEPS count=$COUNT jobs=$JOBS threads=$WEIGHTFLOW_THREADS extra=$EXTRA zoo=$ZOO"; } > "$OUT/run.txt"
 
 one() {  # flow:model:coupling
+    set -euo pipefail
     IFS=: read -r flow model coupling <<< "$1"
     local name="$flow-$model-${coupling/+/-}" d="$OUT/$flow-$model-${coupling/+/-}"
     mkdir -p "$d"; rm -f "$d/flow.safetensors.checkpoint"
