@@ -73,11 +73,19 @@ module TrainingConfig =
     /// Sized for 2 CPU cores on UCI (each flow within ~4 minutes; measured times in the README): RT and PNA at width
     /// 16 with 3 layers (evaluation-findings.md: the RT at d 16 reached its final quality within 5 minutes, d 32 was
     /// twice as slow per step for no gain), the MLP 3 × 512 (the prototype's); batch 32; warm-up + cosine; clipping
-    /// at gradient norm 1.
+    /// at gradient norm 1. The Geometric flow with an equivariant model (RT, PNA) uses the symmetry-aware coupling:
+    /// on the aligned UCI zoo (README "UCI flows against baselines", seed 0) the Geometric RT's calibrated CE was
+    /// 0.075 (independent) and 0.073 (OT, one sample at 0.60 accuracy) against the fitted Gaussian's 0.053, and 0.029
+    /// with symmetry (every bar met). The MLP keeps independent pairs (it can follow the zoo's one neuron order);
+    /// Euclidean and Normalized keep them until measured.
     let cpu (flow: FlowKind) (kind: VelocityKind) =
         let width = match kind with VelocityKind.Mlp -> 512 | VelocityKind.Rt | VelocityKind.Pna -> 16
+        let coupling =
+            match flow, kind with
+            | Geometric, (VelocityKind.Rt | VelocityKind.Pna) -> SymmetryAware
+            | _ -> Independent
         { thesis flow kind with
-            Model = VelocityConfig.defaults kind width 3
+            Model = VelocityConfig.defaults kind width 3; Coupling = coupling
             Iterations = 1000; Schedule = WarmupCosine 100; ClipNorm = Some 1.0; CheckpointEvery = 250 }
 
     let validate (c: TrainingConfig) =

@@ -194,7 +194,7 @@ type TrainArgs =
             match a with
             | Zoo _ -> "an (aligned) zoo file, e.g. results/run/zoo-uci-aligned.safetensors."
             | Flow _ -> "which flow (default geometric)."
-            | Coupling _ -> "how prior samples and targets are paired (default independent)."
+            | Coupling _ -> "how prior samples and targets are paired (default: the preset's; cpu: symmetry for the Geometric flow with rt/pna, else independent)."
             | Model _ -> "velocity model (default rt)."
             | Out _ -> "output flow file (default flow-<flow>-<model>.safetensors); the training checkpoint sits beside it (.checkpoint)."
             | Preset _ -> "cpu (default: sized for 2 cores) or thesis (appendix A sizes, for a GPU)."

@@ -35,7 +35,7 @@ let train (args: ParseResults<TrainArgs>) : int =
     let width, layers = VelocityConfig.size preset.Model
     let config =
         { preset with
-            Coupling = coupling (args.GetResult(TrainArgs.Coupling, CouplingArg.Independent))
+            Coupling = (match args.TryGetResult TrainArgs.Coupling with Some c -> coupling c | None -> preset.Coupling)
             Model = VelocityConfig.defaults kind (args.GetResult(TrainArgs.Width, width)) (args.GetResult(TrainArgs.Layers, layers))
             Iterations = args.GetResult(TrainArgs.Iterations, preset.Iterations)
             BatchSize = args.GetResult(TrainArgs.Batch, preset.BatchSize)
