@@ -121,6 +121,14 @@ let prepare (config: EvalConfig) (layout: Layout) (data: Dataset) (zoo: (Tensor 
               SlicedWassersteinFloor = Fidelity.slicedWasserstein config.Seed config.Projections subset judgeAligned })
     { Config = config; Layout = layout; Data = data; Zoo = reference }
 
+/// A seeded random subset of at most `count` networks (rows of theta [N, P]); all of them when N <= count.
+let subset (seed: int64) (count: int) (theta: Tensor) : Tensor =
+    let n = theta.shape[0]
+    if n <= int64 count then theta
+    else
+        use g = Scope.Rng.create seed
+        theta.index_select(0L, torch.randperm(n, generator = g).narrow(0L, 0L, int64 count))
+
 /// Evaluates networks theta [B, P] (B >= 1) into one row named `name`.
 let evaluate (ctx: Context) (name: string) (theta: Tensor) : Row =
     let sw = Stopwatch.StartNew()

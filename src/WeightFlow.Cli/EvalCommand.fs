@@ -40,14 +40,6 @@ let table (title: string) (rows: Evaluation.Row list) =
     Render.table title ("" :: (rows |> List.map (fun r -> r.Name)))
         (metricNames |> List.mapi (fun i name -> name :: (columns |> List.map (fun c -> c[i]))))
 
-/// A seeded random subset of at most `count` rows.
-let private subset (seed: int64) (count: int) (theta: Tensor) =
-    let n = theta.shape[0]
-    if n <= int64 count then theta
-    else
-        use g = Scope.Rng.create seed
-        theta.index_select(0L, torch.randperm(n, generator = g).narrow(0L, 0L, int64 count))
-
 /// The networks of a weights file: a zoo's checkpoints, or a samples file (`weightflow sample`: kind "samples",
 /// `theta`, `layout`, `space` and, when the flow recorded them, `heldout_runs` in the header).
 type private Networks =
@@ -67,10 +59,7 @@ let private loadNetworks (path: string) : Networks =
         let z = Zoo.load path
         { Layout = z.Layout; Theta = z.Theta; SplitSeed = Some z.Config.Seed; Space = None; HeldOutRuns = None }
     | Some "samples" ->
-        let layout = Layout.parse (Storage.meta path stored "layout")
-        let theta = Storage.tensor path stored "theta"
-        if theta.dim() <> 2L || int theta.shape[1] <> Layout.paramCount layout then
-            Check.dataError $"{path}: theta has shape %A{theta.shape} but a {layout} MLP has {Layout.paramCount layout} parameters; the file is corrupt or was edited."
+        let layout, theta, _ = Sampling.load path
         let held =
             stored.Metadata.TryFind "heldout_runs"
             |> Option.filter (fun s -> s.Trim() <> "")
@@ -125,7 +114,7 @@ let eval (args: ParseResults<EvalArgs>) : int =
             let ctx, h, pool = Evaluation.ofHoldout config space data z holdout
             ctx, Some (h, pool)
     let prepareSeconds = sw.Elapsed.TotalSeconds
-    let theta = space (subset seed count weights.Theta)
+    let theta = space (Evaluation.subset seed count weights.Theta)
     let row = Evaluation.evaluate ctx (System.IO.Path.GetFileNameWithoutExtension weightsPath) theta
     let baselineRows =
         match baselineInputs with
