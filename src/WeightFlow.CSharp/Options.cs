@@ -57,8 +57,9 @@ public sealed class FlowTrainingOptions
     public FlowGeometry Geometry { get; init; } = FlowGeometry.Geometric;
     /// <summary>The velocity model. Default <see cref="VelocityModelKind.RelationalTransformer"/>.</summary>
     public VelocityModelKind Model { get; init; } = VelocityModelKind.RelationalTransformer;
-    /// <summary>The coupling. Default <see cref="Coupling.Independent"/>.</summary>
-    public Coupling Coupling { get; init; } = Coupling.Independent;
+    /// <summary>The coupling; null takes the preset's (symmetry-aware for the Geometric flow with the Relational
+    /// Transformer or PNA, independent otherwise: measured on UCI, see the README's "UCI flows against baselines").</summary>
+    public Coupling? Coupling { get; init; }
     /// <summary>Model width; null takes the preset's (RT and PNA 16, MLP 512). At least 1.</summary>
     public int? Width { get; init; }
     /// <summary>Model depth (layers, or MLP blocks); null takes the preset's 3. At least 1.</summary>
@@ -137,9 +138,10 @@ public sealed class FlowTrainingOptions
             sigma: Sigma,
             coupling: Coupling switch
             {
-                Coupling.Independent => WeightFlow.Coupling.Independent,
-                Coupling.MinibatchOt => WeightFlow.Coupling.MinibatchOt,
-                Coupling.SymmetryAware => WeightFlow.Coupling.SymmetryAware,
+                null => preset.Coupling,
+                WeightFlow.CSharp.Coupling.Independent => WeightFlow.Coupling.Independent,
+                WeightFlow.CSharp.Coupling.MinibatchOt => WeightFlow.Coupling.MinibatchOt,
+                WeightFlow.CSharp.Coupling.SymmetryAware => WeightFlow.Coupling.SymmetryAware,
                 _ => WeightFlow.Coupling.SymmetryAwareOt,
             },
             time: preset.Time,
