@@ -28,6 +28,12 @@ module Csv =
         | true, v when Double.IsFinite v -> Some v
         | _ -> None
 
+    /// Whether a field parses as a number that is NaN or infinite ("NaN", "inf", "1e999").
+    let private nonFinite (s: string) =
+        match Double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture) with
+        | true, v -> not (Double.IsFinite v)
+        | _ -> false
+
     let private separatorOf (options: CsvOptions) (first: string) =
         match options.Separator with
         | Some c -> c
@@ -44,7 +50,7 @@ module Csv =
             |> Seq.mapi (fun i l -> i + 1, l)
             |> Seq.filter (fun (_, l) -> not (String.IsNullOrWhiteSpace l))
             |> Array.ofSeq
-        if rows.Length = 0 then Check.dataError $"{source}: the CSV file is empty; expected rows of numeric features and an integer label."
+        if rows.Length = 0 then Check.fail Check.ErrorKind.InvalidData $"{source}: the CSV file is empty; expected rows of numeric features and an integer label."
         let sep = separatorOf options (snd rows[0])
         let split (l: string) = l.Split sep
         let hasHeader =
@@ -53,10 +59,10 @@ module Csv =
             | Absent -> false
             | Detect -> split (snd rows[0]) |> Array.exists (fun f -> not (String.IsNullOrWhiteSpace f) && (number f).IsNone)
         let data = if hasHeader then rows[1..] else rows
-        if data.Length = 0 then Check.dataError $"{source}: the CSV file has a header but no data rows."
+        if data.Length = 0 then Check.fail Check.ErrorKind.InvalidData $"{source}: the CSV file has a header but no data rows."
         let width = (split (snd data[0])).Length
         if width < 2 then
-            Check.dataError $"{source}: line {fst data[0]} has {width} column(s) (separator '{sep}'); expected features and a label column."
+            Check.fail Check.ErrorKind.InvalidData $"{source}: line {fst data[0]} has {width} column(s) (separator '{sep}'); expected features and a label column."
         let label = if options.LabelColumn < 0 then width + options.LabelColumn else options.LabelColumn
         if label < 0 || label >= width then
             invalidArg "options" $"{source}: label column {options.LabelColumn} does not exist in rows of {width} columns; use 0..{width - 1} or -1 for the last."
@@ -66,16 +72,19 @@ module Csv =
         data |> Array.iteri (fun r (lineNo, line) ->
             let fields = split line
             if fields.Length <> width then
-                Check.dataError $"{source}: line {lineNo} has {fields.Length} column(s) but the first data row has {width}; every row needs the same columns."
+                Check.fail Check.ErrorKind.InvalidData $"{source}: line {lineNo} has {fields.Length} column(s) but the first data row has {width}; every row needs the same columns."
             let mutable j = 0
             fields |> Array.iteri (fun c field ->
                 match number field with
                 | None ->
-                    let hint = if String.IsNullOrWhiteSpace field then "it is empty (impute or drop missing values)" else $"'{field.Trim()}' is not a number"
-                    Check.dataError $"{source}: line {lineNo}, column {c + 1}: {hint}."
+                    let hint =
+                        if String.IsNullOrWhiteSpace field then "it is empty (impute or drop missing values)"
+                        elif nonFinite field then $"'{field.Trim()}' is NaN or infinite (impute or drop the row)"
+                        else $"'{field.Trim()}' is not a number (numeric features and an integer label only)"
+                    Check.fail Check.ErrorKind.InvalidData $"{source}: line {lineNo}, column {c + 1}: {hint}."
                 | Some v when c = label ->
-                    if v <> Math.Round v || v < 0.0 then
-                        Check.dataError $"{source}: line {lineNo}, column {c + 1}: label {field.Trim()} is not a class index; encode classes as integers 0..C-1."
+                    if v <> Math.Round v || v < 0.0 || v > 1e6 then
+                        Check.fail Check.ErrorKind.InvalidData $"{source}: line {lineNo}, column {c + 1}: label {field.Trim()} is not a class index; encode classes as integers 0..C-1."
                     y[r] <- int64 v
                 | Some v ->
                     x[r * d + j] <- float32 v
@@ -85,4 +94,8 @@ module Csv =
     /// Reads a CSV file of numeric features and an integer label column.
     let read (options: CsvOptions) (path: string) : Tensor * Tensor =
         Check.fileExists path "Check the path; a CSV data set has numeric feature columns and an integer label column (the last by default)."
+        match Storage.detect path with
+        | Storage.FileKind.Safetensors _ | Storage.FileKind.Idx | Storage.FileKind.Gzip | Storage.FileKind.Unknown as k ->
+            Check.fail Check.ErrorKind.WrongKind $"{path} is not a CSV data set but {Storage.describe k}. A CSV data set is text: numeric feature columns and an integer label column."
+        | _ -> ()
         parse options path (File.ReadLines path)

@@ -133,6 +133,9 @@ let private splitPixels name classes (seed: int64) (fractions: SplitFractions) (
     let nValid = int (round (fractions.Valid * float n))
     let all = { X = x; Y = y }
     let part start len = Dataset.take all (perm.narrow(0L, int64 start, int64 len))
+    // every split non-empty; every class in every split is required of users' data sets (Dataset.split), not of
+    // the prepared image sets, whose small test fixtures cannot hold 10 classes in a 5-row split
+    Dataset.checkSize name fractions n
     assemble name classes (part 0 nTrain) (part nTrain nValid) (part (nTrain + nValid) (n - nTrain - nValid))
 
 /// Standard IDX files in a folder: official train set; the test set split 50/50 (seeded) into validation and test.
@@ -180,7 +183,8 @@ let csv (path: string) (seed: int64) : Dataset =
     let x, y = Csv.read Csv.defaults path
     use x = x
     use y = y
-    let classes = int (y.max().ToInt64()) + 1
+    Dataset.checkSize $"csv:{path}" Dataset.defaultFractions (int y.shape[0])
+    let classes = Dataset.classesOf $"csv:{path}" y
     Dataset.split $"csv:{path}" classes seed Dataset.defaultFractions x y
 
 /// The name of the embedded UCI resource.

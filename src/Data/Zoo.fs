@@ -308,18 +308,18 @@ module Zoo =
     /// Loads and validates a zoo file: its kind, the layout against theta's width, and every per-checkpoint array's
     /// length. Errors (`Check.DataError`) name the file and what is wrong.
     let load (path: string) : Zoo =
-        let s = Storage.read path
+        let s = Storage.readKind [ Kind ] "a zoo file" "Train a zoo with `weightflow zoo --task T --out FILE`." path
         let get = Storage.meta path s
-        let kind = get "weightflow.kind"
-        if kind <> Kind then Check.dataError $"{path} holds a '{kind}', not a zoo."
-        let config = ZooConfig.ofMetadata get
+        let config = Storage.interpret path "a zoo" (fun () -> ZooConfig.ofMetadata get)
+        (try ZooConfig.validate config
+         with :? ArgumentException as e -> Check.dataError $"{path}: its recorded training settings are impossible ({e.Message}); the file was edited or damaged.")
         let theta = Storage.tensor path s "theta"
         let p = Layout.paramCount config.Layout
         if theta.dim() <> 2L || int theta.shape[1] <> p || theta.dtype <> torch.float32 then
             Check.dataError $"{path}: theta has shape %A{theta.shape} ({theta.dtype}) but a {config.Layout} MLP has {p} float32 parameters; the file is corrupt or was edited."
         use finite = torch.isfinite(theta).all()
         if not (finite.ToBoolean()) then
-            Check.dataError $"{path}: the weights contain NaN or infinite values; the zoo's training diverged or the file was damaged. Retrain it (weightflow zoo ...), with a lower learning rate if it diverged."
+            Check.fail Check.ErrorKind.NonFinite $"{path}: the weights contain NaN or infinite values; the zoo's training diverged or the file was damaged. Retrain it (weightflow zoo ...), with a lower learning rate if it diverged."
         let n = int theta.shape[0]
         let ints name =
             let t = Storage.tensor path s name
@@ -329,12 +329,16 @@ module Zoo =
             let t = Storage.tensor path s name
             if t.dtype <> torch.float32 || t.shape <> [| int64 n |] then Check.dataError $"{path}: '{name}' must be float32 [{n}] but is {t.dtype} %A{t.shape}."
             t.data<float32>().ToArray()
+        if n = 0 then Check.dataError $"{path}: the zoo holds no checkpoints; retrain it with at least one recorded epoch (Epochs > DropEpochs)."
+        let accuracy = floats "test_accuracy"
+        if accuracy |> Array.exists (fun a -> not (a >= 0.0f && a <= 1.0f)) then
+            Check.dataError $"{path}: 'test_accuracy' holds values outside [0, 1] (or NaN); the file was edited or damaged."
         let recorded = get "task"
         let task =
             try Task.parse recorded
             with :? ArgumentException -> Check.dataError $"{path}: the recorded task '{recorded}' is not one WeightFlow knows (uci, mnist, fashion-mnist, csv:PATH, custom:NAME); the file was edited or written by a newer version."
         { Layout = config.Layout; Task = task; Config = config; Theta = theta; Run = ints "run"; Step = ints "step"
-          Epoch = ints "epoch"; TestAccuracy = floats "test_accuracy"; TestLoss = floats "test_loss" }
+          Epoch = ints "epoch"; TestAccuracy = accuracy; TestLoss = floats "test_loss" }
 
 /// Summary statistics of a zoo (over the final checkpoint of each run, and over all checkpoints).
 type ZooSummary =

@@ -78,18 +78,31 @@ module Flow =
 
     /// Reads a flow from a file written by `save` or by training (a checkpoint holds the same entries).
     let load (device: Device) (path: string) : Flow =
-        let s = Storage.read path
+        let s = Storage.readKind [ "flow"; "flow-checkpoint" ] "a flow file" "Train a flow with `weightflow train --zoo ZOO --out FILE`." path
         let get = Storage.meta path s
-        match get "weightflow.kind" with
-        | "flow" | "flow-checkpoint" -> ()
-        | k -> Check.dataError $"{path} holds a '{k}', not a flow; train one with `weightflow train`."
-        let config, layout = VelocityModel.ofMetadata get
-        let f (k: string) = System.Double.Parse(get k, System.Globalization.CultureInfo.InvariantCulture)
-        use gen = Scope.Rng.create 0L
-        let model = VelocityModel.init gen device config layout
-        VelocityModel.copyFrom path "ema." s.Tensors model.Parameters
-        for _, t in s.Tensors do t.Dispose()
-        { Space = FlowSpace.create (FlowKind.parse (get "flow.kind")) (f "flow.sigma") layout
-          Prior = { Std = f "flow.prior_std" }
-          Prediction = (match get "flow.prediction" with "velocity" -> Velocity | _ -> Endpoint)
-          Model = model }
+        try
+            let config, layout, kind, sigma, priorStd, prediction =
+                Storage.interpret path "a flow" (fun () ->
+                    let config, layout = VelocityModel.ofMetadata get
+                    let f (k: string) = System.Double.Parse(get k, System.Globalization.CultureInfo.InvariantCulture)
+                    let prediction =
+                        match get "flow.prediction" with
+                        | "velocity" -> Velocity
+                        | "endpoint" -> Endpoint
+                        | p -> Check.dataError $"{path}: unknown flow.prediction '{p}' (expected endpoint or velocity)."
+                    config, layout, FlowKind.parse (get "flow.kind"), f "flow.sigma", f "flow.prior_std", prediction)
+            if not (System.Double.IsFinite sigma && sigma >= 0.0 && System.Double.IsFinite priorStd && priorStd > 0.0) then
+                Check.dataError $"{path}: flow.sigma = {sigma} and flow.prior_std = {priorStd} must be finite, σ >= 0 and the prior's std > 0; the file was edited or damaged."
+            // bound what the header can make us allocate before building the model (issue 15): the model's
+            // parameters must all be stored in the file, so a header describing a model far larger than the stored
+            // tensors lies about its sizes
+            VelocityModel.checkSize path config layout (s.Tensors |> List.sumBy (fun (n, t) -> if n.StartsWith "ema." then t.numel() else 0L))
+            use gen = Scope.Rng.create 0L
+            let model = Storage.interpret path "a flow" (fun () -> VelocityModel.init gen device config layout)
+            VelocityModel.copyFrom path "ema." s.Tensors model.Parameters
+            { Space = FlowSpace.create kind sigma layout
+              Prior = { Std = priorStd }
+              Prediction = prediction
+              Model = model }
+        finally
+            for _, t in s.Tensors do t.Dispose()

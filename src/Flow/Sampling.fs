@@ -165,14 +165,15 @@ module Sampling =
 
     /// Reads a samples file: (layout, theta [N, P], header). Errors name the file and the problem.
     let load (path: string) : Layout * Tensor * (string -> string) =
-        let s = Storage.read path
+        let s = Storage.readKind [ Kind ] "a samples file" "Write one with `weightflow sample --flow FLOW --out FILE`." path
         let get = Storage.meta path s
-        let kind = get "weightflow.kind"
-        if kind <> Kind then Check.dataError $"{path} holds a '{kind}', not samples; write one with `weightflow sample`."
-        let layout = Layout.parse (get "layout")
+        let layout = Storage.interpret path "samples" (fun () -> Layout.parse (get "layout"))
         let theta = Storage.tensor path s "theta"
-        if theta.dim() <> 2L || int theta.shape[1] <> Layout.paramCount layout then
-            Check.dataError $"{path}: theta has shape %A{theta.shape} but a {layout} MLP has {Layout.paramCount layout} parameters; the file is corrupt or was edited."
+        if theta.dim() <> 2L || int theta.shape[1] <> Layout.paramCount layout || theta.dtype <> torch.float32 then
+            Check.dataError $"{path}: theta has shape %A{theta.shape} ({theta.dtype}) but a {layout} MLP has {Layout.paramCount layout} float32 parameters; the file is corrupt or was edited."
+        use finite = torch.isfinite(theta).all()
+        if not (finite.ToBoolean()) then
+            Check.fail Check.ErrorKind.NonFinite $"{path}: the sampled weights contain NaN or infinite values; `weightflow sample` drops such samples, so the file was damaged or written elsewhere. Sample again."
         layout, theta, get
 
     /// log p1 of networks theta [B, P] (in the flow's space) under a Euclidean flow (thesis §3.4): the flow's field

@@ -48,7 +48,7 @@ type TrainingOutcome =
     | Completed
     /// Cancelled after `step` completed steps (the checkpoint holds them).
     | Cancelled of step: int
-    /// The loss at step `step` (1-based) was not finite; nothing was updated, the last checkpoint is kept.
+    /// The loss or a gradient at step `step` (1-based) was not finite; nothing was updated, the last checkpoint is kept.
     | Diverged of step: int
 
 [<NoEquality; NoComparison>]
@@ -91,7 +91,11 @@ module TrainingConfig =
     let validate (c: TrainingConfig) =
         Check.arg "Iterations" (c.Iterations >= 1) $"Iterations must be >= 1; got {c.Iterations}."
         Check.arg "BatchSize" (c.BatchSize >= 1) $"BatchSize must be >= 1; got {c.BatchSize}."
-        Check.arg "LearningRate" (c.LearningRate > 0.0) $"LearningRate must be > 0; got {c.LearningRate}."
+        Check.arg "LearningRate" (c.LearningRate > 0.0 && Double.IsFinite c.LearningRate) $"LearningRate must be finite and > 0; got {c.LearningRate}."
+        Check.arg "Sigma" (c.Sigma >= 0.0 && Double.IsFinite c.Sigma) $"Sigma must be finite and >= 0; got {c.Sigma}."
+        Check.arg "Prior" (c.Prior.Std > 0.0 && Double.IsFinite c.Prior.Std) $"The prior's std must be finite and > 0; got {c.Prior.Std}."
+        Check.arg "EmaDecay" (c.EmaDecay >= 0.0 && c.EmaDecay < 1.0) $"EmaDecay must lie in [0, 1); got {c.EmaDecay}."
+        c.ClipNorm |> Option.iter (fun x -> Check.arg "ClipNorm" (x > 0.0 && Double.IsFinite x) $"ClipNorm must be finite and > 0; got {x}.")
         Check.arg "CheckpointEvery" (c.CheckpointEvery >= 1) $"CheckpointEvery must be >= 1; got {c.CheckpointEvery}."
         TimeDistribution.validate c.Time
 
@@ -144,6 +148,12 @@ module Training =
         { Path = path
           Identity = ("weightflow.kind", Checkpoint.Kind) :: ("model.layout", string layout) :: TrainingConfig.toMetadata c }
 
+    /// Whether every parameter's gradient is finite (one fused reduction per parameter).
+    let private gradientsFinite (ps: Params.Named) =
+        use _ = torch.no_grad ()
+        ps |> Seq.forall (fun (_, p) ->
+            isNull p.grad || (use ok = torch.isfinite(p.grad).all() in ok.ToBoolean()))
+
     let private clip (ps: Params.Named) (maxNorm: float) =
         use _ = torch.no_grad ()
         let grads = [| for _, p in ps do if not (isNull p.grad) then yield p.grad |]
@@ -191,9 +201,14 @@ module Training =
                         let v = l.ToDouble()
                         if Double.IsFinite v then
                             l.backward()
-                            c.ClipNorm |> Option.iter (clip model.Parameters)
-                            Optim.step o
-                        v)
+                            // a non-finite gradient with a finite loss would poison every weight through Adam:
+                            // stop like a non-finite loss, before the step (issue 15)
+                            if gradientsFinite model.Parameters then
+                                c.ClipNorm |> Option.iter (clip model.Parameters)
+                                Optim.step o
+                                v
+                            else Double.NaN
+                        else v)
                 Heap.afterStep opt.Heap
                 if not (Double.IsFinite value) then outcome <- Diverged (step + 1)
                 else

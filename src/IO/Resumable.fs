@@ -37,7 +37,7 @@ let tryLoad (file: StateFile) : State option =
             | found ->
                 let v = defaultArg found "(missing)"
                 for _, t in s.Tensors do t.Dispose()
-                Check.dataError $"{file.Path} is the saved state of another run ({key} = '{v}', this run has '{expected}'). Delete it to start afresh, or rerun with the settings it was made with."
+                Check.fail Check.ErrorKind.Mismatch $"{file.Path} is the saved state of another run ({key} = '{v}', this run has '{expected}'). Delete it to start afresh, or rerun with the settings it was made with."
         Some { File = file; Stored = s }
 
 /// A progress entry of a loaded state.

@@ -44,10 +44,47 @@ let private writeBytes (stream: Stream) (t: Tensor) =
         stream.Write(bytes)
         start <- start + k
 
-/// Writes tensors and metadata to `path` atomically (temp file in the same folder, then rename).
+/// The format version written into every WeightFlow file's header ("weightflow.format"); a file with another version
+/// is refused with a clear error instead of being misread. Files without the entry predate it and are version 1.
+[<Literal>]
+let FormatVersion = "1"
+
+/// Replaces `path` atomically with what `write` puts into a new file: a temporary file in the same folder, flushed to
+/// the disk (fsync), then renamed over `path`. A crash or kill leaves the old file or the new one, never a mix; a
+/// failed write (a full disk, a file-size limit) deletes the temporary file, leaves the old file intact and raises
+/// WeightFlowError WriteFailed naming the file and the cause.
+let writeAtomic (path: string) (write: Stream -> unit) =
+    let full = Path.GetFullPath path
+    Directory.CreateDirectory(Path.GetDirectoryName full) |> ignore
+    let tmp = full + $".{Environment.ProcessId}.{Guid.NewGuid():N}.tmp"
+    try
+        try
+            (use f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 <<< 16)
+             write f
+             f.Flush true)
+            File.Move(tmp, full, true)
+        with :? IOException | :? UnauthorizedAccessException as e ->
+            Check.fail Check.ErrorKind.WriteFailed $"Could not write {full}: {e.Message}. The previous file (if any) is intact; free disk space, raise the file-size limit or check permissions, then run again."
+    finally
+        if File.Exists tmp then (try File.Delete tmp with _ -> ())
+
+/// Writes text atomically (see writeAtomic): reports, manifests.
+let writeTextAtomic (path: string) (text: string) =
+    writeAtomic path (fun s -> let b = Text.Encoding.UTF8.GetBytes text in s.Write(b, 0, b.Length))
+
+/// Moves a finished temporary file (e.g. one a plotting library wrote) over `path` after flushing it to the disk.
+let commit (tmp: string) (path: string) =
+    (use f = new FileStream(tmp, FileMode.Open, FileAccess.ReadWrite) in f.Flush true)
+    File.Move(tmp, path, true)
+
+/// Writes tensors and metadata to `path` atomically (writeAtomic). A header with a "weightflow.kind" entry gets the
+/// format version too.
 let write (path: string) (metadata: Map<string, string>) (tensors: (string * Tensor) list) =
     let names = tensors |> List.map fst
     if List.distinct names <> names then invalidArg "tensors" "Tensor names in one file must be unique."
+    let metadata =
+        if metadata.ContainsKey "weightflow.kind" && not (metadata.ContainsKey "weightflow.format") then metadata.Add("weightflow.format", FormatVersion)
+        else metadata
     let blobs = tensors |> List.map (fun (n, t) -> n, t, t.numel() * int64 (snd (dtypeName t)))
     use header = new MemoryStream()
     (use w = new Utf8JsonWriter(header)
@@ -71,22 +108,89 @@ let write (path: string) (metadata: Map<string, string>) (tensors: (string * Ten
      w.WriteEndObject())
     // The spec pads the header with spaces to a multiple of 8 bytes so the data is aligned.
     let pad = (8 - int (header.Length % 8L)) % 8
-    let full = Path.GetFullPath path
-    Directory.CreateDirectory(Path.GetDirectoryName full) |> ignore
-    let tmp = full + $".{Environment.ProcessId}.{Guid.NewGuid():N}.tmp"
-    try
-        (use f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write)
-         f.Write(BitConverter.GetBytes(header.Length + int64 pad), 0, 8)
-         header.WriteTo f
-         f.Write(Array.create pad (byte ' '), 0, pad)
-         for _, t, _ in blobs do writeBytes f t
-         f.Flush true)
-        File.Move(tmp, full, true)
-    with _ ->
-        if File.Exists tmp then File.Delete tmp
-        reraise ()
+    writeAtomic path (fun f ->
+        f.Write(BitConverter.GetBytes(header.Length + int64 pad), 0, 8)
+        header.WriteTo f
+        f.Write(Array.create pad (byte ' '), 0, pad)
+        for _, t, _ in blobs do writeBytes f t)
 
-let private corrupt (path: string) (why: string) =
+/// What a file holds, judged from its first bytes without trusting any size in it (issue 15: a file of the wrong
+/// kind is named as such instead of being misread).
+[<RequireQualifiedAccess>]
+type FileKind =
+    | Missing
+    | Empty
+    /// A safetensors file; its "weightflow.kind" entry if it has one ("zoo", "flow", "samples", ...).
+    | Safetensors of kind: string option
+    | Idx
+    | Gzip
+    /// Text (a CSV data set or any other text file).
+    | Text
+    | Unknown
+
+/// A header is JSON text of a few kB per tensor; a claimed length beyond this bound is corrupt (bounds the buffer
+/// allocated for it, together with the file's length).
+[<Literal>]
+let MaxHeaderBytes = 100_000_000L
+
+/// Limits of the header's JSON: nesting (a safetensors header has depth 3) and length (MaxHeaderBytes).
+let private jsonOptions = JsonDocumentOptions(MaxDepth = 8, AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow)
+
+let private looksLikeText (bytes: byte[]) (n: int) =
+    n > 0 && (let printable = bytes |> Seq.take n |> Seq.filter (fun b -> b = 9uy || b = 10uy || b = 13uy || (b >= 32uy && b < 127uy) || b >= 128uy) |> Seq.length
+              float printable >= 0.95 * float n)
+
+/// Detects a file's kind from its first bytes: safetensors (8-byte little-endian header length, then a JSON object
+/// starting with '{'), IDX (two zero bytes, a type byte, a dimension count), gzip (1f 8b), text.
+let detect (path: string) : FileKind =
+    if not (File.Exists path) then FileKind.Missing
+    else
+        use f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite)
+        let length = f.Length
+        if length = 0L then FileKind.Empty
+        else
+            let head = Array.zeroCreate<byte> (int (min length 4096L))
+            f.ReadExactly(head, 0, head.Length)
+            let n = if head.Length >= 8 then BitConverter.ToInt64(head, 0) else -1L
+            if n > 1L && n <= length - 8L && n <= MaxHeaderBytes && head.Length > 8 && head[8] = byte '{' then
+                let kind =
+                    try
+                        let h = Array.zeroCreate<byte> (int n)
+                        f.Seek(8L, SeekOrigin.Begin) |> ignore
+                        f.ReadExactly(h, 0, int n)
+                        use doc = JsonDocument.Parse(ReadOnlyMemory(h), jsonOptions)
+                        match doc.RootElement.TryGetProperty "__metadata__" with
+                        | true, m when m.ValueKind = JsonValueKind.Object ->
+                            match m.TryGetProperty "weightflow.kind" with
+                            | true, k when k.ValueKind = JsonValueKind.String -> Some(k.GetString())
+                            | _ -> None
+                        | _ -> None
+                    with _ -> None
+                FileKind.Safetensors kind
+            elif head.Length >= 2 && head[0] = 0x1fuy && head[1] = 0x8buy then FileKind.Gzip
+            elif head.Length >= 4 && head[0] = 0uy && head[1] = 0uy && head[2] >= 0x08uy && head[2] <= 0x0Euy && head[3] >= 1uy then FileKind.Idx
+            elif looksLikeText head head.Length then FileKind.Text
+            else FileKind.Unknown
+
+/// Words for a file kind in error messages ("CSV or other text", "a WeightFlow zoo", ...).
+let describe (kind: FileKind) : string =
+    match kind with
+    | FileKind.Missing -> "missing"
+    | FileKind.Empty -> "an empty file"
+    | FileKind.Safetensors (Some "zoo") -> "a WeightFlow zoo (pass it with --zoo or --weights)"
+    | FileKind.Safetensors (Some "flow") -> "a trained WeightFlow flow (pass it with --flow)"
+    | FileKind.Safetensors (Some "flow-checkpoint") -> "a flow-training checkpoint (resume it with `weightflow train --resume`, or sample it with --flow)"
+    | FileKind.Safetensors (Some "samples") -> "sampled networks (pass them with --weights)"
+    | FileKind.Safetensors (Some "zoo-training-state") -> "the saved state of an interrupted zoo training (rerun the zoo command to resume it)"
+    | FileKind.Safetensors (Some "velocity-model") -> "a velocity model"
+    | FileKind.Safetensors (Some k) -> $"a WeightFlow '{k}' file"
+    | FileKind.Safetensors None -> "a safetensors file not written by WeightFlow"
+    | FileKind.Idx -> "an IDX data file (MNIST format; data sets are read by --task)"
+    | FileKind.Gzip -> "a gzip file (a compressed IDX data set?)"
+    | FileKind.Text -> "CSV or other text (a data set? pass it with --task csv:PATH)"
+    | FileKind.Unknown -> "binary data of an unknown format"
+
+let private corrupt (path: string) (why: string) : 'a =
     Check.dataError $"{path} is not a valid WeightFlow/safetensors file: {why}. The file is truncated or corrupt; regenerate it (e.g. `weightflow zoo ... --out {Path.GetFileName path}`)."
 
 let private scalarType (dtype: string) =
@@ -116,52 +220,83 @@ let private readTensor (stream: Stream) (dtype: string) (size: int64) (shape: in
         start <- start + k
     t
 
-/// Reads and validates a file: header size, JSON, dtypes, shapes against byte ranges, ranges inside the file,
-/// contiguous and covering the data exactly. Any violation raises `Check.DataError` naming it.
+/// Reads and validates a file: header size, JSON (depth and length bounded), dtypes, shapes against byte ranges
+/// (products checked for overflow, so no header can make it allocate more than the file's bytes), ranges inside the
+/// file, contiguous and covering the data exactly, unique names, string metadata, the format version. Any violation
+/// raises WeightFlowError (Corrupt, or WrongKind when the file is not safetensors at all) naming it. Memory: the header
+/// (at most the file's length) plus the tensors (exactly the data section's bytes) plus one 16 MiB buffer.
 let read (path: string) : Stored =
     Check.fileExists path "Check the path, or create the file with the command that writes it (e.g. `weightflow zoo`)."
+    let notSafetensors why =
+        match detect path with
+        | FileKind.Text | FileKind.Idx | FileKind.Gzip as k -> Check.fail Check.ErrorKind.WrongKind $"{path} is not a WeightFlow file (safetensors) but {describe k}; pass the file the command expects."
+        | _ -> corrupt path why
     use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 <<< 20)
     let length = stream.Length
-    if length < 8L then corrupt path $"it has {length} bytes, fewer than the 8-byte header length"
+    if length < 8L then notSafetensors $"it has {length} bytes, fewer than the 8-byte header length"
     let lengthBytes = Array.zeroCreate<byte> 8
     stream.ReadExactly(lengthBytes, 0, 8)
     let n = BitConverter.ToInt64(lengthBytes, 0)
-    // a header is JSON text of a few kB per tensor; 100 MB bounds a corrupt length before it is allocated
-    if n <= 0L || n > length - 8L || n > 100_000_000L then corrupt path $"the header claims {n} bytes but the file has {length}"
+    if n <= 0L || n > length - 8L || n > MaxHeaderBytes then notSafetensors $"the header claims {n} bytes but the file has {length}"
     let headerBytes = Array.zeroCreate<byte> (int n)
     stream.ReadExactly(headerBytes, 0, int n)
     let doc =
-        try JsonDocument.Parse(ReadOnlyMemory(headerBytes))
-        with :? JsonException as e -> corrupt path $"the header is not JSON ({e.Message})"
+        try JsonDocument.Parse(ReadOnlyMemory(headerBytes), jsonOptions)
+        with :? JsonException as e -> notSafetensors $"the header is not JSON ({e.Message})"
     use doc = doc
     let dataStart = 8L + n
     let dataLen = length - dataStart
     let mutable metadata = Map.empty
     let entries = ResizeArray()
+    let seen = Collections.Generic.HashSet<string>()
     if doc.RootElement.ValueKind <> JsonValueKind.Object then corrupt path "the header is not a JSON object"
     for p in doc.RootElement.EnumerateObject() do
+        if not (seen.Add p.Name) then corrupt path $"the header names '{p.Name}' twice"
         if p.Name = "__metadata__" then
-            for m in p.Value.EnumerateObject() do metadata <- metadata.Add(m.Name, m.Value.GetString())
+            if p.Value.ValueKind <> JsonValueKind.Object then corrupt path "'__metadata__' is not a JSON object"
+            for m in p.Value.EnumerateObject() do
+                if m.Value.ValueKind <> JsonValueKind.String then corrupt path $"metadata entry '{m.Name}' is not a string"
+                if metadata.ContainsKey m.Name then corrupt path $"metadata entry '{m.Name}' appears twice"
+                metadata <- metadata.Add(m.Name, m.Value.GetString())
         else
-            let get (k: string) =
+            if p.Value.ValueKind <> JsonValueKind.Object then corrupt path $"tensor '{p.Name}' is not a JSON object"
+            let get (k: string) (kind: JsonValueKind) =
                 match p.Value.TryGetProperty k with
-                | true, v -> v
+                | true, v when v.ValueKind = kind -> v
+                | true, _ -> corrupt path $"tensor '{p.Name}' has a '{k}' of the wrong JSON type"
                 | _ -> corrupt path $"tensor '{p.Name}' has no '{k}'"
-            let dtype = (get "dtype").GetString()
+            let dtype = (get "dtype" JsonValueKind.String).GetString()
             let size =
                 match dtype with
                 | "F32" | "I32" -> 4L
                 | "F64" | "I64" -> 8L
-                | d -> corrupt path $"tensor '{p.Name}' has unsupported dtype '{d}'"
-            let shape = [| for d in (get "shape").EnumerateArray() -> d.GetInt64() |]
-            let offs = [| for d in (get "data_offsets").EnumerateArray() -> d.GetInt64() |]
+                | d -> corrupt path $"tensor '{p.Name}' has unsupported dtype '{d}' (WeightFlow files hold F32, F64, I32 and I64)"
+            let integers (k: string) =
+                [| for d in (get k JsonValueKind.Array).EnumerateArray() ->
+                    match d.ValueKind, (if d.ValueKind = JsonValueKind.Number then d.TryGetInt64() else (false, 0L)) with
+                    | JsonValueKind.Number, (true, v) -> v
+                    | _ -> corrupt path $"tensor '{p.Name}' has a '{k}' entry that is not an integer" |]
+            let shape = integers "shape"
+            let offs = integers "data_offsets"
+            if shape.Length > 16 then corrupt path $"tensor '{p.Name}' has {shape.Length} dimensions (at most 16 are read)"
             if offs.Length <> 2 || offs[0] < 0L || offs[1] < offs[0] || offs[1] > dataLen then
                 corrupt path $"tensor '{p.Name}' claims bytes %A{offs} but the data section has {dataLen} bytes"
             if shape |> Array.exists (fun d -> d < 0L) then corrupt path $"tensor '{p.Name}' has a negative dimension"
-            let count = Array.fold (*) 1L shape
+            // the element count, checked against the data section before anything is multiplied past it (a header
+            // lying about sizes could otherwise overflow int64 to a small number and allocate the product)
+            let count =
+                if Array.contains 0L shape then 0L
+                else
+                    shape |> Array.fold (fun acc d ->
+                        if acc > (Int64.MaxValue / size) / d then corrupt path $"tensor '{p.Name}' of shape %A{shape} needs more bytes than any file holds (the file's data section has {dataLen})"
+                        acc * d) 1L
             if count * size <> offs[1] - offs[0] then
                 corrupt path $"tensor '{p.Name}' of shape %A{shape} needs {count * size} bytes but its range holds {offs[1] - offs[0]}"
             entries.Add((p.Name, dtype, size, shape, offs[0], offs[1]))
+    match metadata.TryFind "weightflow.format" with
+    | Some v when v <> FormatVersion ->
+        corrupt path $"it has format version '{v}' but this WeightFlow reads version {FormatVersion} (written by a newer WeightFlow? update it)"
+    | _ -> ()
     let sorted = entries |> Seq.sortBy (fun (_, _, _, _, s, _) -> s) |> List.ofSeq
     let mutable expect = 0L
     for (name, _, _, _, s, e) in sorted do
@@ -170,12 +305,42 @@ let read (path: string) : Stored =
     if expect <> dataLen then corrupt path $"the tensors cover {expect} of {dataLen} data bytes"
     // the ranges are contiguous and cover the data (checked above): read them in file order, then list them in
     // header order
-    let loaded =
-        [ for (name, dtype, size, shape, s, e) in sorted ->
+    let loaded = Collections.Generic.Dictionary<string, Tensor>()
+    try
+        for (name, dtype, size, shape, s, e) in sorted do
             stream.Seek(dataStart + s, SeekOrigin.Begin) |> ignore
-            name, readTensor stream dtype size shape ((e - s) / size) ] |> Map.ofList
+            loaded[name] <- readTensor stream dtype size shape ((e - s) / size)
+    with :? EndOfStreamException | :? IOException as e ->
+        for t in loaded.Values do t.Dispose()
+        corrupt path $"reading its data failed ({e.Message})"
     let tensors = [ for (name, _, _, _, _, _) in entries -> name, loaded[name] ]
     { Metadata = metadata; Tensors = tensors }
+
+/// Reads a WeightFlow file whose "weightflow.kind" must be one of `kinds`; `what` names the expected kind in the
+/// error ("a zoo") and `hint` says how to make one. Another kind, or a file that is not a WeightFlow file at all
+/// (a CSV, an IDX file), is one WeightFlowError WrongKind saying what the file is instead.
+let readKind (kinds: string list) (what: string) (hint: string) (path: string) : Stored =
+    Check.fileExists path hint
+    match detect path with
+    | FileKind.Safetensors (Some k) when not (List.contains k kinds) ->
+        Check.fail Check.ErrorKind.WrongKind $"{path} is not {what} but {describe (FileKind.Safetensors(Some k))}. {hint}"
+    | FileKind.Safetensors _ | FileKind.Empty | FileKind.Unknown -> ()
+    | k -> Check.fail Check.ErrorKind.WrongKind $"{path} is not {what} but {describe k}. {hint}"
+    let s = read path
+    match s.Metadata.TryFind "weightflow.kind" with
+    | Some k when List.contains k kinds -> s
+    | found ->
+        for _, t in s.Tensors do t.Dispose()
+        let k = match found with Some k -> FileKind.Safetensors(Some k) | None -> FileKind.Safetensors None
+        Check.fail Check.ErrorKind.WrongKind $"{path} is not {what} but {describe k}. {hint}"
+
+/// Runs a loader's interpretation of a read file, turning a parse failure of a header value (a number, a layout)
+/// into one WeightFlowError naming the file instead of a FormatException or a stack trace.
+let interpret (path: string) (what: string) (f: unit -> 'a) : 'a =
+    try f ()
+    with
+    | :? FormatException | :? OverflowException | :? ArgumentException | :? InvalidOperationException | :? Collections.Generic.KeyNotFoundException as e ->
+        Check.dataError $"{path}: its header does not describe {what} ({e.Message}); the file was edited or damaged. Regenerate it."
 
 /// The tensor called `name`, or a DataError naming the file and the missing tensor.
 let tensor (path: string) (stored: Stored) (name: string) : Tensor =

@@ -154,6 +154,25 @@ module VelocityModel =
             | k -> Check.dataError $"Unknown velocity model kind '{k}' (expected rt, pna or mlp)."
         config, layout
 
+    /// Refuses a configuration read from `path` that describes a model far larger than the `stored` parameter elements
+    /// the file holds (a header lying about sizes), before anything is allocated: every width and count must be
+    /// non-negative and at most `stored`, and a lower estimate of the parameter count (each layer's largest weight
+    /// matrices) at most twice `stored`. So loading allocates O(file size) for the model.
+    let checkSize (path: string) (config: VelocityConfig) (layout: Layout) (stored: int64) =
+        let l (x: int) = int64 x
+        let timeK (t: GraphEncoding.TimeConditioning) = match t with GraphEncoding.Channel -> 0 | GraphEncoding.Fourier k -> k
+        let fields, lower =
+            match config with
+            | VelocityConfig.Rt c ->
+                [ c.NodeWidth; c.EdgeWidth; c.AttentionWidth; c.Heads; c.NodeHidden; c.EdgeHidden; c.OutputHidden; c.Layers; c.InputLayers; timeK c.Time ],
+                l c.Layers * (l c.NodeWidth * l c.NodeHidden + l c.EdgeWidth * l c.EdgeHidden + l c.NodeWidth * l c.AttentionWidth)
+            | VelocityConfig.Pna c ->
+                [ c.Width; c.OutputHidden; c.Layers; c.InputLayers; timeK c.Time ], l c.Layers * l c.Width * l c.Width
+            | VelocityConfig.Mlp c ->
+                [ c.Width; c.Blocks; c.Hidden; c.TimeFrequencies ], l c.Blocks * l c.Width * l c.Hidden + l (Layout.paramCount layout) * l c.Width
+        if fields |> List.exists (fun f -> f < 0 || l f > stored) || lower < 0L || lower > 2L * stored then
+            Check.dataError $"{path}: its header describes a {kindName config} model (%A{fields}) far larger than the {stored} parameters the file stores; the header lies about sizes (edited or damaged). Regenerate the file."
+
     /// Copies named tensors (e.g. read from a file, under `prefix`) into the parameters; a missing name or shape
     /// mismatch is one DataError naming it.
     let copyFrom (path: string) (prefix: string) (tensors: (string * Tensor) list) (ps: Params.Named) =
@@ -161,7 +180,12 @@ module VelocityModel =
         use _ = torch.no_grad ()
         for n, p in ps do
             match byName.TryGetValue(prefix + n) with
-            | true, t when t.shape = p.shape -> p.copy_(t) |> ignore
+            | true, t when t.shape = p.shape && t.dtype = p.dtype ->
+                use ok = torch.isfinite(t).all()
+                if not (ok.ToBoolean()) then
+                    Check.fail Check.ErrorKind.NonFinite $"{path}: tensor '{prefix + n}' contains NaN or infinite values; the file was damaged or saved from a diverged training. Use an earlier checkpoint or retrain."
+                p.copy_(t) |> ignore
+            | true, t when t.shape = p.shape -> Check.dataError $"{path}: tensor '{prefix + n}' is {t.dtype} but the model's parameter is {p.dtype}; the file was edited or written by another program."
             | true, t -> Check.dataError $"{path}: tensor '{prefix + n}' has shape %A{t.shape} but the model's parameter has %A{p.shape}; the file was written by another model configuration."
             | _ -> Check.dataError $"{path} has no tensor '{prefix + n}'; it was not written for this model configuration."
 

@@ -250,9 +250,7 @@ module MainJob =
     let private record (c: MainJobConfig) (stage: MainJobStage) (key: string) =
         let entries = readManifest c |> Map.add (stageName stage) key
         let path = manifestPath c
-        let tmp = $"{path}.{Environment.ProcessId}.tmp"
-        File.WriteAllText(tmp, JsonSerializer.Serialize(Dictionary<string, string>(entries), JsonSerializerOptions(WriteIndented = true)))
-        File.Move(tmp, path, true)
+        Storage.writeTextAtomic path (JsonSerializer.Serialize(Dictionary<string, string>(entries), JsonSerializerOptions(WriteIndented = true)))
 
     /// Whether a stage finished earlier with the same key and its file is still there.
     let private finished (c: MainJobConfig) (stage: MainJobStage) (key: string) (file: string) =
@@ -372,7 +370,7 @@ module MainJob =
                 finally split.Train.Dispose(); split.HeldOut.Dispose()
             match result.Outcome with
             | Cancelled _ -> raise (OperationCanceledException($"Training of the {f.Name} flow was cancelled; its checkpoint {checkpoint} resumes it on the next run.", ct))
-            | Diverged step -> Check.dataError $"The {f.Name} flow's loss at step {step} is not finite; training stopped (checkpoint {checkpoint}). Lower its learning rate or enable clipping in TrainingConfig."
+            | Diverged step -> Check.fail Check.ErrorKind.NonFinite $"The {f.Name} flow's loss or gradient at step {step} is not finite; training stopped (checkpoint {checkpoint}). Lower its learning rate or enable clipping in TrainingConfig."
             | Completed ->
                 let tail = result.Losses |> Array.skip (max 0 (result.Losses.Length - 50))
                 let loss = if tail.Length = 0 then nan else Array.average tail

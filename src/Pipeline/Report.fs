@@ -21,9 +21,9 @@ module Figures =
     /// Writes a plot as a PNG, atomically (a reader never sees a half-written file).
     let save (path: string) (plot: Plot) =
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
-        let tmp = path + ".tmp.png"
+        let tmp = $"{path}.{Environment.ProcessId}.tmp.png"
         plot.SavePng(tmp, 900, 560) |> ignore
-        File.Move(tmp, path, true)
+        Storage.commit tmp path
 
     let private finish (path: string) (title: string) (xlabel: string) (ylabel: string) (legend: Alignment) (plot: Plot) =
         plot.Title title
@@ -122,10 +122,7 @@ module Report =
 
     /// Writes text atomically.
     let writeText (path: string) (text: string) =
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
-        let tmp = $"{path}.{Environment.ProcessId}.tmp"
-        File.WriteAllText(tmp, text)
-        File.Move(tmp, path, true)
+        Storage.writeTextAtomic path text
 
     /// The columns of a quality table (issue 12: accuracy mean/min/std, calibrated and raw CE, BMA, diversity,
     /// fidelity, novelty).

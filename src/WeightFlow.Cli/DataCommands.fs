@@ -85,7 +85,7 @@ let private prepareFashion (dir: string) (files: Sources.PreparedFile list) =
             // copy then rename, so the final name never holds a partial file
             let temp = $"{target}.{Guid.NewGuid():N}.tmp"
             File.Copy(from, temp, true)
-            File.Move(temp, target, true))
+            Storage.commit temp target)
 
 let private sizeOf (path: string) =
     if not (File.Exists path) then "-"

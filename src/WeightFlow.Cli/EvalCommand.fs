@@ -53,21 +53,21 @@ type private Networks =
       HeldOutRuns: int[] option }
 
 let private loadNetworks (path: string) : Networks =
-    let stored = Storage.read path
-    match stored.Metadata.TryFind "weightflow.kind" with
-    | Some "zoo" ->
+    let hint = "Pass a zoo (`weightflow zoo`) or a samples file (`weightflow sample`)."
+    Check.fileExists path hint
+    match Storage.detect path with
+    | Storage.FileKind.Safetensors (Some "zoo") ->
         let z = Zoo.load path
         { Layout = z.Layout; Theta = z.Theta; SplitSeed = Some z.Config.Seed; Space = None; HeldOutRuns = None }
-    | Some "samples" ->
-        let layout, theta, _ = Sampling.load path
+    | Storage.FileKind.Safetensors (Some "samples") ->
+        let layout, theta, get = Sampling.load path
+        let tryGet k = try Some(get k) with Check.DataError _ -> None
         let held =
-            stored.Metadata.TryFind "heldout_runs"
+            tryGet "heldout_runs"
             |> Option.filter (fun s -> s.Trim() <> "")
-            |> Option.map (fun s -> s.Split(',') |> Array.map (fun r -> int (r.Trim())))
-        { Layout = layout; Theta = theta; SplitSeed = None; Space = stored.Metadata.TryFind "space"; HeldOutRuns = held }
-    | kind ->
-        let kind = defaultArg kind "?"
-        Check.dataError $"{path} holds a '{kind}', not networks; pass a zoo (`weightflow zoo`) or a samples file (`weightflow sample`)."
+            |> Option.map (fun s -> Storage.interpret path "samples" (fun () -> s.Split(',') |> Array.map (fun r -> int (r.Trim()))))
+        { Layout = layout; Theta = theta; SplitSeed = None; Space = tryGet "space"; HeldOutRuns = held }
+    | kind -> Check.fail Check.ErrorKind.WrongKind $"{path} is not networks (a zoo or samples file) but {Storage.describe kind}. {hint}"
 
 let eval (args: ParseResults<EvalArgs>) : int =
     let json = args.Contains EvalArgs.Json

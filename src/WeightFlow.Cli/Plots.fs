@@ -7,9 +7,9 @@ open ScottPlot
 let private save (path: string) (plot: Plot) =
     Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
     // Render to a temp file and rename: a reader never sees a half-written PNG.
-    let tmp = path + ".tmp.png"
+    let tmp = $"{path}.{System.Environment.ProcessId}.tmp.png"
     plot.SavePng(tmp, 900, 540) |> ignore
-    File.Move(tmp, path, true)
+    WeightFlow.Storage.commit tmp path
 
 /// Mean test accuracy of a zoo's checkpoints against the training iteration, with a ±1 std band over runs.
 let zooTrajectory (path: string) (title: string) (steps: float[]) (mean: float[]) (std: float[]) =

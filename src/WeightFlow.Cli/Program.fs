@@ -37,19 +37,35 @@ let private processSettings () =
     let attention = if Environment.GetEnvironmentVariable "WEIGHTFLOW_FUSED" = "0" then Engine.TorchOperations else Engine.Fused
     { Engine.ProcessSettings.tuned with Threads = threads; Attention = attention }
 
+/// The exit code of an error kind: 2 for options, 3 for files and data, 5 for numerical failures, 6 for a failed
+/// write, 7 for an output another run holds.
+let exitCode (kind: Check.ErrorKind) =
+    match kind with
+    | Check.ErrorKind.InvalidOption -> 2
+    | Check.ErrorKind.NotFound | Check.ErrorKind.WrongKind | Check.ErrorKind.Corrupt | Check.ErrorKind.InvalidData
+    | Check.ErrorKind.Mismatch -> 3
+    | Check.ErrorKind.NonFinite -> 5
+    | Check.ErrorKind.WriteFailed -> 6
+    | Check.ErrorKind.Busy -> 7
+
 [<EntryPoint>]
 let main argv =
     let parser = ArgumentParser.Create<Command>(programName = "weightflow", errorHandler = ProcessExiter())
     let args = parser.ParseCommandLine(argv)
+    // Every failure is one line on stderr and a non-zero exit code (issue 15): a WeightFlowError or an argument
+    // error by its kind, anything else as an unexpected error (set WEIGHTFLOW_DEBUG=1 for the stack trace).
     try
         Engine.configureProcess (processSettings ())
         dispatch args
     with
-    | :? ArgumentException as e ->
-        // .NET appends " (Parameter 'name')"; the messages already name what is wrong.
-        let suffix = if isNull e.ParamName then "" else $" (Parameter '{e.ParamName}')"
-        Render.error (if suffix <> "" && e.Message.EndsWith suffix then e.Message[.. e.Message.Length - suffix.Length - 1] else e.Message)
-        2
-    | Check.DataError msg -> Render.error msg; 3
     | Engine.EngineError msg -> Render.error msg; 4
     | :? OperationCanceledException -> Render.error "cancelled"; 130
+    | e ->
+        match Check.classify e with
+        | Some(kind, msg) ->
+            Render.error msg
+            exitCode kind
+        | None ->
+            if Environment.GetEnvironmentVariable "WEIGHTFLOW_DEBUG" = "1" then eprintfn "%O" e
+            Render.error $"unexpected {e.GetType().Name}: {e.Message} (a bug: please report it with the command; WEIGHTFLOW_DEBUG=1 prints the stack trace)"
+            70

@@ -95,9 +95,8 @@ let loglik (args: ParseResults<LoglikArgs>) : int =
     let device = Engine.device (args.GetResult(LoglikArgs.Device, "cpu"))
     let flow = Flow.load device flowPath
     let layout, theta =
-        let kind = (Storage.read weightsPath).Metadata |> Map.tryFind "weightflow.kind"
-        match kind with
-        | Some k when k = Sampling.Kind -> let l, t, _ = Sampling.load weightsPath in l, t
+        match Storage.detect weightsPath with
+        | Storage.FileKind.Safetensors (Some k) when k = Sampling.Kind -> let l, t, _ = Sampling.load weightsPath in l, t
         | _ -> let z = Zoo.load weightsPath in z.Layout, z.Theta
     let theta =
         match args.TryGetResult LoglikArgs.Count with

@@ -65,7 +65,7 @@ let train (args: ParseResults<TrainArgs>) : int =
         Render.error $"cancelled after step {step}; the checkpoint {checkpoint} holds it: rerun with --resume to continue."
         130
     | Diverged step ->
-        Render.error $"the loss at step {step} is not finite; training stopped. The last good checkpoint is {checkpoint} (if one was written); lower the learning rate (--lr) or enable clipping."
+        Render.error $"the loss or a gradient at step {step} is not finite; training stopped. The last good checkpoint is {checkpoint} (if one was written); lower the learning rate (--lr) or enable clipping."
         5
     | Completed ->
         Flow.saveWith out (Targets.metadata split @ TrainingConfig.toMetadata config) result.Flow

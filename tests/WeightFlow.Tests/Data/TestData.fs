@@ -136,7 +136,7 @@ let idx =
                 let good = Idx.encode images
                 let put name (bytes: byte[]) = let p = Path.Combine(dir, name) in File.WriteAllBytes(p, bytes); p
                 expectDataError [ "File not found"; "weightflow data prepare" ] (fun () -> Idx.read (Path.Combine(dir, "nope")))
-                expectDataError [ "not an IDX file" ] (fun () -> Idx.read (put "csv" (Text.Encoding.ASCII.GetBytes csvText)))
+                expectDataError [ "not an IDX" ] (fun () -> Idx.read (put "csv" (Text.Encoding.ASCII.GetBytes csvText)))
                 expectDataError [ "not an IDX file"; "shorter" ] (fun () -> Idx.read (put "tiny" [| 0uy; 0uy |]))
                 expectDataError [ "truncated IDX file"; "48 data bytes"; "47" ] (fun () -> Idx.read (put "short" good[.. good.Length - 2]))
                 expectDataError [ "truncated IDX header" ] (fun () -> Idx.read (put "head" good[.. 9]))

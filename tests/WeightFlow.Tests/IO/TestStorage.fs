@@ -16,7 +16,7 @@ let private expectCorrupt (bytes: byte[]) (fragment: string) =
     File.WriteAllBytes(path, bytes)
     let e = Expect.throwsC (fun () -> Storage.read path |> ignore) id
     File.Delete path
-    Expect.isTrue (e :? Check.DataError) $"typed DataError, got {e.GetType().Name}"
+    Expect.isTrue (match e with Check.WeightFlowError _ -> true | _ -> false) $"typed WeightFlowError, got {e.GetType().Name}"
     Expect.stringContains e.Message fragment "names the problem"
 
 [<Tests>]
