@@ -21,7 +21,7 @@ printfn "zoo: %d checkpoints, final test accuracy %.3f" (Zoo.count zoo) (ZooSumm
 // 2. A Geometric flow with a Relational Transformer on the zoo's runs minus held-out ones (CPU preset).
 let preset = TrainingConfig.cpu Geometric VelocityKind.Rt
 let config = if tiny then { preset with Iterations = 30; Schedule = WarmupCosine 5; Model = VelocityConfig.defaults VelocityKind.Rt 8 2 } else preset
-let split = Targets.holdOutLastRuns (if tiny then 1 else 10) zoo
+let split = Holdout.lastRuns (if tiny then 1 else 10) zoo
 let trained = Training.train config zoo.Layout split.Train None ignore ct
 printfn "flow: %d steps, final loss %.4f" trained.Losses.Length (Array.last trained.Losses)
 

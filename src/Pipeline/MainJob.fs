@@ -347,7 +347,7 @@ module MainJob =
     let private parseFloat (s: string) = Double.Parse(s, CultureInfo.InvariantCulture)
     let private inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
 
-    /// Stage 5 (per flow): a flow trained on the aligned (or the unaligned) zoo minus the held-out runs (Targets.holdOutLastRuns), its
+    /// Stage 5 (per flow): a flow trained on the aligned (or the unaligned) zoo minus the held-out runs (Holdout.lastRuns), its
     /// checkpoint beside the file so a cancelled or killed run resumes; or read back. Returns the flow, the training
     /// seconds (None when reused) and the mean loss of the last 50 steps.
     let trainFlow (c: MainJobConfig) (zoo: Zoo) (aligned: Zoo) (f: FlowRun) (progress: MainJobProgress -> unit) (ct: CancellationToken)
@@ -358,7 +358,7 @@ module MainJob =
             let loss = metaValue path "train.final_loss" |> Option.map parseFloat |> Option.defaultValue nan
             Flow.load torch.CPU path, None, loss, true
         else
-            let split = Targets.holdOutLastRuns c.HeldOutRuns (match f.Source with AlignedZoo -> aligned | UnalignedZoo -> zoo)
+            let split = Holdout.lastRuns c.HeldOutRuns (match f.Source with AlignedZoo -> aligned | UnalignedZoo -> zoo)
             // the checkpoint's name carries the key's hash: a changed configuration never meets a stale state
             let checkpoint = $"{path}.{Convert.ToHexString(Security.Cryptography.SHA256.HashData(Text.Encoding.UTF8.GetBytes key))[..11]}.checkpoint"
             let label = $"train {f.Name} ({VelocityKind.text (VelocityConfig.kind f.Training.Model)}, {f.Training.Iterations} it)"
@@ -484,7 +484,7 @@ module MainJob =
     /// Stage 7: every flow's samples and the three baselines, evaluated in each space that has a flow: raw (the
     /// aligned zoo) for the Euclidean flows, canonical (the canonicalized zoo; the baselines' mean and Gaussian
     /// samples canonicalized) for the Normalized and Geometric flows. The held-out runs are the flows' own
-    /// (Holdout.ofRuns): half judge (novelty, fidelity), half are the held-out row. Or read back.
+    /// (Holdout.lastRuns): half judge (novelty, fidelity), half are the held-out row. Or read back.
     let evaluate (c: MainJobConfig) (aligned: Zoo) (canonical: Zoo) (samples: (FlowRun * Tensor) list)
                  (progress: MainJobProgress -> unit) : MainJobTable list * bool =
         let path = evaluationPath c
@@ -492,8 +492,6 @@ module MainJob =
         if finished c Evaluate key path then tablesOfJson (File.ReadAllText path), true
         else
             let data = Sources.load c.Task c.Zoo.Seed
-            let runs = aligned.Run |> Array.distinct |> Array.sort
-            let held = runs[runs.Length - c.HeldOutRuns ..]
             let spaces =
                 [ "raw", aligned, id, samples |> List.filter (fun (f, _) -> f.Training.Flow = Euclidean)
                   "canonical", canonical, Canonical.canonicalize Canonical.defaultConfig aligned.Layout,
@@ -506,7 +504,7 @@ module MainJob =
                 progress { Stage = Evaluate; Label = "evaluate"; Done = done'; Total = total; Message = label }
             let tables =
                 [ for space, zoo, project, flows in spaces ->
-                    let ctx, h, pool = Evaluation.ofHoldout c.Evaluation id data zoo (Holdout.ofRuns held zoo)
+                    let ctx, h, pool = Evaluation.ofHoldout c.Evaluation id data zoo (Holdout.lastRuns c.HeldOutRuns zoo)
                     tick $"{space}: context"
                     let flowRows = [ for f, theta in flows -> (let r = Evaluation.evaluate ctx f.Name theta in tick f.Name; r) ]
                     let baselines = Evaluation.baselines ctx project c.Sampling.Count (c.Seed + 1L) h.Train pool

@@ -44,7 +44,7 @@ public sealed class WeightFlowModel : IDisposable
         return Fs.Run(() =>
         {
             var device = Engine.device(options.Device);
-            var split = TargetsModule.holdOutLastRuns(options.HeldOutRuns, core);
+            var split = Holdout.lastRuns(options.HeldOutRuns, core);
             try
             {
                 using var targets = split.Train.to(device);
@@ -61,7 +61,7 @@ public sealed class WeightFlowModel : IDisposable
                     Dispose(result.Flow);
                     throw new InvalidOperationException($"The loss at step {d.step} is not finite; training stopped. Lower LearningRate or enable ClipNorm.");
                 }
-                var header = TargetsModule.metadata(split).Concat(TrainingConfigModule.toMetadata(config)).ToDictionary(p => p.Item1, p => p.Item2);
+                var header = Targets.metadata(split).Concat(TrainingConfigModule.toMetadata(config)).ToDictionary(p => p.Item1, p => p.Item2);
                 return new WeightFlowModel(result.Flow, header, result.Losses, split.HeldOutRuns);
             }
             finally

@@ -47,7 +47,7 @@ let train (args: ParseResults<TrainArgs>) : int =
         Render.note $"no checkpoint at {checkpoint}; starting afresh"
     let device = Engine.device (args.GetResult(TrainArgs.Device, "cpu"))
     let zoo = Zoo.load zooPath
-    let split = Targets.holdOutLastRuns (args.GetResult(TrainArgs.Hold_Out, 10)) zoo
+    let split = Holdout.lastRuns (args.GetResult(TrainArgs.Hold_Out, 10)) zoo
     use targets = split.Train.``to``(device)
     use cts = new CancellationTokenSource()
     let onCancel = ConsoleCancelEventHandler(fun _ e -> e.Cancel <- true; cts.Cancel())

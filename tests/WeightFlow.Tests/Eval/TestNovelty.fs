@@ -50,6 +50,13 @@ let tests =
             let judge, pool = Holdout.halves zoo h
             Expect.equal (judge.shape[0] + pool.shape[0]) (int64 h.HeldOutIndex.Length) "halves cover the held-out set"
             Expect.equal judge.shape[0] pool.shape[0] "3 runs each"
+            Expect.equal h.TrainRuns [| 0 .. 17 |] "training run ids"
+            let k6 = Holdout.lastRuns 6 zoo
+            Expect.equal k6.HeldOutIndex h.HeldOutIndex "lastRuns 6 = split 0.25 on 24 runs"
+            Expect.isTrue (k6.Train.equal(h.Train).all().ToBoolean()) "same training rows"
+            let none = Holdout.lastRuns 0 zoo
+            Expect.equal (none.HeldOut.shape[0], none.Train.shape[0]) (0L, int64 (Zoo.count zoo)) "k = 0 holds out nothing"
+            Expect.throws (fun () -> Holdout.lastRuns 24 zoo |> ignore) "holding out every run is refused"
         }
     ]
     // Sequenced: run apart from the parallel property tests, to add no garbage-collection pressure while they run (a
