@@ -54,8 +54,7 @@ module private Native =
     [<DllImport("LibTorchSharp")>]
     extern nativeint THSTensor_data(nativeint handle)
 
-let private libraryPath () =
-    Path.Combine(Path.GetDirectoryName(typeof<NeuralGraph>.Assembly.Location), $"lib{Library}.so")
+let private libraryPath () = Engine.nativeLibrary $"lib{Library}.so"
 
 /// Whether the fused kernel can run here: Linux x64 with AVX2/FMA (it is compiled for x86-64-v3) and the library built
 /// beside WeightFlow.Core.dll.

@@ -152,6 +152,35 @@ let private candidateLibraries () =
       Path.Combine(dir, "cpu", "libLibTorchSharp.so") ]
     |> List.filter File.Exists
 
+/// Where one of WeightFlow's own native libraries lies: beside WeightFlow.Core.dll (a project reference, the build
+/// output) or under runtimes/linux-x64/native there (the NuGet package's runtime assets, as a consuming app gets them).
+/// The first existing path, else the path beside the DLL.
+let nativeLibrary (file: string) : string =
+    let dir = Path.GetDirectoryName(typeof<EngineError>.Assembly.Location)
+    let candidates = [ Path.Combine(dir, file); Path.Combine(dir, "runtimes", "linux-x64", "native", file) ]
+    candidates |> List.tryFind File.Exists |> Option.defaultValue (List.head candidates)
+
+/// Whether libtorch's own natives (libtorch.so, from the libtorch-cpu-linux-x64 package) are beside TorchSharp.dll or
+/// under its runtimes/linux-x64/native folder, where a built application has them. (TorchSharp's own fallback copies
+/// unpatched natives from the NuGet cache into cpu/; that folder does not count.) Only used to word the error when
+/// loading fails.
+let private libtorchBesideProgram () =
+    let dir = Path.GetDirectoryName(typeof<torch.Tensor>.Assembly.Location)
+    [ dir; Path.Combine(dir, "runtimes", "linux-x64", "native") ]
+    |> List.exists (fun d -> File.Exists(Path.Combine(d, "libtorch.so")) || File.Exists(Path.Combine(d, "torch.dll")))
+
+/// The one-line error of a program without libtorch natives (a consumer of the library that references neither the
+/// package nor a project that brings it).
+let missingNativesMessage =
+    // The version the build restored (Directory.Packages.props' LibTorchVersion, recorded in the assembly).
+    let version =
+        typeof<EngineError>.Assembly.GetCustomAttributes(typeof<System.Reflection.AssemblyMetadataAttribute>, false)
+        |> Seq.cast<System.Reflection.AssemblyMetadataAttribute>
+        |> Seq.tryFind (fun a -> a.Key = "LibTorchVersion")
+        |> Option.map (fun a -> a.Value)
+        |> Option.defaultValue "matching TorchSharp's"
+    $"WeightFlow could not load libtorch: this program has no libtorch natives. Add them to the application project: dotnet add package libtorch-cpu-linux-x64 --version {version} (CUDA: TorchSharp-cuda-linux)."
+
 /// Handle lifetime. TorchSharp 0.107 hands tensors and Scalars to libtorch as raw handles and does not keep the managed
 /// objects alive during the call, so an object nothing references once its handle was read can be finalized, and its
 /// native object freed, while libtorch reads it: the Scalar of every implicit conversion (`x * 0.5`, the alpha = 1 of
@@ -163,8 +192,7 @@ let private candidateLibraries () =
 /// TorchSharp's "LibTorchSharp" imports are pointed at it, so every other function is the real one, and a release made
 /// by the finalizer waits one second before the real free. Explicit disposal (`use`, scopes) frees at once. Without
 /// gcc nothing is routed (the race stays; the build says so).
-let releaseLibrary () =
-    Path.Combine(Path.GetDirectoryName(typeof<EngineError>.Assembly.Location), "libweightflow_release.so")
+let releaseLibrary () = nativeLibrary "libweightflow_release.so"
 
 // The release library's own functions, bound by address (a DllImport would depend on the host's probing paths, e.g.
 // in F# Interactive).
@@ -188,8 +216,11 @@ let releaseDeferred () = releaseRouted
 
 let private routeRelease () =
     let path = releaseLibrary ()
-    if OperatingSystem.IsLinux() && File.Exists path then
-        let handle = lazy (System.Runtime.InteropServices.NativeLibrary.Load path)
+    // Loaded first: it depends on libLibTorchSharp.so and libtorch, so without the natives it does not load and
+    // nothing is routed (loading libtorch then fails with `missingNativesMessage`).
+    let mutable loadedHandle = nativeint 0
+    if OperatingSystem.IsLinux() && File.Exists path && System.Runtime.InteropServices.NativeLibrary.TryLoad(path, &loadedHandle) then
+        let handle = lazy loadedHandle
         let routed =
             try
                 System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(typeof<torch.Tensor>.Assembly, fun name _ _ ->
@@ -225,6 +256,7 @@ let private loaded = lazy (
     try
         torch.InitializeDeviceType DeviceType.CPU
     with e ->
+        if OperatingSystem.IsLinux() && not (libtorchBesideProgram ()) then raise (EngineError missingNativesMessage)
         let root = match e.InnerException with null -> e.Message | inner -> inner.Message
         let firstLine = root.Split('\n') |> Array.head
         raise (EngineError $"libtorch (TorchSharp {typeof<torch.Tensor>.Assembly.GetName().Version}) failed to load: {firstLine}. On Linux it needs glibc >= 2.28 and the libtorch-cpu-linux-x64 natives beside the program; rebuild with `dotnet build` and see notes/torchsharp-on-debian12.md."))

@@ -14,7 +14,23 @@ internal static class Fs
     public static FSharpList<Tuple<string, string>> Pairs(IEnumerable<KeyValuePair<string, string>> entries) =>
         ListModule.OfSeq(entries.Select(kv => Tuple.Create(kv.Key, kv.Value)));
 
-    /// <summary>Runs a long call on its own thread (libtorch work must not block the thread pool).</summary>
+    /// <summary>Runs a long call on its own thread (libtorch work must not block the thread pool), with the core's
+    /// errors as <see cref="WeightFlowException"/>s.</summary>
     public static System.Threading.Tasks.Task<T> Run<T>(Func<T> body, CancellationToken ct) =>
-        System.Threading.Tasks.Task.Factory.StartNew(body, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        System.Threading.Tasks.Task.Factory.StartNew(() => Guard(body), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>Runs a call with the core's errors translated into <see cref="WeightFlowException"/>s.</summary>
+    public static T Guard<T>(Func<T> body)
+    {
+        try { return body(); }
+        catch (WeightFlow.Engine.EngineError e)
+        {
+            var kind = e.Data0.StartsWith("Device", StringComparison.Ordinal) ? WeightFlowErrorKind.Device : WeightFlowErrorKind.NativeLibraries;
+            throw new WeightFlowException(kind, e.Data0, e);
+        }
+    }
+
+    /// <summary>Loads libtorch (<c>Engine.ensureLoaded</c>); a missing native library becomes a
+    /// <see cref="WeightFlowException"/> naming the package to add.</summary>
+    public static void EnsureLoaded() => Guard(() => { WeightFlow.Engine.ensureLoaded(); return 0; });
 }

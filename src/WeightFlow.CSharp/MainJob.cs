@@ -58,9 +58,9 @@ public static class WeightFlowMainJob
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        return System.Threading.Tasks.Task.Factory.StartNew(() =>
+        return Fs.Run(() =>
         {
-            Engine.ensureLoaded();
+            Fs.EnsureLoaded();
             var uci = MainJobConfigModule.uci(options.Seed, options.OutDir);
             var epochs = options.Epochs ?? uci.Zoo.Epochs;
             var zoo = new ZooConfig(uci.Zoo.Layout, options.Runs ?? uci.Zoo.Runs, epochs, uci.Zoo.BatchSize, uci.Zoo.InitStd,
@@ -83,6 +83,6 @@ public static class WeightFlowMainJob
                 r.Zoo.Theta.Dispose();
                 r.Aligned.Theta.Dispose();
             }
-        }, cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }, cancellationToken);
     }
 }

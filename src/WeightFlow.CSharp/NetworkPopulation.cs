@@ -75,7 +75,7 @@ public sealed class NetworkPopulation : IDisposable
     public static NetworkPopulation Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        Engine.ensureLoaded();
+        Fs.EnsureLoaded();
         var loaded = Sampling.load(path);
         var get = loaded.Item3;
         var header = new Dictionary<string, string>();

@@ -42,7 +42,7 @@ public sealed class TrainingTask : IEquatable<TrainingTask>
 
     internal Dataset Load(long splitSeed)
     {
-        Engine.ensureLoaded();
+        Fs.EnsureLoaded();
         return Sources.load(ToCore(), splitSeed);
     }
 

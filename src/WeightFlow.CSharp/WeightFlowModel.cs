@@ -78,7 +78,8 @@ public sealed class WeightFlowModel : IDisposable
     public static WeightFlowModel Load(string path, string device = "cpu")
     {
         ArgumentNullException.ThrowIfNull(path);
-        var flow = FlowModule.load(Engine.device(device), path);
+        Fs.EnsureLoaded();
+        var flow = Fs.Guard(() => FlowModule.load(Engine.device(device), path));
         var stored = Storage.read(path);
         foreach (var t in stored.Tensors) t.Item2.Dispose();
         var header = stored.Metadata.Where(kv => kv.Key.StartsWith("train.", StringComparison.Ordinal) || kv.Key == "heldout_runs")

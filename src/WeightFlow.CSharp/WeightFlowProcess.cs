@@ -13,6 +13,7 @@ public static class WeightFlowProcess
     /// The host's own OMP_WAIT_POLICY / GOMP_SPINCOUNT and MALLOC_* / GLIBC_TUNABLES settings still win.</summary>
     /// <param name="threads">Intra-op threads; null keeps libtorch's default (the machine's cores).</param>
     /// <exception cref="InvalidOperationException">libtorch was already loaded by an earlier WeightFlow call.</exception>
+    /// <exception cref="WeightFlowException">libtorch's natives could not be loaded (the message names the package).</exception>
     public static void ConfigureTuned(int? threads = null)
     {
         if (threads is < 1) throw new ArgumentOutOfRangeException(nameof(threads), threads, "Threads must be at least 1.");
@@ -20,6 +21,6 @@ public static class WeightFlowProcess
         var settings = new Engine.ProcessSettings(tuned.OpenMpSpinCount, tuned.Allocator,
             threads is int n ? Microsoft.FSharp.Core.FSharpOption<int>.Some(n) : Microsoft.FSharp.Core.FSharpOption<int>.None,
             tuned.Attention);
-        Engine.configureProcess(settings);
+        Fs.Guard(() => { Engine.configureProcess(settings); return 0; });
     }
 }

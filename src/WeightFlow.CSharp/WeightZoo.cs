@@ -52,9 +52,9 @@ public sealed class WeightZoo : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var task = options.Task.ToCore();
-        return System.Threading.Tasks.Task.Factory.StartNew(() =>
+        return Fs.Run(() =>
         {
-            Engine.ensureLoaded();
+            Fs.EnsureLoaded();
             var data = Sources.load(task, options.Seed);
             var preset = ZooConfigModule.forTask(task, data);
             var layout = options.Layout is null ? preset.Layout : LayoutModule.parse(options.Layout);
@@ -64,14 +64,14 @@ public sealed class WeightZoo : IDisposable
             var report = Microsoft.FSharp.Core.FuncConvert.FromAction<ZooProgress>(p =>
                 progress?.Report(new ZooTrainingProgress(p.Iteration, p.Total, p.Epoch, p.Loss)));
             return new WeightZoo(ZooModule.train(config, task, data, report, cancellationToken));
-        }, cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }, cancellationToken);
     }
 
     /// <summary>Loads a zoo file written by <see cref="Save"/> or <c>weightflow zoo</c>.</summary>
     public static WeightZoo Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        Engine.ensureLoaded();
+        Fs.EnsureLoaded();
         return new WeightZoo(ZooModule.load(path));
     }
 
