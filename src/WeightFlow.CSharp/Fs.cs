@@ -28,7 +28,30 @@ internal static class Fs
             var kind = e.Data0.StartsWith("Device", StringComparison.Ordinal) ? WeightFlowErrorKind.Device : WeightFlowErrorKind.NativeLibraries;
             throw new WeightFlowException(kind, e.Data0, e);
         }
+        catch (WeightFlow.Check.WeightFlowError e)
+        {
+            throw new WeightFlowException(KindOf(e.Kind), e.Text, e);
+        }
     }
+
+    /// <summary>The facade's kind of a core error kind (same names).</summary>
+    public static WeightFlowErrorKind KindOf(WeightFlow.Check.ErrorKind k) =>
+        k.Tag switch
+        {
+            WeightFlow.Check.ErrorKind.Tags.NotFound => WeightFlowErrorKind.NotFound,
+            WeightFlow.Check.ErrorKind.Tags.WrongKind => WeightFlowErrorKind.WrongKind,
+            WeightFlow.Check.ErrorKind.Tags.Corrupt => WeightFlowErrorKind.Corrupt,
+            WeightFlow.Check.ErrorKind.Tags.InvalidData => WeightFlowErrorKind.InvalidData,
+            WeightFlow.Check.ErrorKind.Tags.InvalidOption => WeightFlowErrorKind.InvalidOption,
+            WeightFlow.Check.ErrorKind.Tags.Mismatch => WeightFlowErrorKind.Mismatch,
+            WeightFlow.Check.ErrorKind.Tags.NonFinite => WeightFlowErrorKind.NonFinite,
+            WeightFlow.Check.ErrorKind.Tags.WriteFailed => WeightFlowErrorKind.WriteFailed,
+            WeightFlow.Check.ErrorKind.Tags.Busy => WeightFlowErrorKind.Busy,
+            _ => throw new ArgumentOutOfRangeException(nameof(k), k, "A core error kind the facade does not know; add it to WeightFlowErrorKind."),
+        };
+
+    /// <summary>Runs an action with the core's errors translated (see <see cref="Guard{T}"/>).</summary>
+    public static void Guard(Action body) => Guard(() => { body(); return 0; });
 
     /// <summary>Loads libtorch (<c>Engine.ensureLoaded</c>); a missing native library becomes a
     /// <see cref="WeightFlowException"/> naming the package to add.</summary>

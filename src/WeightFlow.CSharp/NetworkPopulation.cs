@@ -76,7 +76,7 @@ public sealed class NetworkPopulation : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         Fs.EnsureLoaded();
-        var loaded = Sampling.load(path);
+        var loaded = Fs.Guard(() => Sampling.load(path));
         var get = loaded.Item3;
         var header = new Dictionary<string, string>();
         foreach (var key in new[] { "space", "flow.kind", "heldout_runs", "non_finite_dropped" })
@@ -100,8 +100,8 @@ public sealed class NetworkPopulation : IDisposable
             ["layout"] = _layout.ToString(),
             ["count"] = Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
-        Storage.write(path, new Microsoft.FSharp.Collections.FSharpMap<string, string>(header.Select(kv => Tuple.Create(kv.Key, kv.Value))),
-            Fs.List(new[] { Tuple.Create("theta", _theta) }));
+        Fs.Guard(() => Storage.write(path, new Microsoft.FSharp.Collections.FSharpMap<string, string>(header.Select(kv => Tuple.Create(kv.Key, kv.Value))),
+            Fs.List(new[] { Tuple.Create("theta", _theta) })));
     }
 
     /// <summary>Number of networks.</summary>

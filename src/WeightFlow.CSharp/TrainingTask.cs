@@ -43,7 +43,7 @@ public sealed class TrainingTask : IEquatable<TrainingTask>
     internal Dataset Load(long splitSeed)
     {
         Fs.EnsureLoaded();
-        return Sources.load(ToCore(), splitSeed);
+        return Fs.Guard(() => Sources.load(ToCore(), splitSeed));
     }
 
     /// <inheritdoc/>

@@ -80,7 +80,7 @@ public sealed class WeightFlowModel : IDisposable
         ArgumentNullException.ThrowIfNull(path);
         Fs.EnsureLoaded();
         var flow = Fs.Guard(() => FlowModule.load(Engine.device(device), path));
-        var stored = Storage.read(path);
+        var stored = Fs.Guard(() => Storage.read(path));
         foreach (var t in stored.Tensors) t.Item2.Dispose();
         var header = stored.Metadata.Where(kv => kv.Key.StartsWith("train.", StringComparison.Ordinal) || kv.Key == "heldout_runs")
             .ToDictionary(kv => kv.Key, kv => kv.Value);
@@ -94,7 +94,7 @@ public sealed class WeightFlowModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         ThrowIfDisposed();
-        FlowModule.saveWith(path, Fs.Pairs(_header), _flow);
+        Fs.Guard(() => FlowModule.saveWith(path, Fs.Pairs(_header), _flow));
     }
 
     /// <summary>The layout the flow was trained on, e.g. "30-16-16-2".</summary>

@@ -72,14 +72,15 @@ public sealed class WeightZoo : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         Fs.EnsureLoaded();
-        return new WeightZoo(ZooModule.load(path));
+        return new WeightZoo(Fs.Guard(() => ZooModule.load(path)));
     }
 
     /// <summary>Writes the zoo as a safetensors file (atomically).</summary>
     public void Save(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        ZooModule.save(path, Core);
+        var zoo = Core;
+        Fs.Guard(() => ZooModule.save(path, zoo));
     }
 
     /// <summary>The MLP layout, e.g. "30-16-16-2".</summary>

@@ -156,4 +156,20 @@ public sealed class EndToEndTests : IClassFixture<TinyZoo>
         Assert.Contains("WeightFlowCuda", e.Message); // the fix: the build property
         Assert.DoesNotContain('\n', e.Message);
     }
+
+    [Fact]
+    public void A_core_file_error_reaches_CSharp_as_a_WeightFlowException_with_its_kind()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), $"wf-cs-missing-{Guid.NewGuid():N}.safetensors");
+        var e = Assert.Throws<WeightFlowException>(() => WeightZoo.Load(missing));
+        Assert.Equal(WeightFlowErrorKind.NotFound, e.Kind);
+        var csv = Path.Combine(Path.GetTempPath(), $"wf-cs-{Guid.NewGuid():N}.csv");
+        File.WriteAllText(csv, "a,b,label\n1,2,0\n3,4,1\n");
+        try
+        {
+            var wrong = Assert.Throws<WeightFlowException>(() => NetworkPopulation.Load(csv));
+            Assert.Equal(WeightFlowErrorKind.WrongKind, wrong.Kind);
+        }
+        finally { File.Delete(csv); }
+    }
 }
