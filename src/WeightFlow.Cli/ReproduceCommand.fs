@@ -58,5 +58,23 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                 let files = String.Join(", ", r.Files)
                 Render.note $"files: {files}; wall {sw.Elapsed.TotalSeconds:F1} s"
             0
-        | _ -> invalidArg "name" $"Unknown reproduction '{name}'; use gaussians or uci."
+        | "mnist" ->
+            let c = ReproduceMnist.config preset seed out
+            let r =
+                Render.stagedProgress json (fun report ->
+                    ReproduceMnist.run c (fun p ->
+                        let frequent = match p.Stage with TrainZoo | TrainFlow _ -> true | _ -> false
+                        if not frequent || p.Done % 10 = 0 || p.Done = p.Total then report p.Label p.Done p.Total p.Message) cts.Token)
+            if json then
+                Render.json (dict [ "name", box "mnist"; "preset", box c.Job.Preset; "wall_seconds", box sw.Elapsed.TotalSeconds
+                                    "cpu_seconds", box (Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds)
+                                    "tables", box [| for t in r.Job.Tables -> dict [ "space", box t.Space; "flows", box t.Flows; "baselines", box t.Baselines ] |]
+                                    "steps_sweep", box r.Sweep; "noise_sweep", box r.NoiseSweep; "files", box r.Files ])
+            else
+                for t in r.Job.Tables do
+                    RunCommand.qualityTable $"Table 7.2 rows, {t.Space} space (thesis numbers: table-7.2.md)" (t.Flows @ t.Baselines)
+                let files = String.Join(", ", r.Files)
+                Render.note $"files: {files}; wall {sw.Elapsed.TotalSeconds:F1} s, CPU {Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:F1} s"
+            0
+        | _ -> invalidArg "name" $"Unknown reproduction '{name}'; use gaussians, uci or mnist."
     finally Console.CancelKeyPress.RemoveHandler onCancel

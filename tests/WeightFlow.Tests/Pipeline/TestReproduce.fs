@@ -34,3 +34,51 @@ let tests =
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }
     ]
+
+[<Tests>]
+let mnistTests =
+    testList "ReproduceMnist" [
+        test "quick preset: CI-sized zoo and flows, Table 7.2 names, the thesis' λ; full: the appendix A zoo" {
+            let q = ReproduceMnist.config Quick 0L "unused"
+            Expect.equal q.Job.Task Task.Mnist "MNIST"
+            Expect.equal (string q.Job.Zoo.Layout) "784-10-10" "the thesis' network"
+            Expect.isLessThanOrEqual (q.Job.Zoo.Runs * q.Job.Zoo.Epochs) 20 "a tiny zoo"
+            for f in q.Job.Flows do Expect.isLessThanOrEqual f.Training.Iterations 10 $"{f.Name}: a smoke run"
+            Expect.equal q.Guidance 0.1 "thesis λ"
+            let full = ReproduceMnist.config Full 0L "unused"
+            Expect.equal full.Job.Zoo.Runs ZooConfig.mnist.Runs "appendix A zoo"
+            Expect.equal full.Steps [ 8; 16; 32; 64; 128; 256; 512 ] "Fig. 7.4's step counts"
+            for f in full.Job.Flows do
+                Expect.isTrue (ReproduceMnist.thesisTable72 |> List.exists (fun (n, _) -> n = f.Name) || f.Name.Contains "symmetry" || f.Name.Contains "MLP")
+                    $"{f.Name}: a Table 7.2 row, or one of our extra rows"
+        }
+
+        test "the pipeline end to end on a tiny 784-feature CSV stand-in for MNIST: tables, sweeps and PNGs, read back on a re-run" {
+            let dir = Path.Combine(Path.GetTempPath(), $"wf-mnist-{System.Guid.NewGuid():N}")
+            try
+                Directory.CreateDirectory dir |> ignore
+                // 200 rows, 784 features, 10 classes: class c lights up features 70c..70c+69 (learnable in a few epochs)
+                let rng = System.Random(3)
+                let csv = Path.Combine(dir, "fake-mnist.csv")
+                File.WriteAllLines(csv,
+                    [| for i in 0 .. 199 ->
+                        let c = i % 10
+                        String.concat "," [ for j in 0 .. 783 -> (if j / 70 = c then 1.0 + rng.NextDouble() else rng.NextDouble() * 0.3).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) ]
+                        + $",{c}" |])
+                let q = ReproduceMnist.config Quick 0L (Path.Combine(dir, "out"))
+                let flows = q.Job.Flows |> List.filter (fun f -> f.Name = "Geometric (aligned + symmetry)") |> List.map (fun f -> { f with Training = { f.Training with Iterations = 3 } })
+                let r = { q with Job = { q.Job with Task = Task.Csv csv; Flows = flows; Zoo = { q.Job.Zoo with Runs = 4; Every = 2; Epochs = 2; DropEpochs = 0 }; Pairs = 4 }
+                                 Steps = [ 2 ]; SweepCount = 2; Noise = [ 0.0 ] }
+                let first = ReproduceMnist.run r ignore CancellationToken.None
+                Expect.equal first.Sweep.Length (2 * flows.Length) "one point per flow, guided and not"
+                Expect.equal first.NoiseSweep.Length flows.Length "one noise point per flow"
+                for p in first.NoiseSweep do Expect.isTrue (System.Double.IsFinite p.NoveltyRatio) $"{p.Flow}: a novelty ratio"
+                for f in first.Files do Expect.isTrue (File.Exists f) f
+                Expect.stringContains (File.ReadAllText(Path.Combine(dir, "out", "table-7.2.md"))) "0.786 ± 0.064" "the thesis' Table 7.2 beside ours"
+                let second = ReproduceMnist.run r ignore CancellationToken.None
+                Expect.equal second.Sweep first.Sweep "sweep read back"
+                Expect.equal second.NoiseSweep first.NoiseSweep "noise sweep read back"
+            finally
+                if Directory.Exists dir then Directory.Delete(dir, true)
+        }
+    ]
