@@ -308,3 +308,233 @@ module ReproduceMnist =
                   "![accuracy vs novelty](fig-accuracy-vs-novelty.png)" ])
         { Job = job; Sweep = sweep; NoiseSweep = noise
           Files = [ md; csvPath; sweepCsv; noiseCsv; accPng; cePng; bmaPng; noveltyPng; job.ReportPath ] @ job.Figures }
+
+/// One row of Table 7.3 / 7.4: a flow's samples under one setting (guided or not, a layout), on a task's test split.
+type TransferRow = { Flow: string; Setting: string; Count: int; AccuracyMean: float; AccuracyStd: float; CrossEntropy: float }
+
+/// Fig. 7.6: Adam on Fashion-MNIST from one kind of initialisation, mean over runs at each evaluated iteration.
+type AdamCurve = { Init: string; Iterations: int[]; AccuracyMean: float[]; LossMean: float[] }
+
+/// Settings of the transfer (Table 7.3, Fig. 7.6) and wider-architecture (Table 7.4) reproductions, on the flows of
+/// an MNIST reproduction (trained by it, or read back from its folder).
+[<NoEquality; NoComparison>]
+type TransferConfig =
+    { Mnist: MnistReproduction
+      /// Samples per row.
+      Count: int
+      /// Euler steps (thesis Table 7.3: 512).
+      Steps: int
+      /// Guidance λ (thesis: 0.1).
+      Guidance: float
+      /// Fig. 7.6: Adam runs per initialisation (thesis: 5), iterations, evaluation interval, batch, learning rate.
+      AdamRuns: int
+      AdamIterations: int
+      AdamEvery: int
+      AdamBatch: int
+      AdamLearningRate: float
+      /// Table 7.4's wider layout (thesis: 784-32-10).
+      Wider: Layout
+      /// The transfer task (thesis: Fashion-MNIST).
+      Target: Task }
+
+[<NoEquality; NoComparison>]
+type TransferResult = { Job: MainJobResult; Rows: TransferRow list; Curves: AdamCurve list; Files: string list }
+
+[<RequireQualifiedAccess>]
+module ReproduceTransfer =
+    let private inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
+    let private f3 (x: float) = x.ToString("F3", CultureInfo.InvariantCulture)
+
+    let private cached (path: string) (key: string) =
+        File.Exists path && (use r = new StreamReader(path) in r.ReadLine() = key)
+
+    /// The thesis' Table 7.3 (Fashion-MNIST accuracy, flows trained on MNIST weights, 512 Euler steps, λ = 0.1).
+    let thesisTable73 : (string * string) list =
+        [ "Adam on Fashion-MNIST", "0.908 ± 0.003"; "Euclidean, guided", "0.754"; "Normalized, guided", "0.724"
+          "Geometric, guided", "0.730"; "no guidance", "0.080 (chance)" ]
+
+    /// The thesis' Table 7.4 (784-10-10 flows sampled for 784-32-10; without / with guidance).
+    let thesisTable74 : (string * string) list =
+        [ "Euclidean", "0.826 / 0.842"; "Geometric", "0.890 / 0.886"; "Normalized", "0.203 / 0.184" ]
+
+    /// `Quick`: 4 samples, 8 steps, 2 Adam runs of 20 iterations (the MNIST quick flows). `Full`: 16 samples with the
+    /// thesis' 512 Euler steps and λ = 0.1, 5 Adam runs (lr 1e-3, batch 128) of 500 iterations evaluated every 25.
+    let config (preset: MainJobPreset) (seed: int64) (outDir: string) : TransferConfig =
+        let m = ReproduceMnist.config preset seed outDir
+        match preset with
+        | Quick ->
+            { Mnist = m; Count = 4; Steps = 8; Guidance = 0.1; AdamRuns = 2; AdamIterations = 20; AdamEvery = 5; AdamBatch = 128
+              AdamLearningRate = 1e-3; Wider = Layout.parse "784-32-10"; Target = Task.FashionMnist }
+        | Full ->
+            { Mnist = m; Count = 16; Steps = 512; Guidance = 0.1; AdamRuns = 5; AdamIterations = 500; AdamEvery = 25; AdamBatch = 128
+              AdamLearningRate = 1e-3; Wider = Layout.parse "784-32-10"; Target = Task.FashionMnist }
+
+    let private rowsKey (c: TransferConfig) (what: string) =
+        let j = c.Mnist.Job
+        (j.Flows |> List.map (fun f -> MainJob.flowPath j f + ":" + (TrainingConfig.toMetadata f.Training |> List.map snd |> String.concat ",")) |> String.concat "|")
+        + $";{what};count={c.Count};steps={c.Steps};lambda={inv c.Guidance};seed={j.Seed};wider={c.Wider};target={Task.name c.Target}"
+
+    let private readLines<'a> (path: string) = File.ReadAllLines path |> Array.skip 1 |> Array.map (fun (l: string) -> JsonSerializer.Deserialize<'a> l) |> List.ofArray
+    let private writeLines (path: string) (key: string) (xs: 'a list) =
+        Report.writeText path (String.concat "\n" (key :: (xs |> List.map (fun x -> JsonSerializer.Serialize x))))
+
+    let private evaluateRow (layout: Layout) (data: Dataset) (flow: string) (setting: string) (theta: Tensor) : TransferRow =
+        use _ = torch.no_grad ()
+        Scope.value (fun () ->
+            let acc = (Mlp.accuracy layout theta data.Test.X data.Test.Y).to_type(torch.float64)
+            let ce = (Mlp.crossEntropy layout theta data.Test.X data.Test.Y).to_type(torch.float64)
+            { Flow = flow; Setting = setting; Count = int theta.shape[0]; AccuracyMean = acc.mean().ToDouble()
+              AccuracyStd = (if theta.shape[0] > 1L then acc.std().ToDouble() else 0.0); CrossEntropy = ce.mean().ToDouble() })
+
+    let private sampleWith (c: TransferConfig) (flow: Flow) (layout: Layout) (guide: Dataset option) : Tensor =
+        let guidance = guide |> Option.map (fun d -> { Lambda = c.Guidance; At = GuideAt.State; Data = d; Batch = 64 })
+        let config = { SamplingConfig.defaults c.Count with Steps = c.Steps; Guidance = guidance; Layout = Some layout; Seed = c.Mnist.Job.Seed + 11L }
+        (Sampling.sample config ignore torch.CPU flow).Theta
+
+    /// Adam from initial networks theta0 [R, P] on a task (batched: one model over the R runs), the test accuracy and
+    /// cross-entropy averaged over runs every `AdamEvery` iterations (iteration 0 = the initialisation).
+    let adamCurve (c: TransferConfig) (layout: Layout) (data: Dataset) (name: string) (theta0: Tensor) : AdamCurve =
+        let p = Params.ofTensor (theta0.detach().clone())
+        let opt = Optim.create (Optim.adam c.AdamLearningRate) [ "theta", p ]
+        use gen = Scope.Rng.create (Scope.Rng.derive c.Mnist.Job.Seed 13L)
+        let n = data.Train.X.shape[0]
+        let points = ResizeArray<int * float * float>()
+        let measure k =
+            Scope.noGrad (fun () -> Scope.value (fun () ->
+                let acc = (Mlp.accuracy layout p data.Test.X data.Test.Y).to_type(torch.float64).mean().ToDouble()
+                let ce = (Mlp.crossEntropy layout p data.Test.X data.Test.Y).to_type(torch.float64).mean().ToDouble()
+                points.Add((k, acc, ce))))
+        measure 0
+        for k in 1 .. c.AdamIterations do
+            Optim.minimize opt (fun () ->
+                let rows = torch.randint(n, [| int64 c.AdamBatch |], generator = gen)
+                // summed over runs: each run's gradient is its own loss's
+                (Mlp.crossEntropy layout p (data.Train.X.index_select(0L, rows)) (data.Train.Y.index_select(0L, rows))).sum()) |> ignore
+            if k % c.AdamEvery = 0 || k = c.AdamIterations then measure k
+        Optim.dispose opt
+        p.Dispose()
+        { Init = name; Iterations = [| for k, _, _ in points -> k |]; AccuracyMean = [| for _, a, _ in points -> a |]
+          LossMean = [| for _, _, l in points -> l |] }
+
+    let private flowsOf (c: TransferConfig) (rtOnly: bool) =
+        c.Mnist.Job.Flows |> List.filter (fun f -> not rtOnly || VelocityConfig.kind f.Training.Model <> VelocityKind.Mlp)
+
+    /// Table 7.3 and Fig. 7.6: the MNIST flows sampled with and without guidance by the Fashion-MNIST training loss,
+    /// evaluated on Fashion-MNIST's test split beside Adam-trained networks; Adam on Fashion-MNIST from the Euclidean
+    /// flow's (unguided) samples against from N(0, 0.1² I) (the zoo's initialisation), `AdamRuns` runs each.
+    let fashionTransfer (c: TransferConfig) (progress: MainJobProgress -> unit) (ct: CancellationToken) : TransferResult =
+        let job = MainJob.run c.Mnist.Job progress ct
+        let j = c.Mnist.Job
+        let fashion = Sources.load c.Target j.Zoo.Seed
+        let layout = j.Zoo.Layout
+        let report label d t = progress { Stage = Evaluate; Label = label; Done = d; Total = t; Message = "" }
+        let flows = flowsOf c false
+        let rowsPath = Path.Combine(j.OutDir, "table-7.3.rows")
+        let rows =
+            let key = rowsKey c "fashion"
+            if cached rowsPath key then readLines<TransferRow> rowsPath
+            else
+                let total = flows.Length * 2
+                let mutable k = 0
+                let rows =
+                    [ for f in flows do
+                        let flow = Flow.load torch.CPU (MainJob.flowPath j f)
+                        for guided in [ false; true ] do
+                            ct.ThrowIfCancellationRequested()
+                            use theta = sampleWith c flow layout (if guided then Some fashion else None)
+                            k <- k + 1
+                            report "Table 7.3: Fashion-MNIST samples" k total
+                            yield evaluateRow layout fashion f.Name (if guided then $"guided λ = {c.Guidance}" else "no guidance") theta ]
+                writeLines rowsPath key rows
+                rows
+        let curvesPath = Path.Combine(j.OutDir, "fig-7.6.curves")
+        let euclid = flows |> List.tryFind (fun f -> f.Training.Flow = Euclidean && VelocityConfig.kind f.Training.Model <> VelocityKind.Mlp)
+        let curves =
+            let key = rowsKey c "adam" + $";runs={c.AdamRuns};iterations={c.AdamIterations};every={c.AdamEvery};batch={c.AdamBatch};lr={inv c.AdamLearningRate}"
+            if cached curvesPath key then readLines<AdamCurve> curvesPath
+            else
+                report "Fig. 7.6: Adam on Fashion-MNIST" 0 2
+                let gaussian =
+                    use g = Scope.Rng.create (Scope.Rng.derive j.Seed 17L)
+                    use theta0 = Mlp.init g torch.CPU layout c.AdamRuns j.Zoo.InitStd
+                    adamCurve c layout fashion $"N(0, {j.Zoo.InitStd}² I)" theta0
+                report "Fig. 7.6: Adam on Fashion-MNIST" 1 2
+                let fromFlow =
+                    euclid |> Option.map (fun f ->
+                        let flow = Flow.load torch.CPU (MainJob.flowPath j f)
+                        use theta0 = sampleWith { c with Count = c.AdamRuns; Steps = j.Sampling.Steps } flow layout None
+                        adamCurve c layout fashion $"{f.Name} flow samples (MNIST)" theta0)
+                report "Fig. 7.6: Adam on Fashion-MNIST" 2 2
+                let curves = gaussian :: Option.toList fromFlow
+                writeLines curvesPath key curves
+                curves
+        let png = Path.Combine(j.OutDir, "fig-7.6.png")
+        Figures.lines png "Fig. 7.6: Adam on Fashion-MNIST from flow samples vs Gaussian initialisation" "Adam iterations" "mean test accuracy"
+            [ for cv in curves -> $"{cv.Init} ({c.AdamRuns} runs)", cv.Iterations |> Array.map float, cv.AccuracyMean ] []
+        let md = Path.Combine(j.OutDir, "table-7.3.md")
+        let csvPath = Path.Combine(j.OutDir, "table-7.3.csv")
+        Report.writeText csvPath (Report.csv [ "flow"; "setting"; "count"; "accuracy_mean"; "accuracy_std"; "ce" ]
+                                    [ for r in rows -> [ r.Flow; r.Setting; string r.Count; inv r.AccuracyMean; inv r.AccuracyStd; inv r.CrossEntropy ] ])
+        let at (cv: AdamCurve) (k: int) = cv.Iterations |> Array.tryFindIndex ((=) k) |> Option.map (fun i -> f3 cv.AccuracyMean[i]) |> Option.defaultValue "–"
+        let marks = [ 0; c.AdamEvery; 4 * c.AdamEvery; c.AdamIterations ] |> List.distinct
+        Report.writeText md
+            (String.concat "\n"
+                [ $"# Reproduction: thesis Table 7.3, Fig. 7.6 (Fashion-MNIST from MNIST flows, preset {j.Preset})"
+                  ""
+                  $"Flows: the MNIST reproduction's ({j.OutDir}), trained on MNIST 784-10-10 weights only. {c.Count} samples per row, {c.Steps} Euler steps, guidance λ = {c.Guidance} on the Fashion-MNIST training loss (minibatches of 64) at the state; accuracy on Fashion-MNIST's test split (5,000 images)."
+                  ""
+                  Report.markdownTable [ "flow"; "setting"; "accuracy mean ± std"; "test CE" ]
+                      [ for r in rows -> [ r.Flow; r.Setting; $"{f3 r.AccuracyMean} ± {f3 r.AccuracyStd}"; f3 r.CrossEntropy ] ]
+                  "Thesis (Table 7.3):"
+                  ""
+                  Report.markdownTable [ "thesis row"; "accuracy" ] (thesisTable73 |> List.map (fun (n, v) -> [ n; v ]))
+                  $"## Fig. 7.6: Adam (lr {c.AdamLearningRate}, batch {c.AdamBatch}) on Fashion-MNIST, mean test accuracy of {c.AdamRuns} runs"
+                  ""
+                  Report.markdownTable ("initialisation" :: [ for k in marks -> $"iteration {k}" ]) [ for cv in curves -> cv.Init :: [ for k in marks -> at cv k ] ]
+                  "Thesis: Adam from the Euclidean flow's samples converges faster than from an isotropic Gaussian."
+                  ""
+                  "![Fig. 7.6](fig-7.6.png)" ])
+        { Job = job; Rows = rows; Curves = curves; Files = [ md; csvPath; png ] }
+
+    /// Table 7.4: the MNIST flows with an equivariant model (RT, PNA) sampled for the wider layout (a prior on it, thesis
+    /// §7.3.4), with and without guidance by the MNIST training loss, evaluated on MNIST's test split.
+    let wider (c: TransferConfig) (progress: MainJobProgress -> unit) (ct: CancellationToken) : TransferResult =
+        let job = MainJob.run c.Mnist.Job progress ct
+        let j = c.Mnist.Job
+        let mnist = Sources.load j.Task j.Zoo.Seed
+        let report label d t = progress { Stage = Evaluate; Label = label; Done = d; Total = t; Message = "" }
+        let flows = flowsOf c true
+        let rowsPath = Path.Combine(j.OutDir, "table-7.4.rows")
+        let key = rowsKey c "wider"
+        let rows =
+            if cached rowsPath key then readLines<TransferRow> rowsPath
+            else
+                let total = flows.Length * 2
+                let mutable k = 0
+                let rows =
+                    [ for f in flows do
+                        let flow = Flow.load torch.CPU (MainJob.flowPath j f)
+                        for guided in [ false; true ] do
+                            ct.ThrowIfCancellationRequested()
+                            use theta = sampleWith c flow c.Wider (if guided then Some mnist else None)
+                            k <- k + 1
+                            report $"Table 7.4: {c.Wider} samples" k total
+                            yield evaluateRow c.Wider mnist f.Name (if guided then $"guided λ = {c.Guidance}" else "no guidance") theta ]
+                writeLines rowsPath key rows
+                rows
+        let md = Path.Combine(j.OutDir, "table-7.4.md")
+        let csvPath = Path.Combine(j.OutDir, "table-7.4.csv")
+        Report.writeText csvPath (Report.csv [ "flow"; "setting"; "count"; "accuracy_mean"; "accuracy_std"; "ce" ]
+                                    [ for r in rows -> [ r.Flow; r.Setting; string r.Count; inv r.AccuracyMean; inv r.AccuracyStd; inv r.CrossEntropy ] ])
+        Report.writeText md
+            (String.concat "\n"
+                [ $"# Reproduction: thesis Table 7.4 ({j.Zoo.Layout} flows sampled for {c.Wider}, preset {j.Preset})"
+                  ""
+                  $"Flows: the MNIST reproduction's ({j.OutDir}); no zoo network had the {c.Wider} layout. {c.Count} samples per row, {c.Steps} Euler steps, guidance λ = {c.Guidance} on the MNIST training loss; accuracy on the MNIST test split (1,000 digits)."
+                  ""
+                  Report.markdownTable [ "flow"; "setting"; "accuracy mean ± std"; "test CE" ]
+                      [ for r in rows -> [ r.Flow; r.Setting; $"{f3 r.AccuracyMean} ± {f3 r.AccuracyStd}"; f3 r.CrossEntropy ] ]
+                  "Thesis (Table 7.4, without / with guidance):"
+                  ""
+                  Report.markdownTable [ "thesis flow"; "accuracy" ] (thesisTable74 |> List.map (fun (n, v) -> [ n; v ])) ])
+        { Job = job; Rows = rows; Curves = []; Files = [ md; csvPath ] }

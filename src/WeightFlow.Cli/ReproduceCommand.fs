@@ -76,5 +76,26 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                 let files = String.Join(", ", r.Files)
                 Render.note $"files: {files}; wall {sw.Elapsed.TotalSeconds:F1} s, CPU {Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:F1} s"
             0
-        | _ -> invalidArg "name" $"Unknown reproduction '{name}'; use gaussians, uci or mnist."
+        | "fashion-transfer" | "wider" ->
+            let c = ReproduceTransfer.config preset seed (args.GetResult(ReproduceArgs.Out, Path.Combine("results", "reproduce-mnist")))
+            let run = if name = "wider" then ReproduceTransfer.wider else ReproduceTransfer.fashionTransfer
+            let r =
+                Render.stagedProgress json (fun report ->
+                    run c (fun p ->
+                        let frequent = match p.Stage with TrainZoo | TrainFlow _ -> true | _ -> false
+                        if not frequent || p.Done % 10 = 0 || p.Done = p.Total then report p.Label p.Done p.Total p.Message) cts.Token)
+            let cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds
+            if json then
+                Render.json (dict [ "name", box name; "preset", box c.Mnist.Job.Preset; "wall_seconds", box sw.Elapsed.TotalSeconds
+                                    "cpu_seconds", box cpu; "rows", box r.Rows; "adam_curves", box r.Curves; "files", box r.Files ])
+            else
+                Render.table (if name = "wider" then $"Table 7.4: flows sampled for {c.Wider}" else "Table 7.3: Fashion-MNIST from MNIST flows")
+                    [ "flow"; "setting"; "n"; "accuracy mean ± std"; "test CE" ]
+                    [ for row in r.Rows -> [ row.Flow; row.Setting; string row.Count; $"%.3f{row.AccuracyMean} ± %.3f{row.AccuracyStd}"; $"%.3f{row.CrossEntropy}" ] ]
+                for cv in r.Curves do
+                    Render.note $"Fig. 7.6, Adam from {cv.Init}: mean test accuracy %.3f{cv.AccuracyMean[0]} at 0 -> %.3f{Array.last cv.AccuracyMean} at {Array.last cv.Iterations}"
+                let files = String.Join(", ", r.Files)
+                Render.note $"files: {files}; wall {sw.Elapsed.TotalSeconds:F1} s, CPU {cpu:F1} s"
+            0
+        | _ -> invalidArg "name" $"Unknown reproduction '{name}'; use gaussians, uci, mnist, fashion-transfer or wider."
     finally Console.CancelKeyPress.RemoveHandler onCancel

@@ -78,6 +78,17 @@ let mnistTests =
                 let second = ReproduceMnist.run r ignore CancellationToken.None
                 Expect.equal second.Sweep first.Sweep "sweep read back"
                 Expect.equal second.NoiseSweep first.NoiseSweep "noise sweep read back"
+                // transfer (Table 7.3, Fig. 7.6) and wider (Table 7.4) on the same flows, the CSV standing in for Fashion-MNIST
+                let t = { ReproduceTransfer.config Quick 0L "unused" with Mnist = r; Target = Task.Csv csv; Count = 2; Steps = 2; AdamIterations = 4; AdamEvery = 2 }
+                let transfer = ReproduceTransfer.fashionTransfer t ignore CancellationToken.None
+                Expect.equal transfer.Rows.Length (2 * flows.Length) "guided and unguided rows per flow"
+                Expect.isNone transfer.Job.TrainingSeconds "the MNIST job's zoo read back"
+                Expect.equal (transfer.Curves |> List.map (fun cv -> cv.Iterations)) [ [| 0; 2; 4 |] ] "the Gaussian curve (no Euclidean RT flow here)"
+                let wide = ReproduceTransfer.wider t ignore CancellationToken.None
+                Expect.equal (wide.Rows |> List.map (fun row -> row.Count)) [ 2; 2 ] "784-32-10 samples, guided and not"
+                for f in transfer.Files @ wide.Files do Expect.isTrue (File.Exists f) f
+                let again = ReproduceTransfer.fashionTransfer t ignore CancellationToken.None
+                Expect.equal again.Rows transfer.Rows "rows read back"
             finally
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }
