@@ -47,7 +47,7 @@ let ckpt = env "CKPT" "/tmp/mnist-exp/curve.checkpoint"
 if env "RESUME" "0" <> "1" && File.Exists ckpt then File.Delete ckpt
 
 let zoo = Zoo.load zooPath
-let split = Targets.holdOutLastRuns (int (env "HOLD" "5")) zoo
+let split = Holdout.lastRuns (int (env "HOLD" "5")) zoo
 let data = Sources.load zoo.Task zoo.Config.Seed
 let ctx = Evaluation.prepare { Evaluation.defaultConfig with BmaK = min 16 samples } zoo.Layout data None
 let space = FlowSpace.create config.Flow config.Sigma zoo.Layout
