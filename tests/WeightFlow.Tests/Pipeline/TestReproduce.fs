@@ -57,11 +57,11 @@ let mnistTests =
             let dir = Path.Combine(Path.GetTempPath(), $"wf-mnist-{System.Guid.NewGuid():N}")
             try
                 Directory.CreateDirectory dir |> ignore
-                // 200 rows, 784 features, 10 classes: class c lights up features 70c..70c+69 (learnable in a few epochs)
+                // 600 rows (every class in every split), 784 features, 10 classes: class c lights up features 70c..70c+69 (learnable in a few epochs)
                 let rng = System.Random(3)
                 let csv = Path.Combine(dir, "fake-mnist.csv")
                 File.WriteAllLines(csv,
-                    [| for i in 0 .. 199 ->
+                    [| for i in 0 .. 599 ->
                         let c = i % 10
                         String.concat "," [ for j in 0 .. 783 -> (if j / 70 = c then 1.0 + rng.NextDouble() else rng.NextDouble() * 0.3).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) ]
                         + $",{c}" |])
