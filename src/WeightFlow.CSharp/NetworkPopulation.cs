@@ -179,6 +179,62 @@ public sealed class NetworkPopulation : IDisposable
         return WeightFlow.Diversity.ofLogits(m.CalibratedLogits) is { } d ? d.Value : null;
     }
 
+    /// <summary>Logits of network <paramref name="index"/> on inputs (one row per example), computed by WeightFlow's
+    /// own batched forward pass (<c>Mlp.forward</c>: x·Wᵀ + b per layer, ReLU between layers).</summary>
+    /// <param name="index">In [0, <see cref="Count"/>).</param>
+    /// <param name="inputs">[rows, input width] features (standardized as the task's data are).</param>
+    /// <returns>[rows, classes] logits.</returns>
+    public float[,] Logits(int index, float[,] inputs)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ThrowIfDisposed();
+        if (index < 0 || index >= Count) throw new ArgumentOutOfRangeException(nameof(index), index, $"Index must lie in [0, {Count}).");
+        var width = _layout.Widths[0];
+        if (inputs.GetLength(1) != width)
+            throw new ArgumentOutOfRangeException(nameof(inputs), inputs.GetLength(1), $"Inputs must have {width} columns (layout {_layout}).");
+        var rows = inputs.GetLength(0);
+        var flat = new float[rows * width];
+        Buffer.BlockCopy(inputs, 0, flat, 0, flat.Length * sizeof(float));
+        using var scope = NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var x = tensor(flat, new long[] { rows, width });
+        var logits = Mlp.forward(_layout, _theta.narrow(0, index, 1), x).squeeze(0).contiguous();
+        var values = logits.data<float>().ToArray();
+        var classes = (int)logits.shape[1];
+        var result = new float[rows, classes];
+        Buffer.BlockCopy(values, 0, result, 0, values.Length * sizeof(float));
+        return result;
+    }
+
+    /// <summary>Writes every network as a standalone ONNX model, <c>{stem}-0000.onnx</c>, ... in
+    /// <paramref name="directory"/>: the core's <c>NetworkExport.writeAllOnnx</c>, as <c>weightflow export</c>. Each
+    /// model maps <c>input</c> [batch, input width] float32 to <c>logits</c> [batch, classes] (MatMul, Add, ReLU;
+    /// opset 13), so ONNX Runtime runs it without WeightFlow or libtorch.</summary>
+    /// <param name="directory">The output folder (created if missing).</param>
+    /// <param name="stem">The files' name before the index.</param>
+    /// <returns>The files, in network order.</returns>
+    public IReadOnlyList<string> ExportOnnx(string directory, string stem = "network")
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        ArgumentNullException.ThrowIfNull(stem);
+        ThrowIfDisposed();
+        return NetworkExport.writeAllOnnx(directory, stem, _layout, _theta);
+    }
+
+    /// <summary>Writes every network as a safetensors file, <c>{stem}-0000.safetensors</c>, ..., with PyTorch's
+    /// <c>nn.Sequential(Linear, ReLU, ..., Linear)</c> names ("0.weight" [out, in], "0.bias", "2.weight", ...), so
+    /// <c>load_state_dict</c> reads it: the core's <c>NetworkExport.writeAllSafetensors</c>.</summary>
+    /// <param name="directory">The output folder (created if missing).</param>
+    /// <param name="stem">The files' name before the index.</param>
+    /// <returns>The files, in network order.</returns>
+    public IReadOnlyList<string> ExportSafetensors(string directory, string stem = "network")
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        ArgumentNullException.ThrowIfNull(stem);
+        ThrowIfDisposed();
+        return NetworkExport.writeAllSafetensors(directory, stem, _layout, _theta);
+    }
+
     private static float[] ToArray(Tensor t)
     {
         using var c = t.detach().cpu().to_type(float32);

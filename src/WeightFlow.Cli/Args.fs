@@ -301,6 +301,23 @@ type ReproduceArgs =
             | Out _ -> "results folder (default results/reproduce-NAME)."
             | Json -> "print one JSON object on stdout."
 
+type ExportFormatArg =
+    | Onnx
+    | Safetensors
+
+type ExportArgs =
+    | [<Mandatory>] Weights of string
+    | Format of ExportFormatArg
+    | [<Mandatory; AltCommandLine("-o")>] Out of string
+    | Json
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Weights _ -> "a samples file (weightflow sample) or a zoo file (weightflow zoo / align)."
+            | Format _ -> "onnx (default: one ONNX model per network, input 'input' [batch, in] -> 'logits') or safetensors (torch.nn.Sequential names)."
+            | Out _ -> "output folder; files are named after the input, -0000, -0001, ..."
+            | Json -> "print one JSON object on stdout."
+
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
@@ -314,6 +331,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Sample of ParseResults<SampleArgs>
     | [<CliPrefix(CliPrefix.None)>] Loglik of ParseResults<LoglikArgs>
+    | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -328,4 +346,5 @@ type Command =
             | Bench _ -> "benchmarks."
             | Train _ -> "train a flow on a zoo."
             | Sample _ -> "sample networks from a trained flow (solver, noise window, guidance, wider layouts)."
+            | Export _ -> "write each network of a samples or zoo file as a standalone ONNX model (or safetensors file)."
             | Loglik _ -> "log-likelihood of networks under a trained Euclidean flow (exact divergence or Hutchinson)."

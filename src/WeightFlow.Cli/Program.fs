@@ -25,6 +25,7 @@ let private dispatch (args: ParseResults<Command>) =
     | Train a -> TrainCommands.train a
     | Sample a -> SampleCommands.sample a
     | Loglik a -> SampleCommands.loglik a
+    | Export a -> ExportCommand.export a
 
 /// The process settings of the `weightflow` tool: the measured tuned ones (Engine.ProcessSettings.tuned), with two
 /// host overrides from the environment: WEIGHTFLOW_THREADS=n (intra-op threads; useful on a shared machine) and
