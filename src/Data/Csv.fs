@@ -87,6 +87,8 @@ module Csv =
                         Check.fail Check.ErrorKind.InvalidData $"{source}: line {lineNo}, column {c + 1}: label {field.Trim()} is not a class index; encode classes as integers 0..C-1."
                     y[r] <- int64 v
                 | Some v ->
+                    if not (Single.IsFinite(float32 v)) then
+                        Check.fail Check.ErrorKind.InvalidData $"{source}: line {lineNo}, column {c + 1}: {field.Trim()} is beyond the float32 range (|x| > 3.4e38) in which features are held; rescale the column."
                     x[r * d + j] <- float32 v
                     j <- j + 1))
         torch.tensor(x, ReadOnlySpan<int64>([| int64 data.Length; int64 d |])), torch.tensor(y, ReadOnlySpan<int64>([| int64 data.Length |]))

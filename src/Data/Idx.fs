@@ -107,8 +107,26 @@ module Idx =
         | Some length when not gzip && length - int64 header < expected ->
             fail $"truncated IDX file: dimensions %A{dims} need {expected} data bytes but only {length - int64 header} follow the header. Delete the file and prepare it again (`weightflow data prepare`)."
         | _ -> ()
-        let data = Array.zeroCreate<byte> (int expected)
-        let actual = read data 0 data.Length
+        // a raw file was checked against its length above, so its data is allocated at once; a gzip stream's length
+        // is only known by decompressing it, so its data grows with what actually arrives (a corrupt header cannot
+        // make a small file allocate the declared size)
+        let data, actual =
+            if not gzip then
+                let data = Array.zeroCreate<byte> (int expected)
+                data, read data 0 data.Length
+            else
+                use ms = new MemoryStream()
+                let chunk = Array.zeroCreate<byte> 65536
+                let mutable remaining = expected
+                let mutable go = true
+                while go && remaining > 0L do
+                    let k = read chunk 0 (int (min remaining 65536L))
+                    if k = 0 then go <- false
+                    else
+                        ms.Write(chunk, 0, k)
+                        remaining <- remaining - int64 k
+                let d = ms.ToArray()
+                d, d.Length
         if int64 actual < expected then
             fail $"truncated IDX file: dimensions %A{dims} need {expected} data bytes but only {actual} follow the header. Delete the file and prepare it again (`weightflow data prepare`)."
         let probe = Array.zeroCreate<byte> 4096

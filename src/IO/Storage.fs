@@ -231,7 +231,7 @@ let read (path: string) : Stored =
         match detect path with
         | FileKind.Text | FileKind.Idx | FileKind.Gzip as k -> Check.fail Check.ErrorKind.WrongKind $"{path} is not a WeightFlow file (safetensors) but {describe k}; pass the file the command expects."
         | _ -> corrupt path why
-    use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 <<< 20)
+    use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 <<< 16)
     let length = stream.Length
     if length < 8L then notSafetensors $"it has {length} bytes, fewer than the 8-byte header length"
     let lengthBytes = Array.zeroCreate<byte> 8
@@ -250,7 +250,9 @@ let read (path: string) : Stored =
     let entries = ResizeArray()
     let seen = Collections.Generic.HashSet<string>()
     if doc.RootElement.ValueKind <> JsonValueKind.Object then corrupt path "the header is not a JSON object"
-    for p in doc.RootElement.EnumerateObject() do
+    // JsonDocument checks the structure; names and strings are decoded when read, where invalid UTF-8 raises
+    try
+     for p in doc.RootElement.EnumerateObject() do
         if not (seen.Add p.Name) then corrupt path $"the header names '{p.Name}' twice"
         if p.Name = "__metadata__" then
             if p.Value.ValueKind <> JsonValueKind.Object then corrupt path "'__metadata__' is not a JSON object"
@@ -284,15 +286,17 @@ let read (path: string) : Stored =
             if shape |> Array.exists (fun d -> d < 0L) then corrupt path $"tensor '{p.Name}' has a negative dimension"
             // the element count, checked against the data section before anything is multiplied past it (a header
             // lying about sizes could otherwise overflow int64 to a small number and allocate the product)
-            let count =
-                if Array.contains 0L shape then 0L
-                else
-                    shape |> Array.fold (fun acc d ->
-                        if acc > (Int64.MaxValue / size) / d then corrupt path $"tensor '{p.Name}' of shape %A{shape} needs more bytes than any file holds (the file's data section has {dataLen})"
-                        acc * d) 1L
+            // (zero dimensions count as 1 here: torch computes strides from the other dimensions)
+            let bound =
+                shape |> Array.fold (fun acc d ->
+                    let d = max d 1L
+                    if acc > (Int64.MaxValue / size) / d then corrupt path $"tensor '{p.Name}' of shape %A{shape} needs more bytes than any file holds (the file's data section has {dataLen})"
+                    acc * d) 1L
+            let count = if Array.contains 0L shape then 0L else bound
             if count * size <> offs[1] - offs[0] then
                 corrupt path $"tensor '{p.Name}' of shape %A{shape} needs {count * size} bytes but its range holds {offs[1] - offs[0]}"
             entries.Add((p.Name, dtype, size, shape, offs[0], offs[1]))
+    with :? InvalidOperationException as e -> corrupt path $"the header holds text that is not valid UTF-8 ({e.Message})"
     match metadata.TryFind "weightflow.format" with
     | Some v when v <> FormatVersion ->
         corrupt path $"it has format version '{v}' but this WeightFlow reads version {FormatVersion} (written by a newer WeightFlow? update it)"

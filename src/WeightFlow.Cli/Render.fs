@@ -50,8 +50,11 @@ let progress (quiet: bool) (label: string) (total: int) (work: (int -> string ->
 /// Writes an informational line on stderr.
 let note (msg: string) = Console.Error.WriteLine msg
 
-/// Writes an error line on stderr.
-let error (msg: string) = AnsiConsole.Console.MarkupLine($"[red]error:[/] {Markup.Escape msg}")
+/// Writes an error as one line on stderr (not wrapped at the terminal's width: scripts read it whole).
+let error (msg: string) =
+    let line = msg.ReplaceLineEndings(" ")
+    if Console.IsErrorRedirected then Console.Error.WriteLine $"error: {line}"
+    else Console.Error.WriteLine $"\u001b[31merror:\u001b[0m {line}"
 
 /// Formats mean ± std.
 let pm (mean: float) (std: float) = $"%.4f{mean} ± %.4f{std}"

@@ -31,6 +31,10 @@ module Layout =
         let w = Array.ofSeq widths
         if w.Length < 2 then invalidArg "widths" $"An MLP layout needs at least input and output widths, e.g. 30-16-16-2; got {w.Length} width(s)."
         if w |> Array.exists (fun x -> x < 1) then invalidArg "widths" $"Every layer width must be positive; got %A{w}."
+        // counts are ints (flat vectors index with them); a layout beyond that is an error, not an overflow
+        let total = (w |> Array.pairwise |> Array.sumBy (fun (a, b) -> int64 a * int64 b)) + (w[1..] |> Array.sumBy int64)
+        if total > int64 Int32.MaxValue then
+            invalidArg "widths" $"A %A{w} MLP would have {total} parameters, more than the {Int32.MaxValue} WeightFlow supports."
         { Widths = w }
 
     /// Parses "30-16-16-2".
