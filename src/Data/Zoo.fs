@@ -167,6 +167,8 @@ module Zoo =
         let mutable iteration = 0
         let mutable firstEpoch = 0
         let file = state |> Option.map (fun s -> stateFile s.Path config task runIds)
+        // one run per state file: a second run on it is refused (Busy) instead of interleaving saves
+        use _lock = match state with Some s -> Storage.lock (s.Path + ".lock") $"The zoo training state {s.Path}" | None -> null
         let sinceSave = Diagnostics.Stopwatch.StartNew()
         // Resume: restore everything the loop reads, after checking the file belongs to this very training.
         match file |> Option.bind Resumable.tryLoad with

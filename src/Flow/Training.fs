@@ -178,6 +178,8 @@ module Training =
         let opt = Optim.create (Optim.adam c.LearningRate) model.Parameters
         let gen = Scope.Rng.create (Scope.Rng.derive c.Seed 2L)
         let file = checkpoint |> Option.map (fun p -> checkpointFile p c layout)
+        // one run per checkpoint: a second run on the same file is refused (Busy) instead of interleaving saves
+        use _lock = match checkpoint with Some p -> Storage.lock (p + ".lock") $"The flow checkpoint {p}" | None -> null
         let mutable losses : float list =
             match file with
             | Some f -> Checkpoint.restore f model ema opt gen

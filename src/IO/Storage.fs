@@ -49,6 +49,23 @@ let private writeBytes (stream: Stream) (t: Tensor) =
 [<Literal>]
 let FormatVersion = "1"
 
+let private alive (pid: int) =
+    try (use p = Diagnostics.Process.GetProcessById pid in not p.HasExited) with _ -> false
+
+/// Deletes temporary files of `full` (`NAME.PID.GUID.tmp`) left by processes that no longer run (a kill -9 during a
+/// write leaves one; the file it was replacing is intact).
+let private removeStale (full: string) =
+    try
+        let name = Path.GetFileName full
+        for f in Directory.GetFiles(Path.GetDirectoryName full, name + ".*.tmp") do
+            match Path.GetFileName(f).Substring(name.Length + 1).Split('.') with
+            | [| pid; _; "tmp" |] ->
+                match Int32.TryParse pid with
+                | true, p when p <> Environment.ProcessId && not (alive p) -> File.Delete f
+                | _ -> ()
+            | _ -> ()
+    with :? IOException | :? UnauthorizedAccessException -> ()
+
 /// Replaces `path` atomically with what `write` puts into a new file: a temporary file in the same folder, flushed to
 /// the disk (fsync), then renamed over `path`. A crash or kill leaves the old file or the new one, never a mix; a
 /// failed write (a full disk, a file-size limit) deletes the temporary file, leaves the old file intact and raises
@@ -56,6 +73,7 @@ let FormatVersion = "1"
 let writeAtomic (path: string) (write: Stream -> unit) =
     let full = Path.GetFullPath path
     Directory.CreateDirectory(Path.GetDirectoryName full) |> ignore
+    removeStale full
     let tmp = full + $".{Environment.ProcessId}.{Guid.NewGuid():N}.tmp"
     try
         try
@@ -63,10 +81,27 @@ let writeAtomic (path: string) (write: Stream -> unit) =
              write f
              f.Flush true)
             File.Move(tmp, full, true)
-        with :? IOException | :? UnauthorizedAccessException as e ->
+        // .NET reports a full disk (ENOSPC) as an IOException and a write past the file-size limit (EFBIG) as an
+        // ArgumentException ("Specified file length was too large for the file system"); callers' checks run before
+        // this point, so an ArgumentException here comes from the file system
+        with :? IOException | :? UnauthorizedAccessException | :? ArgumentException as e ->
             Check.fail Check.ErrorKind.WriteFailed $"Could not write {full}: {e.Message}. The previous file (if any) is intact; free disk space, raise the file-size limit or check permissions, then run again."
     finally
         if File.Exists tmp then (try File.Delete tmp with _ -> ())
+
+/// An exclusive lock on the file `lockPath`, held until the handle is disposed (issue 15: two runs writing into one
+/// output would corrupt each other's files). The lock is the operating system's (flock, through FileShare.None), so
+/// it dies with its process, even by kill -9: a lock file left behind never blocks, only a live holder does. `what`
+/// names the output in the refusal (WeightFlowError Busy).
+let lock (lockPath: string) (what: string) : IDisposable =
+    let full = Path.GetFullPath lockPath
+    Directory.CreateDirectory(Path.GetDirectoryName full) |> ignore
+    try new FileStream(full, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose) :> IDisposable
+    with
+    | :? UnauthorizedAccessException as e ->
+        Check.fail Check.ErrorKind.WriteFailed $"Cannot create the lock file {full} ({e.Message}); check the folder's permissions."
+    | :? IOException ->
+        Check.fail Check.ErrorKind.Busy $"{what} is being written by another WeightFlow run (it holds {full}). Wait for it to finish, or write to another output."
 
 /// Writes text atomically (see writeAtomic): reports, manifests.
 let writeTextAtomic (path: string) (text: string) =

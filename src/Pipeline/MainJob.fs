@@ -589,6 +589,8 @@ module MainJob =
     let run (c: MainJobConfig) (progress: MainJobProgress -> unit) (ct: CancellationToken) : MainJobResult =
         MainJobConfig.validate c
         Directory.CreateDirectory c.OutDir |> ignore
+        // one job per output folder (issue 15): a second job there is refused instead of rewriting the same stages
+        use _lock = Storage.lock (Path.Combine(c.OutDir, ".weightflow.lock")) $"The output folder {c.OutDir}"
         let zoo, trainingSeconds, zooReused = trainZoo c progress ct
         ct.ThrowIfCancellationRequested()
         let aligned, alignSeconds, alignReused = alignZoo c zoo progress

@@ -1,0 +1,178 @@
+/// Issue 15, no data loss: child processes killed with SIGKILL at random moments during flow and zoo training resume
+/// to the result of an uninterrupted run, leaving no unreadable file; a write beyond a file-size limit fails with a
+/// clear error and leaves the previous file intact; two runs on one output are refused by a lock.
+/// `WEIGHTFLOW_KILLS=N` sets the kills per training (default 3, CI-sized; the README reports a run with 20).
+module WeightFlow.Tests.TestDurability
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Threading
+open Expecto
+open TorchSharp
+open WeightFlow
+open WeightFlow.Tests
+
+let private kills =
+    match Int32.TryParse(Environment.GetEnvironmentVariable "WEIGHTFLOW_KILLS") with
+    | true, n when n >= 1 -> n
+    | _ -> 3
+
+/// This test program as a probe child, optionally behind a shell prefix (e.g. a file-size limit).
+let private start (shell: string option) (args: string list) =
+    let exe = Environment.ProcessPath
+    let own = if Path.GetFileNameWithoutExtension exe = "dotnet" then [ exe; typeof<ReliabilityProbe.Marker>.Assembly.Location ] else [ exe ]
+    let command = own @ [ "--reliability-probe" ] @ args
+    let psi =
+        match shell with
+        | Some prefix -> ProcessStartInfo("bash", List.toArray ([ "-c"; prefix + "; exec \"$0\" \"$@\"" ] @ command))
+        | None -> ProcessStartInfo(List.head command, List.toArray (List.tail command))
+    psi.RedirectStandardOutput <- true
+    psi.RedirectStandardError <- true
+    psi.UseShellExecute <- false
+    psi.Environment["WEIGHTFLOW_THREADS"] <- "1"
+    // the runtime's W^X double mapping sizes a file beyond a small file-size limit; without it the limit only
+    // applies to the files the probe writes
+    psi.Environment["DOTNET_EnableWriteXorExecute"] <- "0"
+    Process.Start psi
+
+let private withDir (f: string -> unit) =
+    let dir = Path.Combine(Path.GetTempPath(), $"wf-durable-{Guid.NewGuid():N}")
+    Directory.CreateDirectory dir |> ignore
+    try f dir finally Directory.Delete(dir, true)
+
+/// Runs the probe to completion (no kill); fails on a non-zero exit.
+let private complete (args: string list) =
+    use p = start None args
+    let err = p.StandardError.ReadToEndAsync()
+    p.StandardOutput.ReadToEnd() |> ignore
+    p.WaitForExit()
+    Expect.equal p.ExitCode 0 $"probe {args}: {err.Result}"
+
+/// Runs the probe, killing it (SIGKILL) `kills` times at a random moment (after it reports a random progress count
+/// below `total`, plus a random 0-40 ms), restarting it each time, until a run completes; after every kill `check`
+/// inspects what was left. Returns the kills made.
+let private killAndResume (seed: int) (total: int) (args: string list) (check: unit -> unit) =
+    let r = Random seed
+    let mutable killed = 0
+    let mutable finished = false
+    while not finished do
+        use p = start None args
+        let err = p.StandardError.ReadToEndAsync()
+        if killed < kills then
+            // progress lines ("step k", "epoch k"): wait until the run passes a random point of the training
+            let target = r.Next(1, total - 2)
+            let mutable first = p.StandardOutput.ReadLine()
+            while not (isNull first) && int (first.Split(' ')[1]) < target do first <- p.StandardOutput.ReadLine()
+            let rest = p.StandardOutput.ReadToEndAsync()
+            Thread.Sleep(r.Next(0, 40))
+            if not p.HasExited then
+                p.Kill()
+                p.WaitForExit()
+                killed <- killed + 1
+                check ()
+            else
+                p.WaitForExit()
+                rest.Wait()
+                Expect.equal p.ExitCode 0 $"probe {args} (first line {first}): {err.Result}"
+                finished <- true
+        else
+            p.StandardOutput.ReadToEnd() |> ignore
+            p.WaitForExit()
+            Expect.equal p.ExitCode 0 $"probe {args}: {err.Result}"
+            finished <- true
+    killed
+
+let private leftovers (dir: string) =
+    Directory.GetFiles dir |> Array.filter (fun f -> f.EndsWith ".tmp" || f.EndsWith ".lock") |> Array.map Path.GetFileName
+
+[<Tests>]
+let tests =
+    testList "Durability" [
+        test "flow training killed with SIGKILL at random moments resumes to the uninterrupted run's losses, bit for bit" {
+            withDir (fun dir ->
+                let reference = Path.Combine(dir, "reference.txt")
+                complete [ "flow"; Path.Combine(dir, "reference.checkpoint"); reference ]
+                let checkpoint = Path.Combine(dir, "run.checkpoint")
+                let out = Path.Combine(dir, "run.txt")
+                let mutable states = 0
+                let made =
+                    killAndResume 1 ReliabilityProbe.flowConfig.Iterations [ "flow"; checkpoint; out ] (fun () ->
+                        // the checkpoint after a kill is the old or the new one, never a broken one
+                        if File.Exists checkpoint then
+                            let s = Storage.read checkpoint
+                            for _, t in s.Tensors do t.Dispose()
+                            states <- states + 1)
+                Expect.equal made kills "killed as often as asked, each time while training"
+                Expect.equal states made "a readable checkpoint after every kill"
+                printfn $"flow kill test: {made} kills, {states} checkpoints read back after a kill"
+                let losses = File.ReadAllText out
+                Expect.equal (losses.Split('\n').Length) ReliabilityProbe.flowConfig.Iterations "every step's loss"
+                Expect.equal losses (File.ReadAllText reference) "the losses of the uninterrupted run, exactly"
+                Expect.isEmpty (leftovers dir) "no temporary or lock file left")
+        }
+        test "zoo training killed with SIGKILL at random moments resumes to the uninterrupted run's zoo, bit for bit" {
+            withDir (fun dir ->
+                let reference = Path.Combine(dir, "reference.safetensors")
+                complete [ "zoo"; Path.Combine(dir, "reference.state"); reference ]
+                let state = Path.Combine(dir, "run.state")
+                let out = Path.Combine(dir, "run.safetensors")
+                let mutable states = 0
+                let made =
+                    killAndResume 2 ReliabilityProbe.zooConfig.Epochs [ "zoo"; state; out ] (fun () ->
+                        if File.Exists state then
+                            let s = Storage.read state
+                            for _, t in s.Tensors do t.Dispose()
+                            states <- states + 1
+                        Expect.isFalse (File.Exists out) "no zoo before training ends")
+                Expect.equal made kills "killed as often as asked, each time while training"
+                Expect.equal states made "a readable state after every kill"
+                printfn $"zoo kill test: {made} kills"
+                let a, b = Zoo.load reference, Zoo.load out
+                Expect.bitExact a.Theta b.Theta "every checkpoint's weights"
+                Expect.equal a.TestAccuracy b.TestAccuracy "recorded accuracies"
+                Expect.equal a.Step b.Step "recorded steps"
+                Expect.isFalse (File.Exists state) "the state file is removed when the zoo is saved"
+                Expect.isEmpty (leftovers dir) "no temporary or lock file left")
+        }
+        test "a write beyond the file-size limit (ulimit -f) fails with WriteFailed and leaves the previous file intact" {
+            withDir (fun dir ->
+                let path = Path.Combine(dir, "flow.checkpoint")
+                use small = torch.arange(1000L, dtype = torch.float32)
+                Storage.write path (Map.ofList [ "weightflow.kind", "probe" ]) [ "t", small ]
+                let before = File.ReadAllBytes path
+                // SIGXFSZ ignored (inherited through exec), so the write gets EFBIG instead of killing the process;
+                // 256 blocks of 1 KiB, the new file is 1 MiB
+                use p = start (Some "trap '' XFSZ; ulimit -f 256") [ "write"; path; "1" ]
+                let err = p.StandardError.ReadToEndAsync()
+                p.StandardOutput.ReadToEnd() |> ignore
+                p.WaitForExit()
+                Expect.equal p.ExitCode 6 $"WriteFailed exit code (stderr: {err.Result})"
+                Expect.stringContains err.Result "write-failed" "the typed error"
+                Expect.stringContains err.Result "previous file (if any) is intact" "says the old file is kept"
+                Expect.equal (File.ReadAllBytes path) before "the previous file, byte for byte"
+                Expect.isEmpty (leftovers dir) "the partial temporary file is removed")
+        }
+        test "two runs on one output: the second is refused (Busy) while the first holds it, and can start once it is released" {
+            withDir (fun dir ->
+                let lockPath = Path.Combine(dir, "x.lock")
+                let first = Storage.lock lockPath "The output x"
+                TestValidation.expectError Check.ErrorKind.Busy [ "The output x"; "being written by another WeightFlow run" ] (fun () -> Storage.lock lockPath "The output x") |> ignore
+                first.Dispose()
+                (Storage.lock lockPath "The output x").Dispose()
+                Expect.isFalse (File.Exists lockPath) "the lock file goes with its holder"
+                // the holders: flow training on a checkpoint, zoo training on a state file, the main job on a folder
+                let checkpoint = Path.Combine(dir, "flow.checkpoint")
+                (use _held = Storage.lock (checkpoint + ".lock") "another run"
+                 use targets = ReliabilityProbe.flowTargets ()
+                 TestValidation.expectError Check.ErrorKind.Busy [ checkpoint ] (fun () ->
+                     Training.train ReliabilityProbe.flowConfig ReliabilityProbe.flowLayout targets (Some checkpoint) ignore CancellationToken.None) |> ignore)
+                let state = Path.Combine(dir, "zoo.state")
+                (use _held = Storage.lock (state + ".lock") "another run"
+                 TestValidation.expectError Check.ErrorKind.Busy [ state ] (fun () ->
+                     Zoo.trainResumable { Path = state; MinInterval = TimeSpan.Zero } TestZoo.smallConfig TestZoo.blobsTask (TestZoo.blobs 1L) ignore CancellationToken.None) |> ignore)
+                let out = Path.Combine(dir, "job")
+                (use _held = Storage.lock (Path.Combine(out, ".weightflow.lock")) "another run"
+                 TestValidation.expectError Check.ErrorKind.Busy [ out ] (fun () -> MainJob.run (MainJobConfig.uci 0L out) ignore CancellationToken.None) |> ignore))
+        }
+    ]
