@@ -57,4 +57,8 @@ let error (msg: string) =
     else Console.Error.WriteLine $"\u001b[31merror:\u001b[0m {line}"
 
 /// Formats mean ± std.
-let pm (mean: float) (std: float) = $"%.4f{mean} ± %.4f{std}"
+/// Never prints a bare NaN (issue 15): a missing spread (one value) and a non-finite mean say why.
+let pm (mean: float) (std: float) =
+    if not (Double.IsFinite mean) then $"non-finite ({mean}: NaN or infinite values among the inputs)"
+    elif Double.IsNaN std then $"%.4f{mean} (one value: no spread)"
+    else $"%.4f{mean} ± %.4f{std}"

@@ -153,6 +153,24 @@ let tests =
                 Expect.equal (File.ReadAllBytes path) before "the previous file, byte for byte"
                 Expect.isEmpty (leftovers dir) "the partial temporary file is removed")
         }
+        test "a non-finite loss stops training at that step and keeps the last good checkpoint" {
+            withDir (fun dir ->
+                let checkpoint = Path.Combine(dir, "flow.checkpoint")
+                // Adam moves every weight by about the learning rate per step: 1e12 overflows float32 within a few steps
+                let c = { ReliabilityProbe.flowConfig with LearningRate = 1e12; ClipNorm = None; Iterations = 100 }
+                use targets = ReliabilityProbe.flowTargets ()
+                let r = Training.train c ReliabilityProbe.flowLayout targets (Some checkpoint) ignore CancellationToken.None
+                match r.Outcome with
+                | Diverged step ->
+                    Expect.isLessThan step c.Iterations "stopped early"
+                    Expect.equal r.Losses.Length (step - 1) "the losses of the steps before"
+                    Expect.all r.Losses Double.IsFinite "only finite losses recorded"
+                    let s = Storage.read checkpoint
+                    Expect.equal (Storage.meta checkpoint s "step") (string (step - 1)) "the checkpoint is the last good step"
+                    for name, t in s.Tensors do
+                        if t.is_floating_point() then Expect.isTrue (torch.isfinite(t).all().ToBoolean()) $"{name} finite"
+                | o -> failtest $"expected Diverged, got {o}")
+        }
         test "two runs on one output: the second is refused (Busy) while the first holds it, and can start once it is released" {
             withDir (fun dir ->
                 let lockPath = Path.Combine(dir, "x.lock")
