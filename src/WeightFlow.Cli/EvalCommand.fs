@@ -8,7 +8,7 @@ open TorchSharp
 open WeightFlow
 open WeightFlow.Cli.Args
 
-let private f4 (x: float) = if Double.IsFinite x then $"%.4f{x}" else $"non-finite ({x}: a network's outputs overflowed)"
+let private f4 (x: float) = if System.Double.IsFinite x then $"%.4f{x}" else $"non-finite ({x}: a network's outputs overflowed)"
 let private opt (fmt: float -> string) (x: float option) = x |> Option.map fmt |> Option.defaultValue "–"
 
 /// The quality table, transposed (one column per set of networks, one line per metric) so that it fits a terminal.
