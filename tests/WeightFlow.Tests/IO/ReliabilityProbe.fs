@@ -25,6 +25,15 @@ let flowTargets () =
 /// The zoo training the kill test interrupts: the state saved after every epoch.
 let zooConfig = { TestZoo.smallConfig with Epochs = 40; Runs = 3 }
 
+/// The main job the kill test interrupts: TestMainJob's tiny job with every stage (6 runs x 3 epochs, the preset's
+/// four flows at 4 iterations, 6 samples of 4 steps each).
+let jobConfig (dir: string) =
+    let c = MainJobConfig.uci 0L dir
+    { c with
+        Zoo = { ZooConfig.uci with Runs = 6; Epochs = 3; DropEpochs = 1 }; Pairs = 10; HeldOutRuns = 2
+        Flows = c.Flows |> List.map (fun f -> { f with Training = { f.Training with Iterations = 4; BatchSize = 8; Schedule = Constant; CheckpointEvery = 1 } })
+        Sampling = { c.Sampling with Count = 6; Steps = 4 } }
+
 let private inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
 
 let run (args: string[]) : int =
@@ -46,6 +55,10 @@ let run (args: string[]) : int =
                     (fun p -> if p.Epoch <> epoch then (epoch <- p.Epoch; Console.Out.WriteLine $"epoch {p.Epoch}"; Console.Out.Flush()))
                     CancellationToken.None
             Zoo.save out zoo
+            0
+        | [| "job"; dir |] ->
+            let mutable n = 0
+            MainJob.run (jobConfig dir) (fun _ -> n <- n + 1; Console.Out.WriteLine $"progress {n}"; Console.Out.Flush()) CancellationToken.None |> ignore
             0
         | [| "write"; path; mib |] ->
             // a checkpoint-sized file of `mib` MiB written over `path`
