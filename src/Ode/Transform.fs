@@ -24,6 +24,19 @@ let checkNoise (n: Noise) =
     if not (0.0 <= n.Start && n.Start < n.Stop && n.Stop <= 1.0) then
         invalidArg "window" $"The noise window [a, b) needs 0 <= a < b <= 1; got [{n.Start}, {n.Stop}). Example: --window 0.8,1."
 
+/// The anchor code's stochastic sampling, for parity (anchors §6, pitfalls P4, P13): noise of standard deviation ε,
+/// *not* scaled by sqrt(dt), added before every step whose grid time lies strictly after `after` (the anchor: t > 0.8),
+/// so the total added variance is ε² x (the number of such steps) and grows with the step count (19 points for the
+/// anchor's 100 grid points, 20 for our 100 steps). On the uniform grid of K steps (dt = 1/K) this is `stochastic`
+/// with ε' = ε·sqrt(K) (ε'²·dt = ε² per step) and the window starting half a step after `after` (so a grid point at
+/// exactly `after` stays outside, as the anchor's strict inequality has it). Our default (`Noise`, ε²·(b - a) in
+/// total whatever K) is the discretization of dx = ε dW, which converges as K grows; this one does not. Thesis §7.1
+/// (Fig. 7.1) used ε = 0.05 this way with 100 steps.
+let perGridPoint (eps: float) (after: float) (steps: int) : Noise =
+    if steps < 1 then invalidArg "steps" $"The anchor noise needs the step count K >= 1 of the uniform grid; got {steps}."
+    if not (0.0 <= after && after < 1.0) then invalidArg "after" $"The anchor noise starts after a time in [0, 1); got {after}."
+    { Eps = eps * sqrt (float steps); Start = min (after + 0.5 / float steps) (after + (1.0 - after) / 2.0); Stop = 1.0 }
+
 /// The step with noise injected before it inside the window: x̃ = exp_x(P_x(ε·sqrt(|dt|)·z)), z ~ N(0, I) drawn
 /// from `gen` (CPU, float32, then moved to x's device and dtype, so one seed gives one result on any device); on
 /// Euclidean space x̃ = x + ε·sqrt(|dt|)·z. The step then runs from x̃, so an x1-prediction field

@@ -29,17 +29,22 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                     Reproduce.gaussians c (fun label d t -> if d % 10 = 0 || d = t then report label d t "") cts.Token)
             if json then
                 Render.json (dict [ "name", box "gaussians"; "preset", box c.Preset; "wall_seconds", box sw.Elapsed.TotalSeconds
-                                    "training_seconds", box (Option.toNullable r.TrainingSeconds); "passed", box r.Passed
+                                    "training_seconds", box (Option.toNullable r.TrainingSeconds)
+                                    "training_cpu_seconds", box (Option.toNullable r.TrainingCpuSeconds); "passed", box r.Passed
                                     "rows", box r.Rows; "files", box r.Files ])
             else
                 Render.table $"Thesis §7.1 (Fig. 7.1): N(0, I) → N(1, I) in the {c.Layout} weight space, preset {c.Preset}"
                     [ "sampling"; "samples"; "mean of coordinate means"; "max |mean − 1|"; "mean of coordinate stds"; "std min–max"; "thesis" ]
                     [ for row in r.Rows ->
                         [ row.Mode; string row.Count; $"%.3f{row.Mean}"; $"%.3f{row.MeanMaxDeviation}"; $"%.3f{row.Std}"; $"%.3f{row.StdMin}–%.3f{row.StdMax}"
-                          (if row.Mode = "deterministic" then "under-covers (std < 1)" else "std ≈ 1 (ε = 0.05)") ] ]
+                          (c.Modes |> List.tryFind (fun m -> m.Name = row.Mode) |> Option.map (fun m -> m.Thesis) |> Option.defaultValue "") ] ]
                 let verdict = if r.Passed then "met" else "NOT met"
                 let files = String.Join(", ", r.Files)
-                Render.note $"done when (mean within 0.05 of 1, stochastic std within 20%%): {verdict}; files: {files}; wall {sw.Elapsed.TotalSeconds:F1} s"
+                let training =
+                    match r.TrainingSeconds, r.TrainingCpuSeconds with
+                    | Some s, Some cpu -> $"training {s:F1} s wall / {cpu:F1} s CPU; "
+                    | _ -> "training read back from an earlier run; "
+                Render.note $"done when (every mean within 0.05 of 1, every stochastic std within 20%%): {verdict}; files: {files}; {training}wall {sw.Elapsed.TotalSeconds:F1} s"
             0
         | "uci" ->
             let c = Reproduce.uciConfig preset seed out

@@ -64,6 +64,22 @@ let tests =
                 Expect.isLessThan (abs (var - 0.32)) (4.0 * 0.32 * sqrt (2.0 / 20000.0)) $"K = {k}: variance {var}"
         }
 
+        test "anchor-parity noise: ε unscaled at every grid time t > 0.8, so the variance grows with the step count" {
+            let zero : VectorField = fun _ x -> torch.zeros_like(x)
+            let m = Manifold.euclidean 1
+            // Grid times k/K in (0.8, 1) before a step: K = 100 -> k = 81..99 (19 points; 0.8 itself is outside, the
+            // anchor's strict inequality); K = 10 -> k = 9 (one point); K = 5 -> none (t = 0.8 is excluded).
+            for k, points in [ 100, 19; 10, 1; 5, 0 ] do
+                let noise = Transform.perGridPoint 0.3 0.8 k
+                use gen = Scope.Rng.create 11L
+                use x0 = torch.zeros([| 20000L; 1L |], dtype = torch.float64)
+                use x = Integrate.run (Transform.stochastic m noise gen Solver.euler) zero (TimeGrid.uniform k) x0
+                let expected = 0.09 * float points
+                let var = x.var().ToDouble()
+                // SE of a sample variance of 20,000 Gaussian draws: var·√(2/20000); 0 exactly when nothing is added.
+                Expect.isLessThanOrEqual (abs (var - expected)) (4.0 * expected * sqrt (2.0 / 20000.0)) $"K = {k}: variance {var}, expected {expected}"
+        }
+
         test "noise is injected only inside the window, tangent on spheres" {
             let m = Sphere.create 2 3
             use gen0 = Scope.Rng.create 5L

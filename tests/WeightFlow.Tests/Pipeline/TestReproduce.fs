@@ -3,18 +3,76 @@ module WeightFlow.Tests.TestReproduce
 open System.IO
 open System.Threading
 open Expecto
+open TorchSharp
 open WeightFlow
+
+/// The toy's exact x1-predictor (prior N(0, s²I), target N(1, I), independent coupling, linear path; the path's σ =
+/// 0.001 is negligible): x_t ~ N(t, v_t) with v_t = (1 - t)² s² + t², Cov(x1, x_t) = t, so
+/// E[x1 | x_t] = 1 + t (x_t - t) / v_t. Wrapped as a flow, it is a perfectly trained model.
+let private exactFlow (layout: Layout) (s: float) : Flow =
+    let predict (t: Tensor) (x: Tensor) =
+        let t = Field.column t
+        let v = (t.neg() + 1.0).square() * (s * s) + t.square()
+        (x - t) * t / v + 1.0
+    let model = { Config = VelocityConfig.defaults VelocityKind.Mlp 1 1; Layout = layout; Parameters = []; On = fun _ -> predict }
+    { Space = FlowSpace.create Euclidean 1e-3 layout; Prior = { Std = s }; Prediction = Endpoint; Model = model }
+
+/// The standard deviation Euler sampling of the exact field gives (the oracle): per coordinate the field is affine in
+/// x, v = ((a_t - 1) x + 1 - a_t t) / (1 - t) with a_t = t / v_t, so an Euler step multiplies the deviation from the
+/// mean by g_k = 1 + dt (a_t - 1) / (1 - t) and the variance recursion is V <- g_k² (V + n_k), where n_k is the
+/// variance the noise adds before step k (its window and scale as in `Transform.stochastic`).
+let private eulerStd (s: float) (steps: int) (noise: Transform.Noise option) =
+    let dt = 1.0 / float steps
+    let mutable var = s * s
+    for k in 0 .. steps - 1 do
+        let t = float k / float steps
+        let a = t / ((1.0 - t) ** 2.0 * s * s + t * t)
+        let g = 1.0 + dt * (a - 1.0) / (1.0 - t)
+        let added = match noise with Some n when t >= n.Start && t < n.Stop -> n.Eps * n.Eps * dt | _ -> 0.0
+        var <- g * g * (var + added)
+    sqrt var
 
 [<Tests>]
 let tests =
     testList "Reproduce" [
-        test "gaussians (a tinier preset): both sampling modes summarized, table, CSV and PNG written, a re-run reads them back" {
+        test "gaussians: the exact field through the toy's sampler gives mean 1 and std ≈ 1 in every mode (Euler's bias only)" {
+            let c = { Reproduce.gaussiansConfig Quick "unused" with Samples = 512 }
+            let flow = exactFlow c.Layout 1.0
+            let sampled = Reproduce.gaussiansSample c (fun _ _ _ -> ()) flow
+            let rows = sampled |> List.map fst
+            for _, x in sampled do x.Dispose()
+            Expect.equal (rows |> List.map (fun r -> r.Mode)) (c.Modes |> List.map (fun m -> m.Name)) "every mode, in order"
+            for r, mode in List.zip rows c.Modes do
+                let expected = eulerStd 1.0 c.Steps mode.Noise
+                // 512 samples x 802 independent coordinates: the mean of the coordinate means has SE 1/√(512·802) ≈
+                // 0.0016; the mean of the coordinate stds has SE ≈ σ/√(2·511)/√802 ≈ 0.0011 (the sample std's bias,
+                // 1/(4n) ≈ 0.0005, is below it). Bounds: 4 SE, rounded up.
+                Expect.isLessThan (abs (r.Mean - 1.0)) 0.007 $"{r.Mode}: mean {r.Mean}"
+                Expect.isLessThan (abs (r.Std - expected)) 0.005 $"{r.Mode}: std {r.Std}, Euler oracle {expected}"
+            // Deterministic Euler with 100 steps under-covers by its discretization error only (oracle 0.987), so an
+            // under-covering deterministic row of a trained flow (thesis Fig. 7.1) comes from the learnt field.
+            Expect.isGreaterThan rows.Head.Std 0.98 "deterministic std of the exact field"
+            Expect.isTrue (Reproduce.gaussiansPassed rows) "a perfect field meets the done-when"
+        }
+
+        test "gaussians: a field that ignores x_t (predicts the target mean) collapses the samples and fails the bar" {
+            let c = { Reproduce.gaussiansConfig Quick "unused" with Samples = 64; Steps = 20; Modes = Reproduce.gaussiansModes 20 }
+            let flow = exactFlow c.Layout 1.0
+            let collapsed = { flow with Model = { flow.Model with On = fun _ -> fun _ x -> torch.ones_like(x) } }
+            let rows = Reproduce.gaussiansSample c (fun _ _ _ -> ()) collapsed |> List.map (fun (r, x) -> x.Dispose(); r)
+            // The conditional velocity (1 - x)/(1 - t) contracts every trajectory onto x̂1 = 1 (also any noise added
+            // before the last step), so every std is 0 up to float32 rounding.
+            for r in rows do Expect.isLessThan r.Std 1e-5 $"{r.Mode}: std {r.Std}"
+            Expect.isFalse (Reproduce.gaussiansPassed rows) "std far from 1"
+        }
+
+        test "gaussians (a tinier preset): every sampling mode summarized, table, CSV and PNG written, a re-run reads them back" {
             let dir = Path.Combine(Path.GetTempPath(), $"wf-gauss-{System.Guid.NewGuid():N}")
             try
                 let q = Reproduce.gaussiansConfig Quick dir
                 let c = { q with Training = { q.Training with Iterations = 5; BatchSize = 8 }; Targets = 64; Samples = 12; Steps = 4 }
                 let first = Reproduce.gaussians c (fun _ _ _ -> ()) CancellationToken.None
-                Expect.equal (first.Rows |> List.map (fun r -> r.Mode)) [ "deterministic"; "stochastic" ] "both modes"
+                Expect.equal (first.Rows |> List.map (fun r -> r.Mode)) [ "deterministic"; "stochastic"; "stochastic (anchor noise)" ] "every mode"
                 for r in first.Rows do
                     Expect.equal r.Count 12 "12 samples"
                     Expect.isTrue (System.Double.IsFinite r.Mean && System.Double.IsFinite r.Std && r.Std > 0.0) "finite statistics"
@@ -23,13 +81,16 @@ let tests =
                 for f in first.Files do Expect.isTrue (File.Exists f) f
                 Expect.stringContains (File.ReadAllText(Path.Combine(dir, "gaussians.md"))) "thesis" "the thesis column"
                 let second = Reproduce.gaussians c (fun _ _ _ -> ()) CancellationToken.None
-                Expect.isNone second.TrainingSeconds "read back"
+                Expect.equal second.TrainingSeconds first.TrainingSeconds "read back with the training times"
+                Expect.isSome first.TrainingCpuSeconds "CPU seconds measured"
                 Expect.equal second.Rows first.Rows "same figures"
                 // the done-when check itself
                 let row mode mean std = { Mode = mode; Count = 1; Mean = mean; MeanMaxDeviation = 0.0; Std = std; StdMin = std; StdMax = std }
                 Expect.isTrue (Reproduce.gaussiansPassed [ row "deterministic" 1.04 0.5; row "stochastic" 0.97 0.85 ]) "within the bars"
                 Expect.isFalse (Reproduce.gaussiansPassed [ row "deterministic" 1.06 0.5; row "stochastic" 1.0 1.0 ]) "mean off by 0.06"
                 Expect.isFalse (Reproduce.gaussiansPassed [ row "deterministic" 1.0 0.5; row "stochastic" 1.0 0.75 ]) "std off by 25%"
+                Expect.isFalse (Reproduce.gaussiansPassed [ row "deterministic" 1.0 0.5; row "stochastic" 1.0 0.9; row "stochastic (anchor noise)" 1.0 0.7 ]) "every stochastic mode"
+                Expect.isFalse (Reproduce.gaussiansPassed [ row "deterministic" 1.0 1.0 ]) "no stochastic mode"
             finally
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }
