@@ -91,19 +91,24 @@ module Reproduce =
           { Name = "stochastic (anchor noise)"; Noise = Some (Transform.perGridPoint 0.05 0.8 steps)
             Thesis = "std restored to ≈ 1 (ε = 0.05 per grid point, the thesis' code)" } ]
 
-    /// The thesis' setting (appendix A, §7.1) at this machine's sizes: RT, independent coupling, Beta(1, 2) times,
-    /// σ = 0.001, x1-prediction, prior N(0, I); the model and schedule of `TrainingConfig.cpu`. `Quick`: the CPU
-    /// preset's iterations; `Full`: 5x as many at the thesis' batch 16 (the thesis' 20k iterations of a d 32, 5-layer
-    /// RT take hours on 2 cores). Samples: 256 per mode, 100 Euler steps (the thesis').
+    /// The thesis' setting (appendix A, §7.1) at this machine's sizes: RT (d 16, 3 layers: `TrainingConfig.cpu`),
+    /// independent coupling, σ = 0.001, x1-prediction, prior N(0, I), batch 16 (the thesis'), 100 Euler steps.
+    /// One departure: t ~ U(0, 1), not the thesis' Beta(1, 2). The sampler's last Euler step lands on the model's
+    /// x̂1(t = 0.99), so the samples are what the model predicts near t = 1, where Beta(1, 2) (density 2(1 - t))
+    /// almost never trains it: a 300-step Beta(1, 2) RT gave deterministic samples with mean 1.40 and std 0.19 while
+    /// its field was close to the exact one for t ≤ 0.6 (README, "reproduce gaussians") — the thesis' under-coverage
+    /// (Fig. 7.1) is this, not the solver (the exact field gives std 0.987 through the same sampler: TestReproduce).
+    /// `Quick`: 200 iterations and 64 samples per mode, a CI-sized smoke run that does not reach the bar; `Full`:
+    /// 2,000 iterations (the thesis' 20k with a d 32, 5-layer RT take hours on 2 cores) and 128 samples per mode.
     let gaussiansConfig (preset: MainJobPreset) (outDir: string) : GaussiansConfig =
         let c = TrainingConfig.cpu Euclidean VelocityKind.Rt
         let training =
-            { c with Sigma = 1e-3; Coupling = Independent; Prior = { Std = 1.0 }; Prediction = Endpoint }
-        let training =
+            { c with Sigma = 1e-3; Coupling = Independent; Prior = { Std = 1.0 }; Prediction = Endpoint; Time = Uniform; BatchSize = 16 }
+        let training, samples =
             match preset with
-            | Quick -> training
-            | Full -> { training with Iterations = 5 * c.Iterations; BatchSize = 16 }
-        { Layout = Layout.parse "30-16-16-2"; Training = training; Targets = 4096; Samples = 256; Steps = 100
+            | Quick -> { training with Iterations = 800; Schedule = WarmupCosine 50 }, 64
+            | Full -> { training with Iterations = 2000; Schedule = WarmupCosine 100 }, 128
+        { Layout = Layout.parse "30-16-16-2"; Training = training; Targets = 4096; Samples = samples; Steps = 100
           Modes = gaussiansModes 100
           Preset = (match preset with Quick -> "quick" | Full -> "full"); OutDir = outDir }
 
@@ -220,6 +225,9 @@ module Reproduce =
         let modelText =
             let w, l = VelocityConfig.size t.Model
             $"{VelocityKind.text (VelocityConfig.kind t.Model)} {w} x {l}"
+        let timeNote =
+            if t.Time = TimeDistribution.defaults then ""
+            else " (thesis: beta(1,2); this one trains the model near t = 1, where the last Euler step reads it)"
         let noises =
             c.Modes |> List.choose (fun m -> m.Noise |> Option.map (fun n -> $"{m.Name}: noise std {f3 n.Eps}·sqrt(dt) before each step starting in [{n.Start}, {n.Stop})"))
             |> String.concat "; "
@@ -227,10 +235,11 @@ module Reproduce =
             (String.concat "\n"
                 [ $"# Reproduction: thesis §7.1, Fig. 7.1 (preset {c.Preset})"
                   ""
-                  $"A Euclidean flow from N(0, I) to N(1, I) in the {c.Layout} weight space ({p} coordinates): {modelText} velocity model, independent coupling, {TimeDistribution.text t.Time} times, σ = {t.Sigma}, x1-prediction, {t.Iterations} iterations x batch {t.BatchSize} on {c.Targets} target draws (thesis: RT d 32, 5 layers, 20k iterations x batch 16 on a GPU). {c.Samples} samples per mode, {c.Steps} Euler steps. {noises}."
+                  $"A Euclidean flow from N(0, I) to N(1, I) in the {c.Layout} weight space ({p} coordinates): {modelText} velocity model, independent coupling, {TimeDistribution.text t.Time} times{timeNote}, σ = {t.Sigma}, x1-prediction, {t.Iterations} iterations x batch {t.BatchSize} on {c.Targets} target draws (thesis: RT d 32, 5 layers, 20k iterations x batch 16 on a GPU). {c.Samples} samples per mode, {c.Steps} Euler steps. {noises}."
                   ""
                   Report.markdownTable header (rows |> List.map cells)
                   "Done when (issue 11): every mean within 0.05 of 1 and every stochastic std within 20% of 1: **" + (if passed then "met" else "not met") + "**."
+                  + (if not passed && c.Preset = "quick" then " The quick preset is a CI-sized smoke run that is not expected to meet it; `--preset full` is the reproduction." else "")
                   (match seconds, cpuSeconds with
                    | Some s, Some cpu -> $"Training took {s:F1} s wall, {cpu:F1} s CPU ({torch.get_num_threads ()} threads)."
                    | Some s, None -> $"Training took {s:F1} s wall."

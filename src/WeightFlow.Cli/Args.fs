@@ -218,6 +218,11 @@ type RuleArg =
     | Conditional
     | Anchor
 
+/// How --noise scales with the step (see Transform.Noise and Transform.perGridPoint).
+type NoiseScaleArg =
+    | Time
+    | Step
+
 type GuideAtArg =
     | State
     | Prediction
@@ -229,6 +234,7 @@ type SampleArgs =
     | Solver of SolverArg
     | Noise of float
     | Window of string
+    | Noise_Scale of NoiseScaleArg
     | Guidance of float
     | Task of string
     | Guide_At of GuideAtArg
@@ -250,6 +256,7 @@ type SampleArgs =
             | Solver _ -> "euler (default), heun or rk4; on the Geometric flow their manifold versions."
             | Noise _ -> "stochastic sampling: noise scale eps (std eps*sqrt(dt) per step, thesis 6.5); needs --window."
             | Window _ -> "A,B: the noise window [A, B) on each step's start time, e.g. 0.8,1."
+            | Noise_Scale _ -> "time (default): std eps*sqrt(dt), variance eps^2 per unit time whatever --steps; step: the anchor code's eps unscaled at every grid time t > A (the thesis' setting; variance grows with --steps; needs B = 1)."
             | Guidance _ -> "guidance strength lambda >= 0 (v - lambda grad L, thesis eq. 6.1); needs --task."
             | Task _ -> "uci | mnist | fashion-mnist | csv:PATH: the task whose training loss guides sampling."
             | Guide_At _ -> "where the loss gradient is taken: state (x_t, default) or prediction (the predicted endpoint)."
@@ -291,11 +298,13 @@ type ReproduceArgs =
     | Preset of string
     | Seed of int
     | Out of string
+    | Time of string
     | Json
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Name _ -> "gaussians (thesis §7.1, Fig. 7.1) | uci (Table 7.1, Figs. 7.2-7.3) | mnist (Table 7.2, Figs. 7.4-7.5) | fashion-transfer (Table 7.3, Fig. 7.6) | wider (Table 7.4); the last two use the MNIST flows in --out (default results/reproduce-mnist), training them if absent."
+            | Time _ -> "gaussians only: the training time distribution, uniform (default) or beta(1,2) (the thesis'; it rarely trains t near 1, where the sampler's last step reads the model, README \"reproduce gaussians\")."
             | Preset _ -> "quick (default: a CI-sized smoke run) | full (this machine's sizes; the report says where they differ from the thesis')."
             | Seed _ -> "random seed (default 0)."
             | Out _ -> "results folder (default results/reproduce-NAME)."

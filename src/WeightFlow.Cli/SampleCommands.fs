@@ -26,7 +26,13 @@ let sample (args: ParseResults<SampleArgs>) : int =
     let device = Engine.device (args.GetResult(SampleArgs.Device, "cpu"))
     let noise =
         match args.TryGetResult SampleArgs.Noise, args.TryGetResult SampleArgs.Window with
-        | Some eps, Some w -> let a, b = window w in Some { Transform.Noise.Eps = eps; Transform.Noise.Start = a; Transform.Noise.Stop = b }
+        | Some eps, Some w ->
+            let a, b = window w
+            match args.GetResult(SampleArgs.Noise_Scale, NoiseScaleArg.Time) with
+            | NoiseScaleArg.Time -> Some { Transform.Noise.Eps = eps; Transform.Noise.Start = a; Transform.Noise.Stop = b }
+            | NoiseScaleArg.Step ->
+                if b <> 1.0 then invalidArg "window" $"--noise-scale step adds noise at every grid time after A up to t = 1 (the anchor's rule); pass --window A,1, got B = {b}."
+                Some (Transform.perGridPoint eps a (args.GetResult(SampleArgs.Steps, 100)))
         | Some _, None -> invalidArg "window" "--noise needs --window A,B (the time window of the noise, e.g. 0.8,1)."
         | None, Some _ -> invalidArg "noise" "--window needs --noise EPS (the noise scale)."
         | None, None -> None
