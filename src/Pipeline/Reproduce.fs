@@ -87,7 +87,7 @@ module Reproduce =
     /// unscaled at every grid time t > 0.8, the code behind Fig. 7.1: `Transform.perGridPoint`).
     let gaussiansModes (steps: int) : GaussiansMode list =
         [ { Name = "deterministic"; Noise = None; Thesis = "under-covers the variance (std < 1)" }
-          { Name = "stochastic"; Noise = Some { Eps = 0.05; Start = 0.8; Stop = 1.0 }; Thesis = "std restored to ≈ 1 (ε = 0.05)" }
+          { Name = "stochastic"; Noise = Some { Eps = 0.05; Start = 0.8; Stop = 1.0 }; Thesis = "— (the thesis' noise is the next row's)" }
           { Name = "stochastic (anchor noise)"; Noise = Some (Transform.perGridPoint 0.05 0.8 steps)
             Thesis = "std restored to ≈ 1 (ε = 0.05 per grid point, the thesis' code)" } ]
 
