@@ -21,6 +21,8 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
     Console.CancelKeyPress.AddHandler onCancel
     let sw = Stopwatch.StartNew()
     try
+        if args.Contains ReproduceArgs.Time && name <> "gaussians" then
+            invalidArg "time" $"--time applies to `reproduce gaussians` only; `reproduce {name}` trains with its presets' time distribution."
         match name with
         | "gaussians" ->
             let c0 = Reproduce.gaussiansConfig preset out
@@ -54,7 +56,6 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                 Render.note $"done when (every mean within 0.05 of 1, every stochastic std within 20%%): {verdict}; files: {files}; {training}wall {sw.Elapsed.TotalSeconds:F1} s"
             0
         | "uci" ->
-            if args.Contains ReproduceArgs.Time then invalidArg "time" "--time applies to `reproduce gaussians` only; the UCI flows use their presets' time distribution."
             let c = Reproduce.uciConfig preset seed out
             let r =
                 Render.stagedProgress json (fun report ->
