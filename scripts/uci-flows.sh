@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 : "${SEED:=0}" "${STEPS:=100}" "${COUNT:=64}" "${JOBS:=1}" "${EXTRA:=}" "${TAG:=}"
 : "${ZOO:=results/run/zoo-uci-aligned.safetensors}"
 export WEIGHTFLOW_THREADS="${WEIGHTFLOW_THREADS:-1}"
-W=src/WeightFlow.Cli/bin/Release/net10.0/weightflow
+: "${W:=src/WeightFlow.Cli/bin/Release/net10.0/weightflow}"
 [ -x "$W" ] || dotnet build src/WeightFlow.Cli -c Release -v q
 [ -f "$ZOO" ] || "$W" run
 OUT="results/uci-flows/seed${SEED}${TAG:+-$TAG}"

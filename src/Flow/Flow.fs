@@ -38,15 +38,7 @@ module Flow =
     /// step to t = 1: x_t + (1 - t) v, or exp_{x_t}((1 - t) proj v) on the Geometric flow's manifold.
     let predictOn (flow: Flow) (layout: Layout) (t: Tensor) (xt: Tensor) : Tensor =
         let s = spaceOn flow layout
-        Scope.run (fun () ->
-            let out = flow.Model.On layout t xt
-            match flow.Prediction with
-            | Endpoint -> FlowSpace.project s out
-            | Velocity ->
-                let rest = (Path.column t).neg().add(scalar 1.0)
-                match s.Kind with
-                | Geometric -> Manifold.expmap s.Manifold xt (Manifold.proju s.Manifold xt out * rest)
-                | Euclidean | Normalized -> FlowSpace.project s (xt + out * rest))
+        Scope.run (fun () -> Objective.endpoint flow.Prediction s t xt (flow.Model.On layout t xt))
 
     /// x̂1 on the trained layout: t [B], x_t [B, P] -> [B, P].
     let predict (flow: Flow) (t: Tensor) (xt: Tensor) : Tensor = predictOn flow (layout flow) t xt
@@ -64,7 +56,7 @@ module Flow =
         [ "flow.kind", FlowKind.text flow.Space.Kind
           "flow.sigma", flow.Space.Sigma.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
           "flow.prior_std", flow.Prior.Std.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
-          "flow.prediction", (match flow.Prediction with Endpoint -> "endpoint" | Velocity -> "velocity") ]
+          "flow.prediction", Prediction.text flow.Prediction ]
         @ VelocityModel.toMetadata flow.Model.Config flow.Model.Layout
 
     /// Writes a flow (the EMA model's parameters under "ema.") atomically, with extra header entries (e.g. the
@@ -89,7 +81,8 @@ module Flow =
                         match get "flow.prediction" with
                         | "velocity" -> Velocity
                         | "endpoint" -> Endpoint
-                        | p -> Check.dataError $"{path}: unknown flow.prediction '{p}' (expected endpoint or velocity)."
+                        | "endpoint-via-velocity" -> EndpointViaVelocity
+                        | p -> Check.dataError $"{path}: unknown flow.prediction '{p}' (expected endpoint, velocity or endpoint-via-velocity)."
                     config, layout, FlowKind.parse (get "flow.kind"), f "flow.sigma", f "flow.prior_std", prediction)
             if not (System.Double.IsFinite sigma && sigma >= 0.0 && System.Double.IsFinite priorStd && priorStd > 0.0) then
                 Check.dataError $"{path}: flow.sigma = {sigma} and flow.prior_std = {priorStd} must be finite, σ >= 0 and the prior's std > 0; the file was edited or damaged."

@@ -16,6 +16,26 @@ type Prediction =
     | Endpoint
     /// u_t.
     | Velocity
+    /// x̂1 parameterized through a velocity, the x1-prediction loss kept: the model's output v gives
+    /// x̂1 = x_t + (1 - t)·v (exp_{x_t}((1 - t)·proj v) on the Geometric flow's manifold), projected onto the space,
+    /// and the loss is the endpoint loss of that x̂1. Near t = 1 the prediction is x_t plus a correction that shrinks
+    /// with 1 - t, so the sample (the last Euler step lands on x̂1 at t = 1 - 1/K) is x_t up to the model's error
+    /// times 1/K; with the plain Endpoint output the model has to reproduce every weight of x_t through its
+    /// encoder and heads (a flat MLP narrower than P cannot at all), and that error lands in every sample.
+    | EndpointViaVelocity
+
+[<RequireQualifiedAccess>]
+module Prediction =
+    let text (p: Prediction) =
+        match p with Endpoint -> "endpoint" | Velocity -> "velocity" | EndpointViaVelocity -> "endpoint-via-velocity"
+
+    /// Reads `text`; files written before the option existed hold "endpoint" or "velocity".
+    let parse (s: string) =
+        match s.Trim().ToLowerInvariant() with
+        | "endpoint" -> Endpoint
+        | "velocity" -> Velocity
+        | "endpoint-via-velocity" -> EndpointViaVelocity
+        | _ -> Check.dataError $"Unknown prediction '{s}'; expected endpoint, velocity or endpoint-via-velocity."
 
 [<RequireQualifiedAccess>]
 module Objective =
@@ -48,11 +68,25 @@ module Objective =
         | Geometric -> geodesicLoss space.Layout xhat x1
         | Euclidean | Normalized -> (xhat - x1).pow(scalar 2.0).mean([| 1L |])
 
-    /// Per-network loss [B] of a raw model output: x̂1 is projected onto the space first (Endpoint); a velocity is
-    /// compared with the conditional velocity u_t (Velocity).
+    /// The endpoint of a velocity v at (t, x_t): one step to t = 1, x_t + (1 - t) v, or exp_{x_t}((1 - t) proj v) on
+    /// the Geometric flow's manifold, projected onto the space (the x̂1 of Velocity and EndpointViaVelocity).
+    let endpointOfVelocity (space: FlowSpace) (t: Tensor) (xt: Tensor) (v: Tensor) : Tensor =
+        let rest = (Path.column t).neg().add(scalar 1.0)
+        match space.Kind with
+        | Geometric -> Manifold.expmap space.Manifold xt (Manifold.proju space.Manifold xt v * rest)
+        | Euclidean | Normalized -> FlowSpace.project space (xt + v * rest)
+
+    /// The projected x̂1 of a raw model output under a prediction kind.
+    let endpoint (prediction: Prediction) (space: FlowSpace) (t: Tensor) (xt: Tensor) (output: Tensor) : Tensor =
+        match prediction with
+        | Endpoint -> FlowSpace.project space output
+        | Velocity | EndpointViaVelocity -> endpointOfVelocity space t xt output
+
+    /// Per-network loss [B] of a raw model output: x̂1 is projected onto the space first (Endpoint, or through the
+    /// velocity for EndpointViaVelocity); a velocity is compared with the conditional velocity u_t (Velocity).
     let loss (prediction: Prediction) (space: FlowSpace) (output: Tensor) (x0: Tensor) (x1: Tensor) (xt: Tensor) (t: Tensor) : Tensor =
         match prediction with
-        | Endpoint -> endpointLoss space (FlowSpace.project space output) x1
+        | Endpoint | EndpointViaVelocity -> endpointLoss space (endpoint prediction space t xt output) x1
         | Velocity ->
             let u = Path.velocity space.Path x0 x1 xt t
             let v = match space.Kind with Geometric -> Manifold.proju space.Manifold xt output | _ -> output

@@ -105,7 +105,7 @@ module TrainingConfig =
     let toMetadata (c: TrainingConfig) : (string * string) list =
         [ "train.flow", FlowKind.text c.Flow; "train.sigma", inv c.Sigma; "train.coupling", Coupling.text c.Coupling
           "train.time", TimeDistribution.text c.Time; "train.prior_std", inv c.Prior.Std
-          "train.prediction", (match c.Prediction with Endpoint -> "endpoint" | Velocity -> "velocity")
+          "train.prediction", Prediction.text c.Prediction
           "train.iterations", string c.Iterations; "train.batch", string c.BatchSize; "train.lr", inv c.LearningRate
           "train.schedule", (match c.Schedule with Constant -> "constant" | WarmupCosine w -> $"warmup-cosine:{w}")
           "train.clip", (match c.ClipNorm with Some x -> inv x | None -> "none"); "train.ema", inv c.EmaDecay
@@ -134,7 +134,7 @@ module Training =
         let x0 = Prior.sample c.Prior space gen device c.BatchSize
         let t0 = TimeDistribution.sample c.Time gen device c.BatchSize
         // velocity targets divide by 1 - t
-        let t = match c.Prediction with Velocity -> t0.clamp_max(scalar (1.0 - 1e-3)) | Endpoint -> t0
+        let t = match c.Prediction with Velocity -> t0.clamp_max(scalar (1.0 - 1e-3)) | Endpoint | EndpointViaVelocity -> t0
         let x0, x1 = Coupling.pair c.Coupling space x0 x1
         let xt = Path.sample space.Path gen x0 x1 t
         let out = model.On space.Layout t xt

@@ -172,6 +172,11 @@ type PresetArg =
     | Cpu
     | Thesis
 
+type PredictionArg =
+    | Endpoint
+    | Velocity
+    | Endpoint_Via_Velocity
+
 type TrainArgs =
     | [<Mandatory>] Zoo of string
     | Flow of FlowArg
@@ -184,6 +189,10 @@ type TrainArgs =
     | Width of int
     | Layers of int
     | [<AltCommandLine("--lr")>] Learning_Rate of float
+    | Prediction of PredictionArg
+    | Time of string
+    | Sigma of float
+    | Ema of float
     | Hold_Out of int
     | Seed of int
     | Device of string
@@ -203,6 +212,10 @@ type TrainArgs =
             | Width _ -> "model width (default: the preset's)."
             | Layers _ -> "model layers / MLP blocks (default: the preset's)."
             | Learning_Rate _ -> "learning rate (default: the preset's; --lr for short)."
+            | Prediction _ -> "what the model predicts: endpoint (x1, the thesis'), velocity, or endpoint-via-velocity (x1 = x_t + (1 - t) v, trained on the x1 loss; default: the preset's)."
+            | Time _ -> "training-time distribution: beta(a,b) with a or b = 1, or uniform (default: the preset's)."
+            | Sigma _ -> "σ of the Gaussian path (Euclidean, Normalized; default: the preset's)."
+            | Ema _ -> "EMA decay of the sampled model's weights (default: the preset's)."
             | Hold_Out _ -> "train without the last K runs of the zoo (held out for evaluation; default 10)."
             | Seed _ -> "random seed (default 0)."
             | Device _ -> "cpu (default) or cuda[:N]."

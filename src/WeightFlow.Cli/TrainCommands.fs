@@ -40,6 +40,15 @@ let train (args: ParseResults<TrainArgs>) : int =
             Iterations = args.GetResult(TrainArgs.Iterations, preset.Iterations)
             BatchSize = args.GetResult(TrainArgs.Batch, preset.BatchSize)
             LearningRate = args.GetResult(TrainArgs.Learning_Rate, preset.LearningRate)
+            Prediction =
+                match args.TryGetResult TrainArgs.Prediction with
+                | Some PredictionArg.Endpoint -> Prediction.Endpoint
+                | Some PredictionArg.Velocity -> Prediction.Velocity
+                | Some PredictionArg.Endpoint_Via_Velocity -> Prediction.EndpointViaVelocity
+                | None -> preset.Prediction
+            Time = (match args.TryGetResult TrainArgs.Time with Some s -> TimeDistribution.parse s | None -> preset.Time)
+            Sigma = args.GetResult(TrainArgs.Sigma, preset.Sigma)
+            EmaDecay = args.GetResult(TrainArgs.Ema, preset.EmaDecay)
             Seed = int64 (args.GetResult(TrainArgs.Seed, 0)) }
     if File.Exists checkpoint && not (args.Contains TrainArgs.Resume) then
         Check.dataError $"{checkpoint} exists (an interrupted run). Pass --resume to continue it, or delete it to start afresh."

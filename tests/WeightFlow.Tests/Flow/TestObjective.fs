@@ -47,4 +47,30 @@ let tests =
             let b = torch.zeros([| 2L; int64 (Layout.paramCount l) |])
             Expect.bitExact (Objective.endpointLoss space a b) (torch.ones(2L)) "MSE of 1"
         }
+
+        test "endpoint-via-velocity: x̂1 = x_t + (1 - t) v (its loss the endpoint loss of that x̂1); on the sphere product a point of the manifold" {
+            use gen = Scope.Rng.create 3L
+            let p = int64 (Layout.paramCount l)
+            let xt = torch.randn([| 3L; p |], generator = gen, dtype = torch.float64)
+            let v = torch.randn([| 3L; p |], generator = gen, dtype = torch.float64)
+            let x1 = torch.randn([| 3L; p |], generator = gen, dtype = torch.float64)
+            let t = torch.tensor([| 0.0; 0.5; 0.9 |], dtype = torch.float64)
+            let e = FlowSpace.create FlowKind.Euclidean 0.0 l
+            let xhat = Objective.endpoint EndpointViaVelocity e t xt v
+            // float64 arithmetic of one multiply-add: exact to rounding
+            Expect.allClose 1e-12 xhat (xt + v * (t.unsqueeze(1L).neg() + 1.0)) "x_t + (1 - t) v"
+            Expect.allClose 1e-12 (Objective.loss EndpointViaVelocity e v x1 x1 xt t) (Objective.endpointLoss e xhat x1) "endpoint loss of x̂1"
+            // v = 0 predicts x_t itself: near t = 1 the sample keeps what x_t already holds
+            Expect.allClose 1e-12 (Objective.endpoint EndpointViaVelocity e t xt (torch.zeros_like v)) xt "zero velocity: x̂1 = x_t"
+            let g = FlowSpace.create FlowKind.Geometric 0.0 l
+            let xg = FlowSpace.embed g xt
+            let yg = Objective.endpoint EndpointViaVelocity g t xg v
+            Expect.allClose 1e-9 (FlowSpace.project g yg) yg "on the Geometric flow's manifold (canonical)"
+            Expect.allClose 1e-12 (Objective.endpoint EndpointViaVelocity g (torch.ones(3L, dtype = torch.float64)) xg v) xg "t = 1: x̂1 = x_t"
+        }
+
+        test "prediction kinds round-trip through their text" {
+            for p in [ Endpoint; Velocity; EndpointViaVelocity ] do
+                Expect.equal (Prediction.parse (Prediction.text p)) p (Prediction.text p)
+        }
     ]
