@@ -50,7 +50,7 @@ let private complete (args: string list) =
     Expect.equal p.ExitCode 0 $"probe {args}: {err.Result}"
 
 /// Runs the probe, killing it (SIGKILL) `kills` times at a random moment (after it reports a random progress count
-/// below `total`, plus a random 0-40 ms), restarting it each time, until a run completes; after every kill `check`
+/// in the first two thirds of `total`, plus a random 0-10 ms), restarting it each time, until a run completes; after every kill `check`
 /// inspects what was left. Returns the kills made.
 let private killAndResume (seed: int) (total: int) (args: string list) (check: unit -> unit) =
     let kills = if List.head args = "job" then min kills 2 else kills
@@ -64,11 +64,13 @@ let private killAndResume (seed: int) (total: int) (args: string list) (check: u
             // progress lines ("step k", "epoch k"): wait until the run passes a random point of the training
             // (the job counts its progress from 1 in every run and reuses finished stages, so it is killed in the
             // first half of a fresh run's progress)
-            let target = if List.head args = "job" then r.Next(1, max 2 (total / 2)) else r.Next(1, total - 2)
+            // (a third of the run stays ahead of the kill, so even a fast machine cannot finish first; from "step 2" /
+            // "epoch 1" on, the first checkpoint or state is on disk: it is saved before the next progress line)
+            let target = if List.head args = "job" then r.Next(1, max 2 (total / 2)) else r.Next(2, max 3 (2 * total / 3))
             let mutable first = p.StandardOutput.ReadLine()
             while not (isNull first) && int (first.Split(' ')[1]) < target do first <- p.StandardOutput.ReadLine()
             let rest = p.StandardOutput.ReadToEndAsync()
-            Thread.Sleep(r.Next(0, 40))
+            Thread.Sleep(r.Next(0, 10))
             if not p.HasExited then
                 p.Kill()
                 p.WaitForExit()
