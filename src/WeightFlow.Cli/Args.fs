@@ -316,7 +316,7 @@ type ReproduceArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Name _ -> "gaussians (thesis §7.1, Fig. 7.1) | uci (Table 7.1, Figs. 7.2-7.3) | mnist (Table 7.2, Figs. 7.4-7.5) | fashion-transfer (Table 7.3, Fig. 7.6) | wider (Table 7.4); the last two use the MNIST flows in --out (default results/reproduce-mnist), training them if absent."
+            | Name _ -> "gaussians (thesis §7.1, Fig. 7.1) | uci (Table 7.1, Figs. 7.2-7.3) | mnist (Table 7.2, Figs. 7.4-7.5) | fashion-transfer (Table 7.3, Fig. 7.6) | wider (Table 7.4) | scaling (Fig. 7.7: flow widths); fashion-transfer and wider use the MNIST flows in --out (default results/reproduce-mnist), training them if absent."
             | Time _ -> "gaussians only: the training time distribution, uniform (default) or beta(1,2) (the thesis'; it rarely trains t near 1, where the sampler's last step reads the model, README \"reproduce gaussians\")."
             | Preset _ -> "quick (default: a CI-sized smoke run) | full (this machine's sizes; the report says where they differ from the thesis')."
             | Seed _ -> "random seed (default 0)."
@@ -358,7 +358,7 @@ type Command =
         member a.Usage =
             match a with
             | Run _ -> "the main job: zoo, alignment, barriers, the three flows and the MLP baseline, samples, evaluation beside baselines, report.md."
-            | Reproduce _ -> "reproduce a thesis experiment (gaussians, uci, mnist, fashion-transfer, wider): a table with the thesis' numbers beside ours, a CSV and PNG figures."
+            | Reproduce _ -> "reproduce a thesis experiment (gaussians, uci, mnist, fashion-transfer, wider, scaling): a table with the thesis' numbers beside ours, a CSV and PNG figures."
             | Zoo _ -> "train a zoo of base MLPs as one batch and save it."
             | Info _ -> "describe a zoo file."
             | Data _ -> "prepare data sets."

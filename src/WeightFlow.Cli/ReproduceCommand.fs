@@ -111,5 +111,22 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                 let files = String.Join(", ", r.Files)
                 Render.note $"files: {files}; wall {sw.Elapsed.TotalSeconds:F1} s, CPU {cpu:F1} s"
             0
-        | _ -> invalidArg "name" $"Unknown reproduction '{name}'; use gaussians, uci, mnist, fashion-transfer or wider."
+        | "scaling" ->
+            let c = ReproduceScaling.config preset seed out
+            let r =
+                Render.stagedProgress json (fun report ->
+                    ReproduceScaling.run c (fun p ->
+                        let frequent = match p.Stage with TrainZoo | TrainFlow _ -> true | _ -> false
+                        if not frequent || p.Done % 10 = 0 || p.Done = p.Total then report p.Label p.Done p.Total p.Message) cts.Token)
+            let cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds
+            if json then
+                Render.json (dict [ "name", box name; "preset", box c.Job.Preset; "wall_seconds", box sw.Elapsed.TotalSeconds
+                                    "cpu_seconds", box cpu; "points", box r.Points; "files", box r.Files ])
+            else
+                Render.table "Fig. 7.7: Geometric RT flow by width (MNIST)" [ "width"; "parameters"; "accuracy mean ± std"; "CE calibrated" ]
+                    [ for p in r.Points -> [ string p.Width; string p.Parameters; $"%.3f{p.AccuracyMean} ± %.3f{p.AccuracyStd}"; $"%.3f{p.CalibratedCrossEntropy}" ] ]
+                let files = String.Join(", ", r.Files)
+                Render.note $"files: {files}; wall {sw.Elapsed.TotalSeconds:F1} s, CPU {cpu:F1} s"
+            0
+        | _ -> invalidArg "name" $"Unknown reproduction '{name}'; use gaussians, uci, mnist, fashion-transfer, wider or scaling."
     finally Console.CancelKeyPress.RemoveHandler onCancel
