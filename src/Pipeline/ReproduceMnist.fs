@@ -58,13 +58,18 @@ module ReproduceMnist =
         | Quick -> { ZooConfig.mnist with Runs = 6; Epochs = 3; DropEpochs = 1; Every = 25 }
 
     /// A flow's training settings for MNIST. `Full`: `TrainingConfig.cpu` (RT width 16, 3 layers; MLP 3 x 512) at
-    /// batch 16 and 2,000 iterations with 200 warm-up steps (README "MNIST flows" has the curves this rests on; the
-    /// thesis' 100k iterations of a d 32, 5-layer RT at batch 8 are GPU-days). `Quick`: a smoke run (RT width 8, one
-    /// layer, batch 4, 10 iterations; MLP 1 x 64).
+    /// batch 16 and 2,000 iterations with 200 warm-up steps; the RT and PNA at learning rate 3e-3: on the aligned MNIST
+    /// zoo (Geometric, symmetry-aware, README "MNIST flows") 600 steps at 3e-3 reached a lower loss in every t bucket
+    /// than 600 steps at 1e-3 (e.g. [0.8, 1]: 0.056 vs 0.091), and after 200 steps about the 1e-3 run's 600-step
+    /// level. Samples were at chance accuracy in both, so this preset is not shown to meet issue 13's bar. The thesis'
+    /// 100k iterations of a d 32, 5-layer RT at batch 8 are GPU-days. `Quick`: a smoke run (RT width 8, one layer,
+    /// batch 4, 10 iterations; MLP 1 x 64).
     let training (preset: MainJobPreset) (seed: int64) (kind: FlowKind) (model: VelocityKind) (coupling: Coupling) : TrainingConfig =
         let c = TrainingConfig.cpu kind model
         match preset with
-        | Full -> { c with Coupling = coupling; BatchSize = 16; Iterations = 2000; Schedule = WarmupCosine 200; Seed = seed }
+        | Full ->
+            let lr = match model with VelocityKind.Mlp -> c.LearningRate | VelocityKind.Rt | VelocityKind.Pna -> 3e-3
+            { c with Coupling = coupling; BatchSize = 16; Iterations = 2000; Schedule = WarmupCosine 200; LearningRate = lr; Seed = seed }
         | Quick ->
             let width = match model with VelocityKind.Mlp -> 64 | VelocityKind.Rt | VelocityKind.Pna -> 8
             { c with Coupling = coupling; Model = VelocityConfig.defaults model width 1; BatchSize = 4; Iterations = 10

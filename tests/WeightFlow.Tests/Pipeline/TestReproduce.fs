@@ -113,6 +113,9 @@ let mnistTests =
             Expect.equal full.Job.Zoo.Runs ZooConfig.mnist.Runs "appendix A zoo"
             Expect.equal full.Steps [ 8; 16; 32; 64; 128; 256; 512 ] "Fig. 7.4's step counts"
             for f in full.Job.Flows do
+                let expected = if VelocityConfig.kind f.Training.Model = VelocityKind.Mlp then 1e-3 else 3e-3
+                Expect.equal f.Training.LearningRate expected $"{f.Name}: the measured MNIST learning rate (README \"MNIST flows\")"
+            for f in full.Job.Flows do
                 Expect.isTrue (ReproduceMnist.thesisTable72 |> List.exists (fun (n, _) -> n = f.Name) || f.Name.Contains "symmetry" || f.Name.Contains "MLP")
                     $"{f.Name}: a Table 7.2 row, or one of our extra rows"
         }
