@@ -141,6 +141,17 @@ module MainJobConfig =
 
     let private presetName (p: MainJobPreset) = match p with Quick -> "quick" | Full -> "full"
 
+    /// Every flow trained for `n` iterations instead of its preset's (the warm-up kept at a tenth of the run, as the
+    /// presets have it); the preset's name says so in the report.
+    let withIterations (n: int) (c: MainJobConfig) : MainJobConfig =
+        Check.arg "iterations" (n >= 1) $"Iterations per flow must be at least 1; got {n}."
+        { c with
+            Preset = $"{c.Preset}, {n} iterations per flow"
+            Flows = c.Flows |> List.map (fun f ->
+                let t = f.Training
+                let schedule = match t.Schedule with WarmupCosine _ -> WarmupCosine (max 1 (n / 10)) | s -> s
+                { f with Training = { t with Iterations = n; Schedule = schedule } }) }
+
     /// Parses "quick" or "full".
     let parsePreset (s: string) =
         match s.Trim().ToLowerInvariant() with

@@ -269,24 +269,23 @@ public static class Pipeline
         {
             Fs.EnsureLoaded();
             var preset = options.Preset == PipelinePreset.Full ? MainJobPreset.Full : MainJobPreset.Quick;
-            var c = MainJobConfigModule.forTask(options.Task.ToCore(), preset, options.Seed, options.OutDir);
+            var c0 = MainJobConfigModule.forTask(options.Task.ToCore(), preset, options.Seed, options.OutDir);
+            var c = options.Iterations is int n ? MainJobConfigModule.withIterations(n, c0) : c0;
             var z = c.Zoo;
             var epochs = options.Epochs ?? z.Epochs;
             var runs = options.Runs ?? z.Runs;
             var zoo = new ZooConfig(layout: z.Layout, runs: runs, epochs: epochs, batchSize: z.BatchSize, initStd: z.InitStd,
                 optimizer: z.Optimizer, dropEpochs: Math.Min(z.DropEpochs, epochs - 1), every: z.Every, seed: z.Seed);
-            var flows = !options.Flows ? Microsoft.FSharp.Collections.FSharpList<FlowRun>.Empty
-                : options.Iterations is int n ? Fs.List(c.Flows.Select(f => WithIterations(f, n))) : c.Flows;
+            var flows = !options.Flows ? Microsoft.FSharp.Collections.FSharpList<FlowRun>.Empty : c.Flows;
             var sampling = options.Samples is not null || options.SamplingSteps is not null
                 ? new SamplingConfig(count: options.Samples ?? c.Sampling.Count, steps: options.SamplingSteps ?? c.Sampling.Steps, method: c.Sampling.Method, rule: c.Sampling.Rule,
                     noise: c.Sampling.Noise, guidance: c.Sampling.Guidance, layout: c.Sampling.Layout, batchSize: c.Sampling.BatchSize,
                     seed: c.Sampling.Seed)
                 : c.Sampling;
             var held = options.HeldOutRuns ?? Math.Max(2, runs / 10);
-            var presetName = options.Iterations is int it ? $"{c.Preset}, {it} iterations per flow" : c.Preset;
             var config = new MainJobConfig(task: c.Task, zoo: zoo, alignment: c.Alignment, pairs: options.Pairs, points: c.Points,
                 seed: c.Seed, outDir: c.OutDir, flows: flows, heldOutRuns: held, sampling: sampling, evaluation: c.Evaluation,
-                preset: presetName);
+                preset: c.Preset);
             var report = Fs.Action<WeightFlow.MainJobProgress>(p =>
                 progress?.Report(new MainJobProgress(MainJob.stageName(p.Stage), p.Done, p.Total)));
             var r = MainJob.run(config, report, cancellationToken);
@@ -297,16 +296,5 @@ public static class Pipeline
                 r.Aligned.Theta.Dispose();
             }
         }, cancellationToken);
-    }
-
-    // As `weightflow run --iterations N`: every flow trains N steps, the warm-up a tenth of the run.
-    private static FlowRun WithIterations(FlowRun f, int n)
-    {
-        var t = f.Training;
-        var schedule = t.Schedule is Schedule.WarmupCosine ? Schedule.NewWarmupCosine(Math.Max(1, n / 10)) : t.Schedule;
-        var training = new TrainingConfig(flow: t.Flow, sigma: t.Sigma, coupling: t.Coupling, time: t.Time, prior: t.Prior,
-            prediction: t.Prediction, model: t.Model, iterations: n, batchSize: t.BatchSize, learningRate: t.LearningRate,
-            schedule: schedule, clipNorm: t.ClipNorm, emaDecay: t.EmaDecay, checkpointEvery: t.CheckpointEvery, seed: t.Seed);
-        return new FlowRun(name: f.Name, training: training, source: f.Source);
     }
 }

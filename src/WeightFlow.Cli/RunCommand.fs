@@ -23,15 +23,7 @@ let run (args: ParseResults<RunArgs>) : int =
     let config = MainJobConfig.forTask task preset seed (args.GetResult(RunArgs.Out, Path.Combine("results", "run")))
     let config =
         match args.TryGetResult RunArgs.Iterations with
-        | Some n ->
-            Check.arg "iterations" (n >= 1) $"--iterations must be at least 1; got {n}."
-            { config with
-                Preset = $"{config.Preset}, {n} iterations per flow"
-                Flows = config.Flows |> List.map (fun f ->
-                    let t = f.Training
-                    // keep the warm-up at a tenth of the run, as the preset has it
-                    let schedule = match t.Schedule with WarmupCosine _ -> WarmupCosine (max 1 (n / 10)) | s -> s
-                    { f with Training = { t with Iterations = n; Schedule = schedule } }) }
+        | Some n -> MainJobConfig.withIterations n config
         | None -> config
     let zooPath = MainJob.zooPath config
     if File.Exists(zooPath + ".training-state") then Render.note $"resuming from the training state in {zooPath}.training-state"

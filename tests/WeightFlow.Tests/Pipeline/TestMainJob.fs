@@ -22,6 +22,18 @@ let private tiny (dir: string) =
 [<Tests>]
 let tests =
     testList "MainJob" [
+        test "withIterations sets every flow's iterations and keeps the warm-up at a tenth; the preset name says so" {
+            let c = MainJobConfig.withIterations 40 (MainJobConfig.uci 0L "unused")
+            Expect.isNonEmpty c.Flows "the preset has flows"
+            for f in c.Flows do
+                Expect.equal f.Training.Iterations 40 f.Name
+                match f.Training.Schedule with
+                | WarmupCosine w -> Expect.equal w 4 $"{f.Name}: warm-up 40 / 10"
+                | _ -> ()
+            Expect.stringContains c.Preset "40 iterations per flow" "preset name"
+            Expect.throws (fun () -> MainJobConfig.withIterations 0 c |> ignore) "zero iterations refused"
+        }
+
         test "the stages write their files, and a second run reads them back unchanged" {
             let dir = Path.Combine(Path.GetTempPath(), $"wf-job-{System.Guid.NewGuid():N}")
             try
