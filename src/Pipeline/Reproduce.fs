@@ -306,6 +306,19 @@ module Reproduce =
           AccuracyMean = e.GetProperty("accuracy").GetDouble(); CrossEntropy = e.GetProperty("ce").GetDouble()
           CalibratedCrossEntropy = e.GetProperty("ce_calibrated").GetDouble() }
 
+    /// The steps sweep as figure series (one per flow and guidance setting): log2 Euler steps against `value`.
+    let stepsSeries (guidance: float) (sweep: StepsPoint list) (value: StepsPoint -> float) =
+        sweep |> List.groupBy (fun p -> p.Flow, p.Guided)
+        |> List.map (fun ((flow, guided), ps) ->
+            let ps = ps |> List.sortBy (fun p -> p.Steps)
+            (if guided then $"{flow}, guided λ = {guidance}" else flow),
+            ps |> List.map (fun p -> Math.Log2(float p.Steps)) |> Array.ofList, ps |> List.map value |> Array.ofList)
+
+    /// The steps sweep as CSV (one row per flow, guidance setting and step count).
+    let writeStepsCsv (path: string) (sweep: StepsPoint list) =
+        Report.writeText path (Report.csv [ "flow"; "guided"; "steps"; "accuracy_mean"; "ce_raw"; "ce_calibrated" ]
+                                 [ for p in sweep -> [ p.Flow; string p.Guided; string p.Steps; inv p.AccuracyMean; inv p.CrossEntropy; inv p.CalibratedCrossEntropy ] ])
+
     /// Fig. 7.3: the aligned flows (independent coupling) sampled with each Euler step count, with and without
     /// guidance (λ on the task's training loss at the state, minibatches of 64), evaluated on the test split.
     let stepsSweep (r: UciReproduction) (progress: string -> int -> int -> unit) (ct: CancellationToken) : StepsPoint list =
@@ -362,18 +375,12 @@ module Reproduce =
         let sweepCsv = Path.Combine(c.OutDir, "fig-7.3.csv")
         let accPng = Path.Combine(c.OutDir, "fig-7.3-accuracy.png")
         let cePng = Path.Combine(c.OutDir, "fig-7.3-ce.png")
-        let series (value: StepsPoint -> float) =
-            sweep |> List.groupBy (fun p -> p.Flow, p.Guided)
-            |> List.map (fun ((flow, guided), ps) ->
-                let ps = ps |> List.sortBy (fun p -> p.Steps)
-                (if guided then $"{flow}, guided λ = {r.Guidance}" else flow),
-                ps |> List.map (fun p -> Math.Log2(float p.Steps)) |> Array.ofList, ps |> List.map value |> Array.ofList)
+        let series = stepsSeries r.Guidance sweep
         Figures.lines accPng "Fig. 7.3: sample accuracy against Euler steps (UCI)" "log2 Euler steps" "mean test accuracy of samples"
             (series (fun p -> p.AccuracyMean)) [ "thesis target (Adam) 0.992", 0.992 ]
         Figures.lines cePng "Fig. 7.3: sample cross-entropy against Euler steps (UCI)" "log2 Euler steps" "mean test cross-entropy (raw)"
             (series (fun p -> p.CrossEntropy)) []
-        Report.writeText sweepCsv (Report.csv [ "flow"; "guided"; "steps"; "accuracy_mean"; "ce_raw"; "ce_calibrated" ]
-                                     [ for p in sweep -> [ p.Flow; string p.Guided; string p.Steps; inv p.AccuracyMean; inv p.CrossEntropy; inv p.CalibratedCrossEntropy ] ])
+        writeStepsCsv sweepCsv sweep
         Report.writeText csvPath (Report.qualityCsv rows)
         let before, after = Barrier.summarize job.Before, Barrier.summarize job.After
         let pm (m, s) = $"{Report.f4 m} ± {Report.f4 s}"

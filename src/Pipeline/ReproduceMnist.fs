@@ -235,12 +235,7 @@ module ReproduceMnist =
         let cePng = Path.Combine(c.OutDir, "fig-7.4-ce.png")
         let bmaPng = Path.Combine(c.OutDir, "fig-7.5-bma.png")
         let noveltyPng = Path.Combine(c.OutDir, "fig-accuracy-vs-novelty.png")
-        let series (value: StepsPoint -> float) =
-            sweep |> List.groupBy (fun p -> p.Flow, p.Guided)
-            |> List.map (fun ((flow, guided), ps) ->
-                let ps = ps |> List.sortBy (fun p -> p.Steps)
-                (if guided then $"{flow}, guided λ = {r.Guidance}" else flow),
-                ps |> List.map (fun p -> Math.Log2(float p.Steps)) |> Array.ofList, ps |> List.map value |> Array.ofList)
+        let series = Reproduce.stepsSeries r.Guidance sweep
         Figures.lines accPng "Fig. 7.4: sample accuracy against Euler steps (MNIST 784-10-10)" "log2 Euler steps" "mean test accuracy of samples"
             (series (fun p -> p.AccuracyMean)) [ "thesis target (SGD) 0.933", 0.933 ]
         Figures.lines cePng "Fig. 7.4: sample cross-entropy against Euler steps (MNIST)" "log2 Euler steps" "mean test cross-entropy (raw)"
@@ -257,8 +252,7 @@ module ReproduceMnist =
                 $"""{flow} (ε {ps |> List.map (fun p -> string p.Eps) |> String.concat ", "})""",
                 ps |> List.map (fun p -> p.NoveltyRatio) |> Array.ofList, ps |> List.map (fun p -> p.AccuracyMean) |> Array.ofList ]
             [ "held-out runs (SGD)", (rows |> List.tryFind (fun (s, row) -> s = "raw" && row.Name = "held-out") |> Option.map (fun (_, row) -> row.AccuracyMean) |> Option.defaultValue nan) ]
-        Report.writeText sweepCsv (Report.csv [ "flow"; "guided"; "steps"; "accuracy_mean"; "ce_raw"; "ce_calibrated" ]
-                                     [ for p in sweep -> [ p.Flow; string p.Guided; string p.Steps; inv p.AccuracyMean; inv p.CrossEntropy; inv p.CalibratedCrossEntropy ] ])
+        Reproduce.writeStepsCsv sweepCsv sweep
         Report.writeText noiseCsv (Report.csv [ "flow"; "eps"; "accuracy_mean"; "bma_accuracy"; "novelty_ratio"; "diversity" ]
                                      [ for p in noise -> [ p.Flow; inv p.Eps; inv p.AccuracyMean; inv p.BmaAccuracy; inv p.NoveltyRatio; inv p.Diversity ] ])
         Report.writeText csvPath (Report.qualityCsv rows)
