@@ -131,6 +131,15 @@ module Dataset =
           Valid = standardize stats (part nTrain nValid)
           Test = standardize stats (part (nTrain + nValid) (n - nTrain - nValid)) }
 
+    /// Requires networks of `layout` to fit the data: as many inputs as features and outputs as classes. Networks
+    /// read from a file and a task from an option that do not belong together are one Mismatch error naming both
+    /// (issue 15), not a shape error deep inside a forward pass.
+    let checkFits (what: string) (layout: Layout) (d: Dataset) =
+        let inputs, outputs = layout.Widths[0], Array.last layout.Widths
+        if inputs <> d.Features || outputs <> d.Classes then
+            Check.fail Check.ErrorKind.Mismatch
+                $"{what} are {layout} MLPs ({inputs} inputs, {outputs} outputs) but the {d.Name} data has {d.Features} features and {d.Classes} classes; pass the task the networks were trained on (--task)."
+
     /// Moves every split to a device.
     let toDevice (device: Device) (d: Dataset) : Dataset =
         let mv (s: Split) = { X = s.X.``to``(device); Y = s.Y.``to``(device) }

@@ -105,6 +105,7 @@ type Row =
 let prepare (config: EvalConfig) (layout: Layout) (data: Dataset) (zoo: (Tensor * Tensor * Tensor) option) : Context =
     Check.arg "config" (config.BmaK >= 1 && config.DiversityMax >= 2 && config.FloorSize >= 2)
         $"BmaK >= 1, DiversityMax >= 2 and FloorSize >= 2 are needed; got {config.BmaK}, {config.DiversityMax}, {config.FloorSize}."
+    Dataset.checkFits "The networks" layout data
     let reference =
         zoo |> Option.map (fun (reference, training, judge) ->
             use _ = torch.no_grad ()

@@ -103,6 +103,7 @@ module Sampling =
         SamplingConfig.validate config
         let layout = defaultArg config.Layout (Flow.layout flow)
         let space = Flow.spaceOn flow layout
+        config.Guidance |> Option.iter (fun g -> Dataset.checkFits "The sampled networks (guided by the task's loss)" layout g.Data)
         let m = space.Manifold
         let sw = Diagnostics.Stopwatch.StartNew()
         use priorGen = Scope.Rng.create config.Seed

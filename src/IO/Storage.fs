@@ -72,11 +72,12 @@ let private removeStale (full: string) =
 /// WeightFlowError WriteFailed naming the file and the cause.
 let writeAtomic (path: string) (write: Stream -> unit) =
     let full = Path.GetFullPath path
-    Directory.CreateDirectory(Path.GetDirectoryName full) |> ignore
-    removeStale full
     let tmp = full + $".{Environment.ProcessId}.{Guid.NewGuid():N}.tmp"
     try
         try
+            // inside the handler: a parent that is a file (or not writable) is a failed write, not a crash
+            Directory.CreateDirectory(Path.GetDirectoryName full) |> ignore
+            removeStale full
             (use f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 <<< 16)
              write f
              f.Flush true)
@@ -95,7 +96,10 @@ let writeAtomic (path: string) (write: Stream -> unit) =
 /// names the output in the refusal (WeightFlowError Busy).
 let lock (lockPath: string) (what: string) : IDisposable =
     let full = Path.GetFullPath lockPath
-    Directory.CreateDirectory(Path.GetDirectoryName full) |> ignore
+    let folder = Path.GetDirectoryName full
+    try Directory.CreateDirectory folder |> ignore
+    with :? IOException | :? UnauthorizedAccessException as e ->
+        Check.fail Check.ErrorKind.WriteFailed $"Cannot create the folder {folder} of the lock file {full} ({e.Message}); is a part of the output path a file? Write to another output."
     try new FileStream(full, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose) :> IDisposable
     with
     | :? UnauthorizedAccessException as e ->
