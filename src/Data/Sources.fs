@@ -94,7 +94,7 @@ let mnistDigitsToIdx (digits: (int * string) seq) : IdxArray * IdxArray =
     { Dims = [| labels.Count; 28; 28 |]; Data = pixels.ToArray() }, { Dims = [| labels.Count |]; Data = labels.ToArray() }
 
 let private notPrepared (what: string) (folder: string) (expected: string) =
-    Check.dataError
+    Check.fail Check.ErrorKind.NotFound
         $"{what} not found in {folder} (expected {expected}). Run `{prepareCommand}` to write it (add `--dir DIR` for another folder), or set {dataDirVariable} to the folder that holds {Path.GetFileName folder}/."
 
 /// The path of `name` or `name.gz` in a folder, if either exists.

@@ -141,11 +141,14 @@ public sealed class NetworkPopulation : IDisposable
         var config = Evaluation.defaultConfig;
         config = new Evaluation.EvalConfig(calibration: config.Calibration, bma: config.Bma, bmaK: bmaK, alignment: config.Alignment,
             diversityMax: config.DiversityMax, floorSize: config.FloorSize, projections: config.Projections, seed: config.Seed);
-        var ctx = Evaluation.prepare(config, _layout, data, Microsoft.FSharp.Core.FSharpOption<Tuple<Tensor, Tensor, Tensor>>.None);
-        var row = Evaluation.evaluate(ctx, "population", _theta);
-        using var scope = NewDisposeScope();
-        var m = Metrics.compute(config.Calibration, _layout, data.Valid, data.Test, _theta);
-        return new PopulationEvaluation(row, ToArray(m.Accuracy), ToArray(m.CrossEntropy), ToArray(m.CalibratedCrossEntropy));
+        return Fs.Guard(() =>
+        {
+            var ctx = Evaluation.prepare(config, _layout, data, Microsoft.FSharp.Core.FSharpOption<Tuple<Tensor, Tensor, Tensor>>.None);
+            var row = Evaluation.evaluate(ctx, "population", _theta);
+            using var scope = NewDisposeScope();
+            var m = Metrics.compute(config.Calibration, _layout, data.Valid, data.Test, _theta);
+            return new PopulationEvaluation(row, ToArray(m.Accuracy), ToArray(m.CrossEntropy), ToArray(m.CalibratedCrossEntropy));
+        });
     }
 
     /// <summary>Test accuracy of the Bayesian model average (thesis eq. 2.1, probability averaging of the calibrated
@@ -159,6 +162,7 @@ public sealed class NetworkPopulation : IDisposable
         ThrowIfDisposed();
         if (k < 1 || k > Count) throw new ArgumentOutOfRangeException(nameof(k), k, $"k must lie in [1, {Count}] (the population's size).");
         var data = task.Load(splitSeed);
+        FitsTask(data);
         using var scope = NewDisposeScope();
         var m = Metrics.compute(Evaluation.defaultConfig.Calibration, _layout, data.Valid, data.Test, _theta);
         return Bma.point(Bma.defaultConfig, k, m.CalibratedLogits, data.Test.Y).Accuracy;
@@ -174,6 +178,7 @@ public sealed class NetworkPopulation : IDisposable
         ArgumentNullException.ThrowIfNull(task);
         ThrowIfDisposed();
         var data = task.Load(splitSeed);
+        FitsTask(data);
         using var scope = NewDisposeScope();
         var m = Metrics.compute(Evaluation.defaultConfig.Calibration, _layout, data.Valid, data.Test, _theta);
         return WeightFlow.Diversity.ofLogits(m.CalibratedLogits) is { } d ? d.Value : null;
@@ -218,7 +223,7 @@ public sealed class NetworkPopulation : IDisposable
         ArgumentNullException.ThrowIfNull(directory);
         ArgumentNullException.ThrowIfNull(stem);
         ThrowIfDisposed();
-        return NetworkExport.writeAllOnnx(directory, stem, _layout, _theta);
+        return Fs.Guard(() => NetworkExport.writeAllOnnx(directory, stem, _layout, _theta));
     }
 
     /// <summary>Writes every network as a safetensors file, <c>{stem}-0000.safetensors</c>, ..., with PyTorch's
@@ -232,7 +237,7 @@ public sealed class NetworkPopulation : IDisposable
         ArgumentNullException.ThrowIfNull(directory);
         ArgumentNullException.ThrowIfNull(stem);
         ThrowIfDisposed();
-        return NetworkExport.writeAllSafetensors(directory, stem, _layout, _theta);
+        return Fs.Guard(() => NetworkExport.writeAllSafetensors(directory, stem, _layout, _theta));
     }
 
     private static float[] ToArray(Tensor t)
@@ -240,6 +245,10 @@ public sealed class NetworkPopulation : IDisposable
         using var c = t.detach().cpu().to_type(float32);
         return c.data<float>().ToArray();
     }
+
+    /// <summary>The task's data must fit the networks (inputs = features, outputs = classes): a
+    /// <see cref="WeightFlowException"/> of kind <see cref="WeightFlowErrorKind.Mismatch"/> otherwise.</summary>
+    private void FitsTask(Dataset data) => Fs.Guard(() => DatasetModule.checkFits("The networks", _layout, data));
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 

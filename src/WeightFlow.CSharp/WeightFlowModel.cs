@@ -29,7 +29,9 @@ public sealed class WeightFlowModel : IDisposable
     /// <returns>The trained flow.</returns>
     /// <exception cref="ArgumentOutOfRangeException">An option is invalid (the exception names it).</exception>
     /// <exception cref="OperationCanceledException">Training was cancelled.</exception>
-    /// <exception cref="InvalidOperationException">The loss became non-finite (the last good checkpoint is kept).</exception>
+    /// <exception cref="WeightFlowException">Of kind <see cref="WeightFlowErrorKind.NonFinite"/>: the loss or a gradient
+    /// became non-finite (training stopped at that step; the last good checkpoint is kept). Other kinds: a checkpoint
+    /// that another run holds (Busy), that cannot be written (WriteFailed) or read (Corrupt).</exception>
     public static System.Threading.Tasks.Task<WeightFlowModel> TrainAsync(WeightZoo zoo, FlowTrainingOptions options,
         IProgress<FlowTrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -59,7 +61,8 @@ public sealed class WeightFlowModel : IDisposable
                 if (result.Outcome is TrainingOutcome.Diverged d)
                 {
                     Dispose(result.Flow);
-                    throw new InvalidOperationException($"The loss at step {d.step} is not finite; training stopped. Lower LearningRate or enable ClipNorm.");
+                    throw new WeightFlowException(WeightFlowErrorKind.NonFinite, $"The loss or a gradient at step {d.step} is not finite; training stopped" +
+                        (options.CheckpointPath is null ? "" : $" (the last good checkpoint is {options.CheckpointPath}, if one was written)") + ". Lower LearningRate or enable ClipNorm.");
                 }
                 var header = Targets.metadata(split).Concat(TrainingConfigModule.toMetadata(config)).ToDictionary(p => p.Item1, p => p.Item2);
                 return new WeightFlowModel(result.Flow, header, result.Losses, split.HeldOutRuns);
@@ -84,7 +87,7 @@ public sealed class WeightFlowModel : IDisposable
         foreach (var t in stored.Tensors) t.Item2.Dispose();
         var header = stored.Metadata.Where(kv => kv.Key.StartsWith("train.", StringComparison.Ordinal) || kv.Key == "heldout_runs")
             .ToDictionary(kv => kv.Key, kv => kv.Value);
-        var held = header.TryGetValue("heldout_runs", out var h) && h != "" ? h.Split(',').Select(int.Parse).ToArray() : [];
+        var held = header.TryGetValue("heldout_runs", out var h) && h != "" ? ParseRuns(path, h) : [];
         return new WeightFlowModel(flow, header, [], held);
     }
 
@@ -174,6 +177,19 @@ public sealed class WeightFlowModel : IDisposable
             using var theta = networks.Theta.to(device);
             return Sampling.logLikelihood(divergence, options.Steps, options.Seed, options.BatchSize, _flow, layout, theta);
         }, cancellationToken);
+    }
+
+    /// <summary>The held-out run ids of a flow's header ("3,4"); a damaged entry is a Corrupt
+    /// <see cref="WeightFlowException"/> naming the file.</summary>
+    private static int[] ParseRuns(string path, string text)
+    {
+        var parts = text.Split(',');
+        var runs = new int[parts.Length];
+        for (var i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i].Trim(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out runs[i]) || runs[i] < 0)
+                throw new WeightFlowException(WeightFlowErrorKind.Corrupt,
+                    $"{path}: its header entry heldout_runs = '{text}' is not a list of run ids; the file was edited or damaged. Train the flow again.");
+        return runs;
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);

@@ -84,7 +84,7 @@ let eval (args: ParseResults<EvalArgs>) : int =
             Zoo.load p)
     zoo |> Option.iter (fun z ->
         if z.Layout <> weights.Layout then
-            Check.dataError $"The networks are {weights.Layout} MLPs but the zoo holds {z.Layout} MLPs; pass the zoo the networks were generated from.")
+            Check.fail Check.ErrorKind.Mismatch $"The networks are {weights.Layout} MLPs but the zoo holds {z.Layout} MLPs; pass the zoo the networks were generated from.")
     // The data split must be the zoo's, or test rows could be ones the zoo trained on.
     let splitSeed =
         match zoo, weights.SplitSeed with

@@ -121,6 +121,7 @@ let private table (dir: string) : Row list =
       zooCsv "unknown task" 2 "Unknown task 'imagenet'" "imagenet"
       row "missing zoo file" 3 "File not found" [ "info"; p "missing.safetensors" ]
       row "missing flow file" 3 "File not found" [ "sample"; "--flow"; p "missing.safetensors"; "--out"; out "missing-flow.safetensors" ]
+      evalOf "missing samples file" 3 "File not found" (p "missing-samples.safetensors") []
       zooCsv "missing CSV file" 3 "File not found" ("csv:" + p "missing.csv")
       zooCsv "MNIST not prepared" 3 "weightflow data prepare" "mnist" |> fun r -> { r with Env = [ Sources.dataDirVariable, p "no-data" ] }
       row "a folder given as a file" 3 "is a folder, not a file" [ "info"; dir ]

@@ -185,6 +185,42 @@ let tests =
                 Expect.equal (File.ReadAllBytes path) before "the previous file, byte for byte"
                 Expect.isEmpty (leftovers dir) "the partial temporary file is removed")
         }
+        test "a checkpoint write into a full file system (a 256 KiB tmpfs in a user namespace) fails with WriteFailed and leaves the previous checkpoint intact" {
+            // a real ENOSPC: an unprivileged user and mount namespace (`unshare -Urm`) mounts a tmpfs of 256 KiB over
+            // a folder, the previous checkpoint is copied in, and the probe writes a 1 MiB checkpoint over it; the
+            // tmpfs exists only inside the namespace, so the script checks the previous file and the leftovers there
+            let unshare = try (use p = Process.Start(ProcessStartInfo("unshare", [| "-Urm"; "true" |], RedirectStandardError = true)) in p.WaitForExit(); p.ExitCode = 0) with _ -> false
+            if not unshare then skiptest "unprivileged user namespaces (unshare -Urm) are not permitted on this machine, so no tmpfs can be mounted; the file-size-limit test covers the same handler"
+            withDir (fun dir ->
+                let previous = Path.Combine(dir, "previous.checkpoint")
+                use small = torch.arange(1000L, dtype = torch.float32)
+                Storage.write previous (Map.ofList [ "weightflow.kind", "probe" ]) [ "t", small ]
+                let fs = Path.Combine(dir, "fs")
+                Directory.CreateDirectory fs |> ignore
+                let script =
+                    "mount -t tmpfs -o size=256k tmpfs \"$FS\" || exit 90; cp \"$PREVIOUS\" \"$FS/flow.checkpoint\"; "
+                    + "\"$@\"; echo \"probe-exit $?\"; cmp -s \"$PREVIOUS\" \"$FS/flow.checkpoint\" && echo previous-intact; echo \"left: $(ls -A \"$FS\" | tr '\\n' ' ')\""
+                let exe = Environment.ProcessPath
+                let own = if Path.GetFileNameWithoutExtension exe = "dotnet" then [ exe; typeof<ReliabilityProbe.Marker>.Assembly.Location ] else [ exe ]
+                let psi = ProcessStartInfo("unshare", List.toArray ([ "-Urm"; "bash"; "-c"; script; "bash" ] @ own @ [ "--reliability-probe"; "write"; Path.Combine(fs, "flow.checkpoint"); "1" ]))
+                psi.RedirectStandardOutput <- true
+                psi.RedirectStandardError <- true
+                psi.UseShellExecute <- false
+                psi.Environment["WEIGHTFLOW_THREADS"] <- "1"
+                psi.Environment["FS"] <- fs
+                psi.Environment["PREVIOUS"] <- previous
+                use p = Process.Start psi
+                let err = p.StandardError.ReadToEndAsync()
+                let out = p.StandardOutput.ReadToEnd()
+                p.WaitForExit()
+                Expect.equal p.ExitCode 0 $"the namespace script ran (mount failed if 90; stderr: {err.Result})"
+                Expect.stringContains out "probe-exit 6" $"WriteFailed exit code (stdout: {out}; stderr: {err.Result})"
+                Expect.stringContains err.Result "write-failed" "the typed error"
+                Expect.stringContains err.Result "No space left on device" "the cause, from the file system"
+                Expect.stringContains err.Result "previous file (if any) is intact" "says the old file is kept"
+                Expect.stringContains out "previous-intact" "the previous checkpoint, byte for byte"
+                Expect.stringContains out "left: flow.checkpoint \n" "the partial temporary file is removed: only the previous checkpoint is left")
+        }
         test "a non-finite loss stops training at that step and keeps the last good checkpoint" {
             withDir (fun dir ->
                 let checkpoint = Path.Combine(dir, "flow.checkpoint")
