@@ -35,6 +35,10 @@ let private weightflow (env: (string * string) list) (args: string list) =
     psi.RedirectStandardError <- true
     psi.UseShellExecute <- false
     psi.Environment["WEIGHTFLOW_THREADS"] <- "1"
+    // each row is a short, start-up-bound run: tiered JIT (the tool turns it off for long trainings, its project file)
+    // cuts its CPU time by about a fifth (measured: 1.25 vs 1.58 s per row); the rows test behaviour, not speed
+    psi.Environment["DOTNET_TieredCompilation"] <- "1"
+    psi.Environment["DOTNET_TieredPGO"] <- "0"
     psi.Environment.Remove "WEIGHTFLOW_DEBUG" |> ignore
     for k, v in env do psi.Environment[k] <- v
     use p = Process.Start psi
