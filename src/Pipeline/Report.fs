@@ -99,7 +99,16 @@ module Figures =
 
 [<RequireQualifiedAccess>]
 module Report =
-    let private inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
+    /// A number as text that reads back to the same float (round-trip "R", invariant culture): CSV cells, cache keys.
+    let inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
+
+    /// A number with 3 decimals (invariant culture), for report tables.
+    let f3 (x: float) = x.ToString("F3", CultureInfo.InvariantCulture)
+
+    /// Whether a stage's result file exists and its first line is `key` (the settings it was computed with), so a
+    /// re-run with the same settings reads it back instead of recomputing.
+    let cached (path: string) (key: string) =
+        File.Exists path && (use r = new StreamReader(path) in r.ReadLine() = key)
 
     /// A number with 4 decimals, "–" when absent or not finite.
     let f4 (x: float) = if Double.IsFinite x then x.ToString("F4", CultureInfo.InvariantCulture) else "–"

@@ -70,13 +70,6 @@ type UciResult = { Job: MainJobResult; Sweep: StepsPoint list; Files: string lis
 
 [<RequireQualifiedAccess>]
 module Reproduce =
-    let private inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
-    let private f3 (x: float) = x.ToString("F3", CultureInfo.InvariantCulture)
-
-    /// Whether a stage file exists and records `key` (its first line).
-    let private cached (path: string) (key: string) =
-        File.Exists path && (use r = new StreamReader(path) in r.ReadLine() = key)
-
     let private body (path: string) = File.ReadAllLines path |> Array.skip 1 |> String.concat "\n"
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -114,7 +107,7 @@ module Reproduce =
           Preset = (match preset with Quick -> "quick" | Full -> "full"); OutDir = outDir }
 
     let private noiseText (n: Transform.Noise option) =
-        match n with Some n -> $"{inv n.Eps}@[{inv n.Start},{inv n.Stop})" | None -> "none"
+        match n with Some n -> $"{Report.inv n.Eps}@[{Report.inv n.Start},{Report.inv n.Stop})" | None -> "none"
 
     let private gaussiansKey (c: GaussiansConfig) =
         $"layout={c.Layout};targets={c.Targets};samples={c.Samples};steps={c.Steps};"
@@ -169,7 +162,7 @@ module Reproduce =
         let p = Layout.paramCount c.Layout
         let tensorName (i: int) = $"mode{i}"
         let rows, seconds, cpuSeconds, samples =
-            if cached statsPath key && File.Exists samplesPath then
+            if Report.cached statsPath key && File.Exists samplesPath then
                 let s = Storage.read samplesPath
                 let lines = File.ReadAllLines statsPath |> Array.skip 1
                 let rows = lines |> Array.filter (fun l -> l.StartsWith "{") |> Array.map rowOfJson |> List.ofArray
@@ -201,7 +194,7 @@ module Reproduce =
                 let samples = sampled |> List.map snd
                 Storage.write samplesPath (Map.ofList [ "weightflow.kind", "gaussians-samples" ]) (samples |> List.mapi (fun i x -> tensorName i, x))
                 Report.writeText statsPath
-                    (String.concat "\n" (key :: $"seconds={inv r.Seconds};{inv cpu}" :: (rows |> List.map rowJson)))
+                    (String.concat "\n" (key :: $"seconds={Report.inv r.Seconds};{Report.inv cpu}" :: (rows |> List.map rowJson)))
                 if File.Exists checkpoint then File.Delete checkpoint
                 rows, Some r.Seconds, Some cpu, samples
         let passed = gaussiansPassed rows
@@ -219,7 +212,7 @@ module Reproduce =
         let header = [ "sampling"; "samples"; "mean of coordinate means"; "max |mean − 1|"; "mean of coordinate stds"; "std range"; "thesis (Fig. 7.1)" ]
         let thesisOf (r: GaussiansRow) = c.Modes |> List.tryFind (fun m -> m.Name = r.Mode) |> Option.map (fun m -> m.Thesis) |> Option.defaultValue ""
         let cells (r: GaussiansRow) =
-            [ r.Mode; string r.Count; f3 r.Mean; f3 r.MeanMaxDeviation; f3 r.Std; $"{f3 r.StdMin}–{f3 r.StdMax}"; thesisOf r ]
+            [ r.Mode; string r.Count; Report.f3 r.Mean; Report.f3 r.MeanMaxDeviation; Report.f3 r.Std; $"{Report.f3 r.StdMin}–{Report.f3 r.StdMax}"; thesisOf r ]
         let md = Path.Combine(c.OutDir, "gaussians.md")
         let csvPath = Path.Combine(c.OutDir, "gaussians.csv")
         let t = c.Training
@@ -230,7 +223,7 @@ module Reproduce =
             if t.Time = TimeDistribution.defaults then ""
             else " (thesis: beta(1,2); this one trains the model near t = 1, where the last Euler step reads it)"
         let noises =
-            c.Modes |> List.choose (fun m -> m.Noise |> Option.map (fun n -> $"{m.Name}: noise std {f3 n.Eps}·sqrt(dt) before each step starting in [{n.Start}, {n.Stop})"))
+            c.Modes |> List.choose (fun m -> m.Noise |> Option.map (fun n -> $"{m.Name}: noise std {Report.f3 n.Eps}·sqrt(dt) before each step starting in [{n.Start}, {n.Stop})"))
             |> String.concat "; "
         Report.writeText md
             (String.concat "\n"
@@ -250,7 +243,7 @@ module Reproduce =
                   ""
                   "![per-coordinate standard deviations](fig-7.1-std.png)" ])
         Report.writeText csvPath (Report.csv [ "mode"; "count"; "mean"; "mean_max_dev"; "std"; "std_min"; "std_max" ]
-                                    [ for r in rows -> [ r.Mode; string r.Count; inv r.Mean; inv r.MeanMaxDeviation; inv r.Std; inv r.StdMin; inv r.StdMax ] ])
+                                    [ for r in rows -> [ r.Mode; string r.Count; Report.inv r.Mean; Report.inv r.MeanMaxDeviation; Report.inv r.Std; Report.inv r.StdMin; Report.inv r.StdMax ] ])
         { Rows = rows; TrainingSeconds = seconds; TrainingCpuSeconds = cpuSeconds; Passed = passed; Files = [ md; csvPath; png; stdPng ] }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -317,7 +310,7 @@ module Reproduce =
     /// The steps sweep as CSV (one row per flow, guidance setting and step count).
     let writeStepsCsv (path: string) (sweep: StepsPoint list) =
         Report.writeText path (Report.csv [ "flow"; "guided"; "steps"; "accuracy_mean"; "ce_raw"; "ce_calibrated" ]
-                                 [ for p in sweep -> [ p.Flow; string p.Guided; string p.Steps; inv p.AccuracyMean; inv p.CrossEntropy; inv p.CalibratedCrossEntropy ] ])
+                                 [ for p in sweep -> [ p.Flow; string p.Guided; string p.Steps; Report.inv p.AccuracyMean; Report.inv p.CrossEntropy; Report.inv p.CalibratedCrossEntropy ] ])
 
     /// Fig. 7.3: the aligned flows (independent coupling) sampled with each Euler step count, with and without
     /// guidance (λ on the task's training loss at the state, minibatches of 64), evaluated on the test split.
@@ -327,10 +320,10 @@ module Reproduce =
         let names = [ "Euclidean (aligned)"; "Normalized (aligned)"; "Geometric (aligned)" ] |> List.filter (fun n -> c.Flows |> List.exists (fun f -> f.Name = n))
         let key =
             (names |> List.map (fun n -> MainJob.flowPath c (c.Flows |> List.find (fun f -> f.Name = n))) |> String.concat ",")
-            + $";steps={r.Steps};count={r.SweepCount};lambda={inv r.Guidance};seed={c.Seed};"
+            + $";steps={r.Steps};count={r.SweepCount};lambda={Report.inv r.Guidance};seed={c.Seed};"
             + (c.Flows |> List.filter (fun f -> List.contains f.Name names)
                |> List.map (fun f -> TrainingConfig.toMetadata f.Training |> List.map snd |> String.concat ",") |> String.concat "|")
-        if cached path key then File.ReadAllLines path |> Array.skip 1 |> Array.map pointOfJson |> List.ofArray
+        if Report.cached path key then File.ReadAllLines path |> Array.skip 1 |> Array.map pointOfJson |> List.ofArray
         else
             let data = Sources.load c.Task c.Zoo.Seed
             let ctx = Evaluation.prepare { c.Evaluation with BmaK = 1 } c.Zoo.Layout data None
@@ -367,7 +360,7 @@ module Reproduce =
             [ row.Name; space; $"{Report.f4 row.AccuracyMean} ± {Report.f4 row.AccuracyStd} ({Report.f4 row.AccuracyMin})"
               Report.f4 row.CrossEntropy; Report.f4 row.CalibratedCrossEntropy
               Report.opt (fun d -> d.ToString("F5", CultureInfo.InvariantCulture)) row.Diversity
-              Report.opt f3 row.NoveltyRatio
+              Report.opt Report.f3 row.NoveltyRatio
               (match row.Fidelity, row.FidelityFloor with Some v, Some fl -> $"{Report.f4 v} ({Report.f4 fl})" | _ -> "–")
               (thesisTable71 |> List.tryFind (fun (n, _) -> n = row.Name) |> Option.map snd |> Option.defaultValue "–") ]
         let md = Path.Combine(c.OutDir, "table-7.1.md")
@@ -391,7 +384,7 @@ module Reproduce =
             Report.markdownTable ("flow" :: [ for s in r.Steps -> $"{s} steps" ])
                 [ for (flow, guided), ps in sweep |> List.groupBy (fun p -> p.Flow, p.Guided) ->
                     ((if guided then $"{flow}, guided" else flow)
-                     :: [ for s in r.Steps -> ps |> List.tryFind (fun p -> p.Steps = s) |> Option.map (fun p -> $"{f3 p.AccuracyMean} / {f3 p.CrossEntropy}") |> Option.defaultValue "–" ]) ]
+                     :: [ for s in r.Steps -> ps |> List.tryFind (fun p -> p.Steps = s) |> Option.map (fun p -> $"{Report.f3 p.AccuracyMean} / {Report.f3 p.CrossEntropy}") |> Option.defaultValue "–" ]) ]
         Report.writeText md
             (String.concat "\n"
                 [ $"# Reproduction: thesis Table 7.1, Figs. 7.2-7.3 (UCI, preset {c.Preset})"

@@ -3,6 +3,7 @@ module WeightFlow.Cli.Render
 
 open System
 open System.Text.Json
+open WeightFlow
 open Spectre.Console
 
 /// Prints one JSON object on stdout.
@@ -46,6 +47,14 @@ let stagedProgress (quiet: bool) (work: (string -> int -> int -> string -> unit)
 /// `report done message` moves the bar; it is safe to call from the work's thread.
 let progress (quiet: bool) (label: string) (total: int) (work: (int -> string -> unit) -> 'a) : 'a =
     stagedProgress quiet (fun report -> work (fun d msg -> report label d total msg))
+
+/// Runs `work` (the main job or a reproduction) under staged progress bars, one per stage label. The zoo and the flows
+/// report every iteration; their bars move every 10th.
+let jobProgress (quiet: bool) (work: (MainJobProgress -> unit) -> 'a) : 'a =
+    stagedProgress quiet (fun report ->
+        work (fun p ->
+            let frequent = match p.Stage with TrainZoo | TrainFlow _ -> true | _ -> false
+            if not frequent || p.Done % 10 = 0 || p.Done = p.Total then report p.Label p.Done p.Total p.Message))
 
 /// Writes an informational line on stderr.
 let note (msg: string) = Console.Error.WriteLine msg

@@ -58,10 +58,7 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
         | "uci" ->
             let c = Reproduce.uciConfig preset seed out
             let r =
-                Render.stagedProgress json (fun report ->
-                    Reproduce.uci c (fun p ->
-                        let frequent = match p.Stage with TrainZoo | TrainFlow _ -> true | _ -> false
-                        if not frequent || p.Done % 10 = 0 || p.Done = p.Total then report p.Label p.Done p.Total p.Message) cts.Token)
+                Render.jobProgress json (fun progress -> Reproduce.uci c progress cts.Token)
             if json then
                 Render.json (dict [ "name", box "uci"; "preset", box c.Job.Preset; "wall_seconds", box sw.Elapsed.TotalSeconds
                                     "tables", box [| for t in r.Job.Tables -> dict [ "space", box t.Space; "flows", box t.Flows; "baselines", box t.Baselines ] |]
@@ -75,10 +72,7 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
         | "mnist" ->
             let c = ReproduceMnist.config preset seed out
             let r =
-                Render.stagedProgress json (fun report ->
-                    ReproduceMnist.run c (fun p ->
-                        let frequent = match p.Stage with TrainZoo | TrainFlow _ -> true | _ -> false
-                        if not frequent || p.Done % 10 = 0 || p.Done = p.Total then report p.Label p.Done p.Total p.Message) cts.Token)
+                Render.jobProgress json (fun progress -> ReproduceMnist.run c progress cts.Token)
             if json then
                 Render.json (dict [ "name", box "mnist"; "preset", box c.Job.Preset; "wall_seconds", box sw.Elapsed.TotalSeconds
                                     "cpu_seconds", box (Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds)
@@ -94,10 +88,7 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
             let c = ReproduceTransfer.config preset seed (args.GetResult(ReproduceArgs.Out, Path.Combine("results", "reproduce-mnist")))
             let run = if name = "wider" then ReproduceTransfer.wider else ReproduceTransfer.fashionTransfer
             let r =
-                Render.stagedProgress json (fun report ->
-                    run c (fun p ->
-                        let frequent = match p.Stage with TrainZoo | TrainFlow _ -> true | _ -> false
-                        if not frequent || p.Done % 10 = 0 || p.Done = p.Total then report p.Label p.Done p.Total p.Message) cts.Token)
+                Render.jobProgress json (fun progress -> run c progress cts.Token)
             let cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds
             if json then
                 Render.json (dict [ "name", box name; "preset", box c.Mnist.Job.Preset; "wall_seconds", box sw.Elapsed.TotalSeconds
@@ -114,10 +105,7 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
         | "scaling" ->
             let c = ReproduceScaling.config preset seed out
             let r =
-                Render.stagedProgress json (fun report ->
-                    ReproduceScaling.run c (fun p ->
-                        let frequent = match p.Stage with TrainZoo | TrainFlow _ -> true | _ -> false
-                        if not frequent || p.Done % 10 = 0 || p.Done = p.Total then report p.Label p.Done p.Total p.Message) cts.Token)
+                Render.jobProgress json (fun progress -> ReproduceScaling.run c progress cts.Token)
             let cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds
             if json then
                 Render.json (dict [ "name", box name; "preset", box c.Job.Preset; "wall_seconds", box sw.Elapsed.TotalSeconds

@@ -33,12 +33,7 @@ let run (args: ParseResults<RunArgs>) : int =
     let sw = Stopwatch.StartNew()
     let r =
         try
-            Render.stagedProgress json (fun report ->
-                MainJob.run config (fun p ->
-                    // the zoo and the flows report every iteration; their bars move every 10
-                    let frequent = match p.Stage with TrainZoo | TrainFlow _ -> true | _ -> false
-                    if not frequent || p.Done % 10 = 0 || p.Done = p.Total then report p.Label p.Done p.Total p.Message)
-                    cts.Token)
+            Render.jobProgress json (fun progress -> MainJob.run config progress cts.Token)
         finally Console.CancelKeyPress.RemoveHandler onCancel
     let wall = sw.Elapsed.TotalSeconds
     for stage in r.Reused do Render.note $"reused the {MainJob.stageName stage} output of an earlier run in {config.OutDir} (delete stages.json to recompute)"
