@@ -322,7 +322,7 @@ internal static class OptionsCopies
     public static FlowTrainingOptions WithLearningRate(this FlowTrainingOptions o, double lr) => Copy(o, lr, o.CheckpointPath);
     public static FlowTrainingOptions WithCheckpoint(this FlowTrainingOptions o, string path) => Copy(o, o.LearningRate, path);
 
-    private static FlowTrainingOptions Copy(FlowTrainingOptions o, double lr, string? checkpoint) => new()
+    private static FlowTrainingOptions Copy(FlowTrainingOptions o, double? lr, string? checkpoint) => new()
     {
         Geometry = o.Geometry, Model = o.Model, Width = o.Width, Layers = o.Layers, BatchSize = o.BatchSize, Iterations = o.Iterations,
         WarmupSteps = o.WarmupSteps, HeldOutRuns = o.HeldOutRuns, Seed = o.Seed, LearningRate = lr, CheckpointPath = checkpoint,
