@@ -1,12 +1,14 @@
 // A flow's learning curve on an (aligned) MNIST zoo (issue 13 item 1): trains in segments (cancel at the segment's
 // end, which checkpoints; the next segment resumes, so the run equals an uninterrupted one), and after each segment
-// prints the process' CPU seconds, the mean training loss of the segment, the EMA flow's loss per t bucket beside
-// predicting the zoo mean (LossByTime, on the coupled pairs), and the test accuracy / BMA of a few samples.
+// prints the CPU seconds spent training, the mean training loss of the segment, the EMA flow's loss per t bucket beside
+// predicting the zoo mean (LossByTime, on the coupled pairs), and the test accuracy / BMA / diversity / novelty ratio /
+// fidelity (MMD² to the held-out runs, with its floor) of a few samples.
 //
 //   WEIGHTFLOW_THREADS=1 nice -n 5 dotnet fsi scripts/mnist-flow-curve.fsx
 // Settings by environment (defaults in brackets): ZOO [/tmp/mnist-exp/zoo-aligned.safetensors], FLOW [geometric],
 // MODEL [rt], COUPLING [symmetry], WIDTH [16], LAYERS [3], BATCH [16], ITER [2000], LR [1e-3], WARMUP [100],
-// TIME [beta(1,2)], PRED [endpoint], EVERY [250], HOLD [5], SAMPLES [16], STEPS [20], SEED [0],
+// TIME [beta(1,2)], PRED [endpoint], PRIOR [origin | fitted: the Gaussian fitted to the training targets, Prior.fs],
+// EVERY [250], HOLD [5], SAMPLES [16], STEPS [20], SEED [0],
 // CKPT [/tmp/mnist-exp/curve.checkpoint] (deleted first unless RESUME=1).
 #load "_load.fsx"
 open System
@@ -38,6 +40,7 @@ let config =
         Schedule = (match int (env "WARMUP" "100") with 0 -> Constant | w -> WarmupCosine w)
         Time = TimeDistribution.parse (env "TIME" "beta(1,2)")
         Prediction = (match env "PRED" "endpoint" with "velocity" -> Velocity | _ -> Endpoint)
+        Prior = { baseCfg.Prior with Centre = (match env "PRIOR" "origin" with "fitted" -> FitToTargets | _ -> Origin) }
         CheckpointEvery = 1_000_000
         Seed = int64 (env "SEED" "0") }
 let every = int (env "EVERY" "250")
@@ -49,8 +52,9 @@ if env "RESUME" "0" <> "1" && File.Exists ckpt then File.Delete ckpt
 let zoo = Zoo.load zooPath
 let split = Holdout.lastRuns (int (env "HOLD" "5")) zoo
 let data = Sources.load zoo.Task zoo.Config.Seed
-let ctx = Evaluation.prepare { Evaluation.defaultConfig with BmaK = min 16 samples } zoo.Layout data None
 let space = FlowSpace.create config.Flow config.Sigma zoo.Layout
+// novelty and fidelity against the held-out runs, in the flow's space (as the main job's table)
+let ctx, _, _ = Scope.noGrad (fun () -> Evaluation.ofHoldout { Evaluation.defaultConfig with BmaK = min 16 samples } (FlowSpace.embed space) data zoo split)
 let inSpace = Scope.noGrad (fun () -> FlowSpace.embed space split.Train)
 let zooMean = LossByTime.zooMean space inSpace
 let proc = Diagnostics.Process.GetCurrentProcess()
@@ -59,15 +63,26 @@ let cpu0 = cpu ()
 let sw = Diagnostics.Stopwatch.StartNew()
 let f4 (x: float) = x.ToString("0.0000", Globalization.CultureInfo.InvariantCulture)
 let fg (x: float) = x.ToString("0.####e0", Globalization.CultureInfo.InvariantCulture)
-printfn "# %s %s %s width %d layers %d batch %d iter %d lr %g time %s pred %A; %d targets; threads %d; load %s"
+printfn "# %s %s %s width %d layers %d batch %d iter %d lr %g time %s pred %A prior %s; %d targets; threads %d; load %s"
     (FlowKind.text config.Flow) (VelocityKind.text model) (Coupling.text config.Coupling) (fst (VelocityConfig.size config.Model))
     (snd (VelocityConfig.size config.Model)) config.BatchSize config.Iterations config.LearningRate (TimeDistribution.text config.Time)
-    config.Prediction inSpace.shape[0] threads (File.ReadAllText "/proc/loadavg").[0..13]
-printfn "step\tcpu_s\twall_s\ttrain_loss\tflow_by_t\tzoo_mean_by_t\tacc_mean\tacc_min\tbma\tdiversity"
+    config.Prediction (Prior.centreText config.Prior.Centre) inSpace.shape[0] threads (File.ReadAllText "/proc/loadavg").[0..13]
+printfn "step\tcpu_s\twall_s\ttrain_loss\tflow_by_t\tzoo_mean_by_t\tacc_mean\tacc_min\tbma\tdiversity\tnovelty\tfidelity(floor)"
+let opt (x: float option) = x |> Option.map fg |> Option.defaultValue "-"
+// the prior's own samples (step 0 of sampling): for the fitted prior, the fitted-Gaussian baseline
+if config.Prior.Centre = FitToTargets then
+    let prior = { config.Prior with Centre = Prior.fit zoo.Layout split.Train }
+    use gen = Scope.Rng.create 1L
+    let x0 = Scope.noGrad (fun () -> Prior.sample prior space gen torch.CPU samples)
+    let row = Evaluation.evaluate ctx "prior" x0
+    printfn "prior\t-\t-\t-\t-\t-\t%s\t%s\t%s\t%s\t%s\t%s (%s)" (f4 row.AccuracyMean) (f4 row.AccuracyMin) (f4 row.Bma.Accuracy)
+        (opt row.Diversity) (opt row.NoveltyRatio) (opt row.Fidelity) (opt row.FidelityFloor)
 let mutable finished = false
 let mutable lastLosses = 0
+let mutable trainCpu = 0.0   // CPU seconds inside training only (evaluations excluded)
 while not finished do
     use cts = new CancellationTokenSource()
+    let before = cpu ()
     let r =
         Training.train config zoo.Layout split.Train (Some ckpt)
             (fun p -> if p.Step % every = 0 && p.Step < config.Iterations then cts.Cancel()) cts.Token
@@ -76,12 +91,12 @@ while not finished do
     let step = r.Losses.Length
     let seg = r.Losses[lastLosses ..]
     lastLosses <- step
-    let trainCpu = cpu () - cpu0
-    let byT = LossByTime.evaluate space config.Prior config.Coupling config.BatchSize 5 32 1L inSpace [ Flow.predict r.Flow; zooMean ]
+    trainCpu <- trainCpu + (cpu () - before)
+    let byT = LossByTime.evaluate space r.Flow.Prior config.Coupling config.BatchSize 5 32 1L inSpace [ Flow.predict r.Flow; zooMean ]
     let s = Scope.noGrad (fun () -> Sampling.sample { SamplingConfig.defaults samples with Steps = steps; Seed = 1L } ignore torch.CPU r.Flow)
     let row = Evaluation.evaluate ctx "flow" s.Theta
     s.Theta.Dispose()
     let b (xs: float[]) = xs |> Array.map fg |> String.concat " "
-    printfn "%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s" step trainCpu sw.Elapsed.TotalSeconds (fg (Array.average seg)) (b byT[0]) (b byT[1])
-        (f4 row.AccuracyMean) (f4 row.AccuracyMin) (f4 row.Bma.Accuracy) (row.Diversity |> Option.map fg |> Option.defaultValue "-")
+    printfn "%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s (%s)" step trainCpu sw.Elapsed.TotalSeconds (fg (Array.average seg)) (b byT[0]) (b byT[1])
+        (f4 row.AccuracyMean) (f4 row.AccuracyMin) (f4 row.Bma.Accuracy) (opt row.Diversity) (opt row.NoveltyRatio) (opt row.Fidelity) (opt row.FidelityFloor)
     Console.Out.Flush()

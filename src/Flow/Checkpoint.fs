@@ -23,7 +23,8 @@ let save (file: Resumable.StateFile) (flow: Flow) (model: VelocityModel) (ema: E
             ([ for n, p in model.Parameters -> "model." + n, p :> Tensor ]
              @ [ for n, p in ema.Model.Parameters -> "ema." + n, p :> Tensor ]
              @ [ "opt.first", opt.State.First.cpu(); "opt.second", opt.State.Second.cpu()
-                 "rng", Resumable.generatorState gen; "losses", lossTensor ]))
+                 "rng", Resumable.generatorState gen; "losses", lossTensor ]
+             @ Flow.priorTensors flow))
 
 /// Restores a checkpoint (if the file exists and belongs to this run, see Resumable.tryLoad) into the model, EMA,
 /// optimizer and generator; returns the losses so far (most recent first), or [] when there is no file.

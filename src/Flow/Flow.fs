@@ -57,13 +57,20 @@ module Flow =
           "flow.sigma", flow.Space.Sigma.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
           "flow.prior_std", flow.Prior.Std.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
           "flow.prediction", Prediction.text flow.Prediction ]
+        @ (match flow.Prior.Centre with Origin -> [] | c -> [ "flow.prior_centre", Prior.centreText c; "flow.prior_layout", (match c with Fitted (l, _, _) -> string l | _ -> "") ])
         @ VelocityModel.toMetadata flow.Model.Config flow.Model.Layout
+
+    /// The fitted prior's tensors ("prior.mean", "prior.std"), or none.
+    let priorTensors (flow: Flow) : (string * Tensor) list =
+        match flow.Prior.Centre with
+        | Fitted (_, mean, std) -> [ "prior.mean", mean; "prior.std", std ]
+        | Origin | FitToTargets -> []
 
     /// Writes a flow (the EMA model's parameters under "ema.") atomically, with extra header entries (e.g. the
     /// training settings and the held-out runs).
     let saveWith (path: string) (extra: (string * string) list) (flow: Flow) =
         Storage.write path (Map.ofList (extra @ ("weightflow.kind", "flow") :: toMetadata flow))
-            [ for n, p in flow.Model.Parameters -> "ema." + n, p :> Tensor ]
+            ([ for n, p in flow.Model.Parameters -> "ema." + n, p :> Tensor ] @ priorTensors flow)
 
     /// Writes a flow alone.
     let save (path: string) (flow: Flow) = saveWith path [] flow
@@ -93,8 +100,19 @@ module Flow =
             use gen = Scope.Rng.create 0L
             let model = Storage.interpret path "a flow" (fun () -> VelocityModel.init gen device config layout)
             VelocityModel.copyFrom path "ema." s.Tensors model.Parameters
+            let centre =
+                match s.Metadata.TryFind "flow.prior_centre" with
+                | None | Some "origin" -> Origin
+                | Some "fitted" ->
+                    let priorLayout = Storage.interpret path "a flow" (fun () -> Layout.parse (get "flow.prior_layout"))
+                    let tensor (name: string) =
+                        match s.Tensors |> List.tryFind (fun (n, _) -> n = name) with
+                        | Some (_, t) when t.dim() = 1L && int t.shape[0] = Layout.paramCount priorLayout -> t.to_type(torch.float32).clone()
+                        | _ -> Check.dataError $"{path}: the fitted prior needs a tensor {name} of {Layout.paramCount priorLayout} values (flow.prior_layout {priorLayout}); the file was edited or damaged."
+                    Fitted(priorLayout, tensor "prior.mean", tensor "prior.std")
+                | Some other -> Check.dataError $"{path}: unknown flow.prior_centre '{other}' (expected origin or fitted)."
             { Space = FlowSpace.create kind sigma layout
-              Prior = { Std = priorStd }
+              Prior = { Std = priorStd; Centre = centre }
               Prediction = prediction
               Model = model }
         finally

@@ -186,6 +186,8 @@ module Sampling =
         let space = Flow.spaceOn flow layout
         if space.Kind <> Euclidean then
             invalidArg "flow" $"Likelihoods are supported for Euclidean flows only; this is a {FlowKind.text space.Kind} flow, whose prior and samples lie on a product of spheres (canonical weights): a null set of R^P with no Lebesgue density, and the canonicalized Gaussian prior has no closed-form density on it. Train a Euclidean flow (weightflow train --flow euclidean) for log-likelihoods."
+        if flow.Prior.Centre <> Origin then
+            invalidArg "flow" "Likelihoods are supported for flows with the isotropic prior N(0, s² I) only; this flow's prior is fitted to its targets (Prior.fs). Train it without the fitted prior for log-likelihoods."
         Check.arg "steps" (steps >= 1) $"--steps must be at least 1; got {steps}."
         Check.shape "weights" [ int theta.shape[0]; Layout.paramCount layout ] theta
         use gen = Scope.Rng.create seed

@@ -132,6 +132,8 @@ module TrainingConfig =
           "train.schedule", (match c.Schedule with Constant -> "constant" | WarmupCosine w -> $"warmup-cosine:{w}")
           "train.clip", (match c.ClipNorm with Some x -> inv x | None -> "none"); "train.ema", inv c.EmaDecay
           "train.seed", string c.Seed ]
+        // only a non-default centre adds an entry, so the identity of existing checkpoints is unchanged
+        @ (match c.Prior.Centre with Origin -> [] | centre -> [ "train.prior_centre", Prior.centreText centre ])
         @ VelocityModel.toMetadata c.Model (Layout.create [ 1; 1 ]) |> List.filter (fun (k, _) -> k <> "model.layout")
 
 [<RequireQualifiedAccess>]
@@ -195,6 +197,9 @@ module Training =
         let device = targets.device
         let space = FlowSpace.create c.Flow c.Sigma layout
         let x1all = Scope.noGrad (fun () -> Scope.run (fun () -> (FlowSpace.embed space targets).contiguous()))
+        // the fitted prior (Prior.fs) comes from the raw targets: a pure function of them, so a resumed run refits it
+        // identically
+        let c = match c.Prior.Centre with FitToTargets -> { c with Prior = { c.Prior with Centre = Prior.fit layout targets } } | _ -> c
         let model = (use g = Scope.Rng.create (Scope.Rng.derive c.Seed 1L) in VelocityModel.init g device c.Model layout)
         let ema = Ema.create c.EmaDecay device model
         let opt = Optim.create (Optim.adam c.LearningRate) model.Parameters

@@ -97,7 +97,7 @@ module Reproduce =
     let gaussiansConfig (preset: MainJobPreset) (outDir: string) : GaussiansConfig =
         let c = TrainingConfig.cpu Euclidean VelocityKind.Rt
         let training =
-            { c with Sigma = 1e-3; Coupling = Independent; Prior = { Std = 1.0 }; Prediction = Endpoint; Time = Uniform; BatchSize = 16 }
+            { c with Sigma = 1e-3; Coupling = Independent; Prior = { Std = 1.0; Centre = Origin }; Prediction = Endpoint; Time = Uniform; BatchSize = 16 }
         let training, samples =
             match preset with
             | Quick -> { training with Iterations = 800; Schedule = WarmupCosine 50 }, 64

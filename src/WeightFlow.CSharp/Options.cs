@@ -148,7 +148,7 @@ public sealed class FlowTrainingOptions
                 _ => WeightFlow.Coupling.SymmetryAwareOt,
             },
             time: preset.Time,
-            prior: new Prior(std: PriorStd),
+            prior: new Prior(std: PriorStd, centre: PriorCentre.Origin),
             prediction: preset.Prediction,
             model: VelocityConfigModule.defaults(Kind, Width ?? size.Item1, Layers ?? size.Item2),
             iterations: Iterations,

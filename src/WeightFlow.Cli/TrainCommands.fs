@@ -89,7 +89,7 @@ let train (args: ParseResults<TrainArgs>) : int =
         let byTime =
             let space = result.Flow.Space
             use inSpace = Scope.noGrad (fun () -> FlowSpace.embed space targets)
-            LossByTime.evaluate space config.Prior config.Coupling config.BatchSize 5 512 1L inSpace
+            LossByTime.evaluate space result.Flow.Prior config.Coupling config.BatchSize 5 512 1L inSpace
                 [ Flow.predict result.Flow; LossByTime.zooMean space inSpace ]
         let bucketText (xs: float[]) = xs |> Array.map (sprintf "%.4g") |> String.concat " | "
         if json then

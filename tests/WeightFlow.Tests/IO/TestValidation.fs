@@ -302,7 +302,7 @@ let tests =
             for bad, name in [ { t with Iterations = 0 }, "Iterations"; { t with BatchSize = -1 }, "BatchSize"
                                { t with LearningRate = nan }, "LearningRate"; { t with LearningRate = infinity }, "LearningRate"
                                { t with Sigma = nan }, "Sigma"; { t with EmaDecay = 1.5 }, "EmaDecay"
-                               { t with ClipNorm = Some infinity }, "ClipNorm"; { t with Prior = { Std = 0.0 } }, "prior" ] do
+                               { t with ClipNorm = Some infinity }, "ClipNorm"; { t with Prior = { Std = 0.0; Centre = Origin } }, "prior" ] do
                 expectError Check.ErrorKind.InvalidOption [ name ] (fun () -> TrainingConfig.validate bad) |> ignore
         }
         test "Check.classify maps WeightFlowError and ArgumentException and nothing else; messages drop .NET's parameter suffix" {

@@ -15,7 +15,7 @@ let private exactFlow (layout: Layout) (s: float) : Flow =
         let v = (t.neg() + 1.0).square() * (s * s) + t.square()
         (x - t) * t / v + 1.0
     let model = { Config = VelocityConfig.defaults VelocityKind.Mlp 1 1; Layout = layout; Parameters = []; On = fun _ -> predict }
-    { Space = FlowSpace.create Euclidean 1e-3 layout; Prior = { Std = s }; Prediction = Endpoint; Model = model }
+    { Space = FlowSpace.create Euclidean 1e-3 layout; Prior = { Std = s; Centre = Origin }; Prediction = Endpoint; Model = model }
 
 /// The standard deviation Euler sampling of the exact field gives (the oracle): per coordinate the field is affine in
 /// x, v = ((a_t - 1) x + 1 - a_t t) / (1 - t) with a_t = t / v_t, so an Euler step multiplies the deviation from the
