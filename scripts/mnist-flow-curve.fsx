@@ -7,7 +7,9 @@
 //   WEIGHTFLOW_THREADS=1 nice -n 5 dotnet fsi scripts/mnist-flow-curve.fsx
 // Settings by environment (defaults in brackets): ZOO [/tmp/mnist-exp/zoo-aligned.safetensors], FLOW [geometric],
 // MODEL [rt], COUPLING [symmetry], WIDTH [16], LAYERS [3], BATCH [16], ITER [2000], LR [1e-3], WARMUP [100],
-// TIME [beta(1,2)], PRED [endpoint], PRIOR [origin | fitted: the Gaussian fitted to the training targets, Prior.fs],
+// TIME [beta(1,2)], PRED [endpoint | velocity | via: x̂1 = x_t + (1 - t) v],
+// PRIOR [origin | fitted | standardized (Euclidean; Prior.fs)], PRIOR_STD [0.1],
+// STANDARDIZE [0; 1: the same as PRIOR=standardized done by this script: the Euclidean flow on standardized targets],
 // EVERY [250], HOLD [5], SAMPLES [16], STEPS [20], SEED [0],
 // CKPT [/tmp/mnist-exp/curve.checkpoint] (deleted first unless RESUME=1).
 #load "_load.fsx"
@@ -39,8 +41,8 @@ let config =
         LearningRate = float (env "LR" "1e-3")
         Schedule = (match int (env "WARMUP" "100") with 0 -> Constant | w -> WarmupCosine w)
         Time = TimeDistribution.parse (env "TIME" "beta(1,2)")
-        Prediction = (match env "PRED" "endpoint" with "velocity" -> Velocity | _ -> Endpoint)
-        Prior = { baseCfg.Prior with Centre = (match env "PRIOR" "origin" with "fitted" -> FitToTargets | _ -> Origin) }
+        Prediction = (match env "PRED" "endpoint" with "velocity" -> Velocity | "via" -> EndpointViaVelocity | _ -> Endpoint)
+        Prior = { Std = float (env "PRIOR_STD" (string baseCfg.Prior.Std)); Centre = (match env "PRIOR" "origin" with "fitted" -> FitToTargets false | "standardized" -> FitToTargets true | _ -> Origin) }
         CheckpointEvery = 1_000_000
         Seed = int64 (env "SEED" "0") }
 let every = int (env "EVERY" "250")
@@ -55,7 +57,14 @@ let data = Sources.load zoo.Task zoo.Config.Seed
 let space = FlowSpace.create config.Flow config.Sigma zoo.Layout
 // novelty and fidelity against the held-out runs, in the flow's space (as the main job's table)
 let ctx, _, _ = Scope.noGrad (fun () -> Evaluation.ofHoldout { Evaluation.defaultConfig with BmaK = min 16 samples } (FlowSpace.embed space) data zoo split)
-let inSpace = Scope.noGrad (fun () -> FlowSpace.embed space split.Train)
+// STANDARDIZE=1 (Euclidean flow only): the flow learns z = (θ - μ) / s, μ and s the per-parameter mean and std of the
+// training targets, from the prior N(0, PRIOR_STD² I); samples are mapped back by θ = μ + s·z before evaluation
+let standardize = env "STANDARDIZE" "0" = "1"
+if standardize && config.Flow <> Euclidean then failwith "STANDARDIZE=1 needs FLOW=euclidean"
+let mu, sd = Scope.noGrad (fun () -> split.Train.mean([| 0L |], true), split.Train.std(0L, false, true).clamp_min(Scalar.op_Implicit 1e-6))
+let targets = if standardize then Scope.noGrad (fun () -> (split.Train - mu) / sd) else split.Train
+let toRaw (theta: Tensor) = if standardize then Scope.noGrad (fun () -> theta * sd + mu) else theta
+let inSpace = Scope.noGrad (fun () -> FlowSpace.embed space targets)
 let zooMean = LossByTime.zooMean space inSpace
 let proc = Diagnostics.Process.GetCurrentProcess()
 let cpu () = proc.Refresh(); proc.TotalProcessorTime.TotalSeconds
@@ -63,20 +72,22 @@ let cpu0 = cpu ()
 let sw = Diagnostics.Stopwatch.StartNew()
 let f4 (x: float) = x.ToString("0.0000", Globalization.CultureInfo.InvariantCulture)
 let fg (x: float) = x.ToString("0.####e0", Globalization.CultureInfo.InvariantCulture)
-printfn "# %s %s %s width %d layers %d batch %d iter %d lr %g time %s pred %A prior %s; %d targets; threads %d; load %s"
-    (FlowKind.text config.Flow) (VelocityKind.text model) (Coupling.text config.Coupling) (fst (VelocityConfig.size config.Model))
+printfn "# standardize %b; %s %s %s width %d layers %d batch %d iter %d lr %g time %s pred %A prior %s; %d targets; threads %d; load %s"
+    standardize (FlowKind.text config.Flow) (VelocityKind.text model) (Coupling.text config.Coupling) (fst (VelocityConfig.size config.Model))
     (snd (VelocityConfig.size config.Model)) config.BatchSize config.Iterations config.LearningRate (TimeDistribution.text config.Time)
     config.Prediction (Prior.centreText config.Prior.Centre) inSpace.shape[0] threads (File.ReadAllText "/proc/loadavg").[0..13]
 printfn "step\tcpu_s\twall_s\ttrain_loss\tflow_by_t\tzoo_mean_by_t\tacc_mean\tacc_min\tbma\tdiversity\tnovelty\tfidelity(floor)"
 let opt (x: float option) = x |> Option.map fg |> Option.defaultValue "-"
 // the prior's own samples (step 0 of sampling): for the fitted prior, the fitted-Gaussian baseline
-if config.Prior.Centre = FitToTargets then
-    let prior = { config.Prior with Centre = Prior.fit zoo.Layout split.Train }
+match config.Prior.Centre with
+| FitToTargets st ->
+    let prior = { config.Prior with Centre = Prior.fit st zoo.Layout split.Train }
     use gen = Scope.Rng.create 1L
     let x0 = Scope.noGrad (fun () -> Prior.sample prior space gen torch.CPU samples)
     let row = Evaluation.evaluate ctx "prior" x0
     printfn "prior\t-\t-\t-\t-\t-\t%s\t%s\t%s\t%s\t%s\t%s (%s)" (f4 row.AccuracyMean) (f4 row.AccuracyMin) (f4 row.Bma.Accuracy)
         (opt row.Diversity) (opt row.NoveltyRatio) (opt row.Fidelity) (opt row.FidelityFloor)
+| Origin | Fitted _ -> ()
 let mutable finished = false
 let mutable lastLosses = 0
 let mutable trainCpu = 0.0   // CPU seconds inside training only (evaluations excluded)
@@ -84,7 +95,7 @@ while not finished do
     use cts = new CancellationTokenSource()
     let before = cpu ()
     let r =
-        Training.train config zoo.Layout split.Train (Some ckpt)
+        Training.train config zoo.Layout targets (Some ckpt)
             (fun p -> if p.Step % every = 0 && p.Step < config.Iterations then cts.Cancel()) cts.Token
     finished <- (r.Outcome = Completed)
     (match r.Outcome with Diverged s -> failwith $"diverged at {s}" | _ -> ())
@@ -94,7 +105,7 @@ while not finished do
     trainCpu <- trainCpu + (cpu () - before)
     let byT = LossByTime.evaluate space r.Flow.Prior config.Coupling config.BatchSize 5 32 1L inSpace [ Flow.predict r.Flow; zooMean ]
     let s = Scope.noGrad (fun () -> Sampling.sample { SamplingConfig.defaults samples with Steps = steps; Seed = 1L } ignore torch.CPU r.Flow)
-    let row = Evaluation.evaluate ctx "flow" s.Theta
+    let row = Evaluation.evaluate ctx "flow" (toRaw s.Theta)
     s.Theta.Dispose()
     let b (xs: float[]) = xs |> Array.map fg |> String.concat " "
     printfn "%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s (%s)" step trainCpu sw.Elapsed.TotalSeconds (fg (Array.average seg)) (b byT[0]) (b byT[1])

@@ -38,7 +38,13 @@ module Flow =
     /// step to t = 1: x_t + (1 - t) v, or exp_{x_t}((1 - t) proj v) on the Geometric flow's manifold.
     let predictOn (flow: Flow) (layout: Layout) (t: Tensor) (xt: Tensor) : Tensor =
         let s = spaceOn flow layout
-        Scope.run (fun () -> Objective.endpoint flow.Prediction s t xt (flow.Model.On layout t xt))
+        Scope.run (fun () ->
+            match Prior.standardize flow.Prior layout with
+            | None -> Objective.endpoint flow.Prediction s t xt (flow.Model.On layout t xt)
+            | Some (toZ, ofZ) ->
+                // a standardized flow's model works on z = (x - μ)/s (Prior.fs); Euclidean only, so no projection
+                let zt = toZ xt
+                ofZ (Objective.endpoint flow.Prediction s t zt (flow.Model.On layout t zt)))
 
     /// x̂1 on the trained layout: t [B], x_t [B, P] -> [B, P].
     let predict (flow: Flow) (t: Tensor) (xt: Tensor) : Tensor = predictOn flow (layout flow) t xt
@@ -57,14 +63,16 @@ module Flow =
           "flow.sigma", flow.Space.Sigma.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
           "flow.prior_std", flow.Prior.Std.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
           "flow.prediction", Prediction.text flow.Prediction ]
-        @ (match flow.Prior.Centre with Origin -> [] | c -> [ "flow.prior_centre", Prior.centreText c; "flow.prior_layout", (match c with Fitted (l, _, _) -> string l | _ -> "") ])
+        @ (match flow.Prior.Centre with
+           | Fitted g -> [ "flow.prior_centre", Prior.centreText flow.Prior.Centre; "flow.prior_layout", string g.Layout ]
+           | Origin | FitToTargets _ -> [])
         @ VelocityModel.toMetadata flow.Model.Config flow.Model.Layout
 
     /// The fitted prior's tensors ("prior.mean", "prior.std"), or none.
     let priorTensors (flow: Flow) : (string * Tensor) list =
         match flow.Prior.Centre with
-        | Fitted (_, mean, std) -> [ "prior.mean", mean; "prior.std", std ]
-        | Origin | FitToTargets -> []
+        | Fitted g -> [ "prior.mean", g.Mean; "prior.std", g.Std ]
+        | Origin | FitToTargets _ -> []
 
     /// Writes a flow (the EMA model's parameters under "ema.") atomically, with extra header entries (e.g. the
     /// training settings and the held-out runs).
@@ -103,14 +111,19 @@ module Flow =
             let centre =
                 match s.Metadata.TryFind "flow.prior_centre" with
                 | None | Some "origin" -> Origin
-                | Some "fitted" ->
+                | Some ("fitted" | "standardized" as name) ->
                     let priorLayout = Storage.interpret path "a flow" (fun () -> Layout.parse (get "flow.prior_layout"))
                     let tensor (name: string) =
                         match s.Tensors |> List.tryFind (fun (n, _) -> n = name) with
                         | Some (_, t) when t.dim() = 1L && int t.shape[0] = Layout.paramCount priorLayout -> t.to_type(torch.float32).clone()
                         | _ -> Check.dataError $"{path}: the fitted prior needs a tensor {name} of {Layout.paramCount priorLayout} values (flow.prior_layout {priorLayout}); the file was edited or damaged."
-                    Fitted(priorLayout, tensor "prior.mean", tensor "prior.std")
-                | Some other -> Check.dataError $"{path}: unknown flow.prior_centre '{other}' (expected origin or fitted)."
+                    let std = tensor "prior.std"
+                    if not ((use ok = (std.isfinite().all().logical_and(std.gt(scalar 0.0).all())) in ok.ToBoolean())) then
+                        Check.dataError $"{path}: the fitted prior's standard deviations must be finite and > 0; the file was edited or damaged."
+                    if name = "standardized" && kind <> Euclidean then
+                        Check.dataError $"{path}: a standardized prior needs the Euclidean flow, but flow.kind is {FlowKind.text kind}; the file was edited or damaged."
+                    Fitted { Layout = priorLayout; Mean = tensor "prior.mean"; Std = std; Standardized = (name = "standardized") }
+                | Some other -> Check.dataError $"{path}: unknown flow.prior_centre '{other}' (expected origin, fitted or standardized)."
             { Space = FlowSpace.create kind sigma layout
               Prior = { Std = priorStd; Centre = centre }
               Prediction = prediction

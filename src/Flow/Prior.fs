@@ -15,16 +15,25 @@ namespace WeightFlow
 
 open TorchSharp
 
+/// The Gaussian fitted to a layout's training targets: per raw parameter mean and standard deviation [P] (float32,
+/// CPU). With `Standardized` (Euclidean flows only) the velocity model also works in the standardized coordinates
+/// z = (θ - Mean) / Std: it reads z_t and writes ẑ1, the prediction is x̂1 = Mean + Std·ẑ1 and the training loss is
+/// taken on z (`Prior.standardize`). The Euclidean path and Euler steps are affine-equivariant, so this is exactly a
+/// flow from N(0, I) on the per-parameter standardized zoo: predicting ẑ1 = 0 (the zoo mean) costs the model nothing,
+/// where a model on raw weights has to learn the mean's 7,950 values through its positional embeddings first.
+[<NoComparison>]
+type FittedGaussian = { Layout: Layout; Mean: Tensor; Std: Tensor; Standardized: bool }
+
 /// Where the prior is centred.
 [<NoComparison>]
 type PriorCentre =
     /// N(0, Std² I): the thesis' prior (the default).
     | Origin
     /// A training setting: fit N(μ, diag σ²) to the training targets when training starts (Training.train), giving
-    /// `Fitted`.
-    | FitToTargets
-    /// N(mean, diag std²) over the raw parameters [P] of `layout` (float32, CPU); Std is unused.
-    | Fitted of layout: Layout * mean: Tensor * std: Tensor
+    /// `Fitted`; `standardized` as in FittedGaussian.
+    | FitToTargets of standardized: bool
+    /// N(Mean, diag Std²) over the raw parameters of the fit's layout; the prior's Std is unused.
+    | Fitted of FittedGaussian
 
 [<NoComparison>]
 type Prior = { Std: float; Centre: PriorCentre }
@@ -34,13 +43,20 @@ module Prior =
     /// s = 0.1, centred at the origin.
     let defaults = { Std = 0.1; Centre = Origin }
 
-    /// The centre's name in file headers: origin, fit-to-targets, fitted.
+    /// The centre's name in file headers: origin, fitted, standardized (a fit to do or done alike).
     let centreText (c: PriorCentre) =
-        match c with Origin -> "origin" | FitToTargets -> "fit-to-targets" | Fitted _ -> "fitted"
+        match c with
+        | Origin -> "origin"
+        | FitToTargets false | Fitted { Standardized = false } -> "fitted"
+        | FitToTargets true | Fitted { Standardized = true } -> "standardized"
+
+    /// The fit, if the prior has one.
+    let fitted (prior: Prior) : FittedGaussian option =
+        match prior.Centre with Fitted g -> Some g | Origin | FitToTargets _ -> None
 
     /// The Gaussian fitted to raw targets [N, P] of `layout`: per-parameter mean and standard deviation (population,
     /// floored at 1e-6 so no coordinate is frozen).
-    let fit (layout: Layout) (targets: Tensor) : PriorCentre =
+    let fit (standardized: bool) (layout: Layout) (targets: Tensor) : PriorCentre =
         Check.shape "targets" [ int targets.shape[0]; Layout.paramCount layout ] targets
         Check.arg "targets" (targets.shape[0] >= 2L) $"Fitting a prior needs at least two target networks; got {targets.shape[0]}."
         Scope.noGrad (fun () ->
@@ -49,7 +65,7 @@ module Prior =
             let std = x.std(0L, false).clamp_min(scalar 1e-6).to_type(torch.float32)
             mean.DetachFromDisposeScope() |> ignore
             std.DetachFromDisposeScope() |> ignore
-            Fitted(layout, mean, std))
+            Fitted { Layout = layout; Mean = mean; Std = std; Standardized = standardized })
 
     /// Per-parameter [P] of `target` from per-parameter [P] of `fitted` (same depth, same input and output widths,
     /// hidden widths >= the fitted ones): hidden neuron k of a layer takes the stats of fitted neuron k mod h, in every
@@ -81,9 +97,20 @@ module Prior =
             let x =
                 match prior.Centre with
                 | Origin -> eps.mul(scalar prior.Std)
-                | Fitted (layout, mean, std) ->
-                    let mean, std = tile layout space.Layout mean, tile layout space.Layout std
+                | Fitted g ->
+                    let mean, std = tile g.Layout space.Layout g.Mean, tile g.Layout space.Layout g.Std
                     eps * std.unsqueeze(0L) + mean.unsqueeze(0L)
-                | FitToTargets ->
+                | FitToTargets _ ->
                     invalidArg "prior" "The prior is still to be fitted to the training targets (FitToTargets); Training.train fits it, or call Prior.fit."
             FlowSpace.embed space (x.``to``(device)))
+
+    /// The standardization of a `Standardized` fit on `layout` (tiled to it): (to z, from z) on [B, P] tensors, or
+    /// None (identity) for any other prior.
+    let standardize (prior: Prior) (layout: Layout) : ((Tensor -> Tensor) * (Tensor -> Tensor)) option =
+        match prior.Centre with
+        | Fitted ({ Standardized = true } as g) ->
+            let mean = (tile g.Layout layout g.Mean).unsqueeze(0L)
+            let std = (tile g.Layout layout g.Std).unsqueeze(0L)
+            let onDevice (x: Tensor) (v: Tensor) = if v.device = x.device then v else v.``to``(x.device)
+            Some ((fun x -> (x - onDevice x mean) / onDevice x std), (fun z -> z * onDevice z std + onDevice z mean))
+        | _ -> None

@@ -120,6 +120,10 @@ module TrainingConfig =
         c.ClipNorm |> Option.iter (fun x -> Check.arg "ClipNorm" (x > 0.0 && Double.IsFinite x) $"ClipNorm must be finite and > 0; got {x}.")
         Check.arg "CheckpointEvery" (c.CheckpointEvery >= 1) $"CheckpointEvery must be >= 1; got {c.CheckpointEvery}."
         TimeDistribution.validate c.Time
+        match c.Prior.Centre, c.Flow with
+        | (FitToTargets true | Fitted { Standardized = true }), (Normalized | Geometric) ->
+            invalidArg "Prior" $"The standardized prior works in per-parameter standardized coordinates, which exist only for the Euclidean flow (the {FlowKind.text c.Flow} flow's space is a product of spheres); use the Euclidean flow or the fitted prior without standardization."
+        | _ -> ()
 
     let private inv (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
 
@@ -161,8 +165,14 @@ module Training =
         let t = match c.Prediction with Velocity -> t0.clamp_max(scalar (1.0 - 1e-3)) | Endpoint | EndpointViaVelocity -> t0
         let x0, x1 = Coupling.pair c.Coupling space x0 x1
         let xt = Path.sample space.Path gen x0 x1 t
-        let out = model.On space.Layout t xt
-        Objective.loss c.Prediction space out x0 x1 xt t, t
+        match Prior.standardize c.Prior space.Layout with
+        | None ->
+            let out = model.On space.Layout t xt
+            Objective.loss c.Prediction space out x0 x1 xt t, t
+        | Some (toZ, _) ->
+            // the model and the loss in standardized coordinates (Prior.fs, FittedGaussian)
+            let zt = toZ xt
+            Objective.loss c.Prediction space (model.On space.Layout t zt) (toZ x0) (toZ x1) zt t, t
 
     let private flowOf (c: TrainingConfig) (space: FlowSpace) (ema: Ema) : Flow =
         { Space = space; Prior = c.Prior; Prediction = c.Prediction; Model = ema.Model }
@@ -199,7 +209,7 @@ module Training =
         let x1all = Scope.noGrad (fun () -> Scope.run (fun () -> (FlowSpace.embed space targets).contiguous()))
         // the fitted prior (Prior.fs) comes from the raw targets: a pure function of them, so a resumed run refits it
         // identically
-        let c = match c.Prior.Centre with FitToTargets -> { c with Prior = { c.Prior with Centre = Prior.fit layout targets } } | _ -> c
+        let c = match c.Prior.Centre with FitToTargets st -> { c with Prior = { c.Prior with Centre = Prior.fit st layout targets } } | _ -> c
         let model = (use g = Scope.Rng.create (Scope.Rng.derive c.Seed 1L) in VelocityModel.init g device c.Model layout)
         let ema = Ema.create c.EmaDecay device model
         let opt = Optim.create (Optim.adam c.LearningRate) model.Parameters

@@ -177,6 +177,12 @@ type PredictionArg =
     | Velocity
     | Endpoint_Via_Velocity
 
+[<RequireQualifiedAccess>]
+type PriorArg =
+    | Origin
+    | Fitted
+    | Standardized
+
 type TrainArgs =
     | [<Mandatory>] Zoo of string
     | Flow of FlowArg
@@ -193,6 +199,7 @@ type TrainArgs =
     | Time of string
     | Sigma of float
     | Ema of float
+    | Prior of PriorArg
     | Hold_Out of int
     | Seed of int
     | Device of string
@@ -216,6 +223,7 @@ type TrainArgs =
             | Time _ -> "training-time distribution: beta(a,b) with a or b = 1, or uniform (default: the preset's)."
             | Sigma _ -> "σ of the Gaussian path (Euclidean, Normalized; default: the preset's)."
             | Ema _ -> "EMA decay of the sampled model's weights (default: the preset's)."
+            | Prior _ -> "the prior: origin (N(0, 0.1² I), the thesis'; default), fitted (the Gaussian fitted to the training targets) or standardized (fitted, with the model in standardized coordinates; Euclidean flow only; README \"MNIST flows\")."
             | Hold_Out _ -> "train without the last K runs of the zoo (held out for evaluation; default 10)."
             | Seed _ -> "random seed (default 0)."
             | Device _ -> "cpu (default) or cuda[:N]."

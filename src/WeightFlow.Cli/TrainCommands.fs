@@ -49,6 +49,12 @@ let train (args: ParseResults<TrainArgs>) : int =
             Time = (match args.TryGetResult TrainArgs.Time with Some s -> TimeDistribution.parse s | None -> preset.Time)
             Sigma = args.GetResult(TrainArgs.Sigma, preset.Sigma)
             EmaDecay = args.GetResult(TrainArgs.Ema, preset.EmaDecay)
+            Prior =
+                match args.TryGetResult TrainArgs.Prior with
+                | Some PriorArg.Origin -> { preset.Prior with Centre = PriorCentre.Origin }
+                | Some PriorArg.Fitted -> { preset.Prior with Centre = PriorCentre.FitToTargets false }
+                | Some PriorArg.Standardized -> { preset.Prior with Centre = PriorCentre.FitToTargets true }
+                | None -> preset.Prior
             Seed = int64 (args.GetResult(TrainArgs.Seed, 0)) }
     if File.Exists checkpoint && not (args.Contains TrainArgs.Resume) then
         Check.dataError $"{checkpoint} exists (an interrupted run). Pass --resume to continue it, or delete it to start afresh."

@@ -17,7 +17,7 @@ let private targets () =
 
 let private centre (prior: Prior) =
     match prior.Centre with
-    | Fitted (l, mean, std) -> l, mean, std
+    | Fitted g -> g.Layout, g.Mean, g.Std
     | c -> failtest $"expected a fitted prior, got {Prior.centreText c}"
 
 [<Tests>]
@@ -25,7 +25,7 @@ let tests =
     testList "Prior" [
         test "the fitted prior holds the targets' per-parameter mean and standard deviation, and samples from them" {
             let x = targets ()
-            let l, mean, std = centre { Std = 0.1; Centre = Prior.fit layout x }
+            let l, mean, std = centre { Std = 0.1; Centre = Prior.fit false layout x }
             Expect.equal l layout "layout of the fit"
             // the fit is a float64 reduction of float32 data stored as float32: equal to the direct float32 statistic
             // within a few float32 roundings of values up to ~1.6
@@ -33,7 +33,7 @@ let tests =
             Expect.allClose 1e-5 std (x.std(0L, false)) "std"
             let space = FlowSpace.create FlowKind.Euclidean 0.0 layout
             use gen = Scope.Rng.create 1L
-            let s = Prior.sample { Std = 0.1; Centre = Fitted(l, mean, std) } space gen torch.CPU 4000
+            let s = Prior.sample { Std = 0.1; Centre = Fitted { Layout = l; Mean = mean; Std = std; Standardized = false } } space gen torch.CPU 4000
             // 4,000 draws: the sample mean's standard error is std/63 <= 0.0003; allow 5 standard errors
             Expect.isLessThan ((s.mean([| 0L |]) - mean).abs().max().ToDouble()) (5.0 * 0.17 / 63.0) "sample mean"
             // the sample std's relative standard error is ~1/√8000 = 1.1%; allow 5%
@@ -64,7 +64,7 @@ let tests =
             let x = targets ()
             let c = { TrainingConfig.cpu FlowKind.Geometric VelocityKind.Rt with
                         Model = VelocityConfig.defaults VelocityKind.Rt 8 1; Iterations = 3; BatchSize = 4; CheckpointEvery = 2
-                        Coupling = Independent; Prior = { Prior.defaults with Centre = FitToTargets } }
+                        Coupling = Independent; Prior = { Prior.defaults with Centre = FitToTargets false } }
             let path = Path.Combine(Path.GetTempPath(), $"wf-prior-{System.Guid.NewGuid():N}.safetensors")
             try
                 use cts = new CancellationTokenSource()
@@ -91,5 +91,31 @@ let tests =
                     "likelihood refuses a fitted prior"
             finally
                 for f in [ path; path + ".lock" ] do if File.Exists f then File.Delete f
+        }
+    
+        test "a standardized flow (Euclidean) trains and predicts in z = (x - μ)/s, keeps its fit in the file, and other flows refuse it" {
+            let x = targets ()
+            let c = { TrainingConfig.cpu FlowKind.Euclidean VelocityKind.Rt with
+                        Model = VelocityConfig.defaults VelocityKind.Rt 8 1; Iterations = 3; BatchSize = 4
+                        Coupling = Independent; Prior = { Prior.defaults with Centre = FitToTargets true } }
+            let r = Training.train c layout x None ignore CancellationToken.None
+            Expect.all r.Losses System.Double.IsFinite "finite losses"
+            let g = match r.Flow.Prior.Centre with Fitted g -> g | _ -> failtest "fitted"
+            Expect.isTrue g.Standardized "standardized"
+            // x̂1 = μ + s·ẑ1(t, (x_t - μ)/s): the model's own output mapped back
+            use gen = Scope.Rng.create 2L
+            let xt = Flow.samplePrior r.Flow gen torch.CPU 3
+            let t = torch.full([| 3L |], scalar 0.3)
+            let expected = Scope.noGrad (fun () -> r.Flow.Model.On layout t ((xt - g.Mean) / g.Std) * g.Std + g.Mean)
+            // the same float32 operations in the same order
+            Expect.bitExact (Scope.noGrad (fun () -> Flow.predict r.Flow t xt)) expected "prediction in z, mapped back"
+            let path = Path.Combine(Path.GetTempPath(), $"wf-std-{System.Guid.NewGuid():N}.safetensors")
+            try
+                Flow.save path r.Flow
+                let loaded = Flow.load torch.CPU path
+                Expect.bitExact (Scope.noGrad (fun () -> Flow.predict loaded t xt)) expected "loaded flow predicts the same"
+            finally if File.Exists path then File.Delete path
+            for kind in [ FlowKind.Normalized; FlowKind.Geometric ] do
+                Expect.throwsT<System.ArgumentException> (fun () -> Training.train { c with Flow = kind } layout x None ignore CancellationToken.None |> ignore) $"{kind} refuses it"
         }
     ]

@@ -116,7 +116,7 @@ let mnistTests =
                 let expected = if VelocityConfig.kind f.Training.Model = VelocityKind.Mlp then 1e-3 else 3e-3
                 Expect.equal f.Training.LearningRate expected $"{f.Name}: the measured MNIST learning rate (README \"MNIST flows\")"
             for f in full.Job.Flows do
-                Expect.isTrue (ReproduceMnist.thesisTable72 |> List.exists (fun (n, _) -> n = f.Name) || f.Name.Contains "symmetry" || f.Name.Contains "MLP")
+                Expect.isTrue (ReproduceMnist.thesisTable72 |> List.exists (fun (n, _) -> n = f.Name) || f.Name.Contains "symmetry" || f.Name.Contains "MLP" || f.Name.Contains "standardized")
                     $"{f.Name}: a Table 7.2 row, or one of our extra rows"
         }
 
@@ -133,7 +133,9 @@ let mnistTests =
                         String.concat "," [ for j in 0 .. 783 -> (if j / 70 = c then 1.0 + rng.NextDouble() else rng.NextDouble() * 0.3).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) ]
                         + $",{c}" |])
                 let q = ReproduceMnist.config Quick 0L (Path.Combine(dir, "out"))
-                let flows = q.Job.Flows |> List.filter (fun f -> f.Name = "Geometric (aligned + symmetry)") |> List.map (fun f -> { f with Training = { f.Training with Iterations = 3 } })
+                // the Geometric (isotropic prior) and the standardized Euclidean flow: both priors through every stage,
+                // the fitted one also tiled to 784-32-10 by `wider`
+                let flows = q.Job.Flows |> List.filter (fun f -> f.Name = "Geometric (aligned + symmetry)" || f.Name.Contains "standardized") |> List.map (fun f -> { f with Training = { f.Training with Iterations = 3 } })
                 let r = { q with Job = { q.Job with Task = Task.Csv csv; Flows = flows; Zoo = { q.Job.Zoo with Runs = 4; Every = 2; Epochs = 2; DropEpochs = 0 }; Pairs = 4 }
                                  Steps = [ 2 ]; SweepCount = 2; Noise = [ 0.0 ] }
                 let first = ReproduceMnist.run r ignore CancellationToken.None
@@ -150,9 +152,10 @@ let mnistTests =
                 let transfer = ReproduceTransfer.fashionTransfer t ignore CancellationToken.None
                 Expect.equal transfer.Rows.Length (2 * flows.Length) "guided and unguided rows per flow"
                 Expect.isNone transfer.Job.TrainingSeconds "the MNIST job's zoo read back"
-                Expect.equal (transfer.Curves |> List.map (fun cv -> cv.Iterations)) [ [| 0; 2; 4 |] ] "the Gaussian curve (no Euclidean RT flow here)"
+                Expect.equal flows.Length 2 "two flows"
+                Expect.equal (transfer.Curves |> List.map (fun cv -> cv.Iterations)) [ [| 0; 2; 4 |]; [| 0; 2; 4 |] ] "the Gaussian curve and the Euclidean RT flow's"
                 let wide = ReproduceTransfer.wider t ignore CancellationToken.None
-                Expect.equal (wide.Rows |> List.map (fun row -> row.Count)) [ 2; 2 ] "784-32-10 samples, guided and not"
+                Expect.equal (wide.Rows |> List.map (fun row -> row.Count)) [ 2; 2; 2; 2 ] "784-32-10 samples, guided and not, per flow"
                 for f in transfer.Files @ wide.Files do Expect.isTrue (File.Exists f) f
                 let again = ReproduceTransfer.fashionTransfer t ignore CancellationToken.None
                 Expect.equal again.Rows transfer.Rows "rows read back"
