@@ -88,6 +88,8 @@ module TrainingConfig =
     /// Through a velocity the late prediction is x_t plus a shrinking correction (loss in t ∈ [0.8, 1] 0.11 -> 0.02
     /// geometric), at 3e-3 the loss is lower in every t bucket, and with symmetry-aware pairs the Normalized RT's
     /// small-t loss falls below its zoo-mean predictor: no dead samples, MMD² at its floor, in the same ~100-140 CPU s.
+    /// Still missed with these settings: calibrated CE below the fitted Gaussian's (0.054-0.060 against 0.051-0.053 at
+    /// seeds 0 and 1, one and two threads; held-out checkpoints 0.049-0.050).
     /// The MLP predicts x̂1 through a velocity (EndpointViaVelocity, the x1 loss kept): its plain x̂1 output passes
     /// through a 512-wide stream, narrower than the 802 weights of a 30-16-16-2 network, so it cannot even copy x_t at
     /// t ≈ 1 (loss 0.0092 in t ∈ [0.8, 1] against the zoo mean's 0.0122) and its samples sat near the zoo mean
