@@ -39,12 +39,13 @@ module Flow =
     let predictOn (flow: Flow) (layout: Layout) (t: Tensor) (xt: Tensor) : Tensor =
         let s = spaceOn flow layout
         Scope.run (fun () ->
+            let model = Preconditioning.apply s.Preconditioning layout (flow.Model.On layout)
             match Prior.standardize flow.Prior layout with
-            | None -> Objective.endpoint flow.Prediction s t xt (flow.Model.On layout t xt)
+            | None -> Objective.endpoint flow.Prediction s t xt (model t xt)
             | Some (toZ, ofZ) ->
                 // a standardized flow's model works on z = (x - μ)/s (Prior.fs); Euclidean only, so no projection
                 let zt = toZ xt
-                ofZ (Objective.endpoint flow.Prediction s t zt (flow.Model.On layout t zt)))
+                ofZ (Objective.endpoint flow.Prediction s t zt (model t zt)))
 
     /// x̂1 on the trained layout: t [B], x_t [B, P] -> [B, P].
     let predict (flow: Flow) (t: Tensor) (xt: Tensor) : Tensor = predictOn flow (layout flow) t xt
@@ -66,6 +67,7 @@ module Flow =
         @ (match flow.Prior.Centre with
            | Fitted g -> [ "flow.prior_centre", Prior.centreText flow.Prior.Centre; "flow.prior_layout", string g.Layout ]
            | Origin | FitToTargets _ -> [])
+        @ Preconditioning.toMetadata flow.Space.Preconditioning
         @ VelocityModel.toMetadata flow.Model.Config flow.Model.Layout
 
     /// The fitted prior's tensors ("prior.mean", "prior.std"), or none.
@@ -124,7 +126,8 @@ module Flow =
                         Check.dataError $"{path}: a standardized prior needs the Euclidean flow, but flow.kind is {FlowKind.text kind}; the file was edited or damaged."
                     Fitted { Layout = priorLayout; Mean = tensor "prior.mean"; Std = std; Standardized = (name = "standardized") }
                 | Some other -> Check.dataError $"{path}: unknown flow.prior_centre '{other}' (expected origin, fitted or standardized)."
-            { Space = FlowSpace.create kind sigma layout
+            let preconditioning = Preconditioning.ofMetadata path layout sigma s.Metadata.TryFind
+            { Space = { FlowSpace.create kind sigma layout with Preconditioning = preconditioning }
               Prior = { Std = priorStd; Centre = centre }
               Prediction = prediction
               Model = model }

@@ -27,7 +27,9 @@ type FlowSpace =
       /// The conditional path.
       Path: Path
       /// σ of the Gaussian path (unused by the geodesic path).
-      Sigma: float }
+      Sigma: float
+      /// How the model's input and output are scaled along the path (Unscaled unless training fitted scales).
+      Preconditioning: Preconditioning }
 
 [<RequireQualifiedAccess>]
 module FlowKind =
@@ -49,19 +51,20 @@ module FlowSpace =
         let canonical = Canonical.defaultConfig
         match kind with
         | Euclidean ->
-            { Kind = kind; Layout = layout; Canonical = None; Manifold = Manifold.euclidean p; Path = Gaussian sigma; Sigma = sigma }
+            { Kind = kind; Layout = layout; Canonical = None; Manifold = Manifold.euclidean p; Path = Gaussian sigma; Sigma = sigma; Preconditioning = Unscaled }
         | Normalized ->
-            { Kind = kind; Layout = layout; Canonical = Some canonical; Manifold = Manifold.euclidean p; Path = Gaussian sigma; Sigma = sigma }
+            { Kind = kind; Layout = layout; Canonical = Some canonical; Manifold = Manifold.euclidean p; Path = Gaussian sigma; Sigma = sigma; Preconditioning = Unscaled }
         | Geometric ->
             let radius = Canonical.lastLayerRadius canonical layout |> Option.defaultValue 1.0
             let m = WeightSpace.ofLayoutWithRadius radius layout
-            { Kind = kind; Layout = layout; Canonical = Some canonical; Manifold = m; Path = Geodesic m; Sigma = sigma }
+            { Kind = kind; Layout = layout; Canonical = Some canonical; Manifold = m; Path = Geodesic m; Sigma = sigma; Preconditioning = Unscaled }
 
     /// The same flow on another layout of the same depth (sampling a wider network, thesis §7.3.4).
     let forLayout (layout: Layout) (s: FlowSpace) : FlowSpace =
         if Layout.depth layout <> Layout.depth s.Layout then
             invalidArg "layout" $"A flow over {s.Layout} networks runs only on layouts of the same depth; {layout} has depth {Layout.depth layout}."
-        if layout = s.Layout then s else create s.Kind s.Sigma layout
+        // the preconditioning's scales are per layer, so they carry over to any layout of the same depth
+        if layout = s.Layout then s else { create s.Kind s.Sigma layout with Preconditioning = s.Preconditioning }
 
     /// Weights [B, P] into the flow's space: canonicalized for Normalized and Geometric, a copy otherwise.
     let embed (s: FlowSpace) (theta: Tensor) : Tensor =

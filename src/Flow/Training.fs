@@ -28,6 +28,9 @@ type TrainingConfig =
       Time: TimeDistribution
       Prior: Prior
       Prediction: Prediction
+      /// How the model's input and output are scaled along the path (Flow/Preconditioning; Euclidean and Normalized
+      /// flows only): the scales are fitted from the targets when training starts and stored with the flow.
+      Preconditioning: PreconditioningKind
       Model: VelocityConfig
       Iterations: int
       BatchSize: int
@@ -66,7 +69,7 @@ module TrainingConfig =
     /// Adam 1e-3 without schedule or clipping; plus the EMA (0.999). Other kinds at the same width and depth.
     let thesis (flow: FlowKind) (kind: VelocityKind) =
         { Flow = flow; Sigma = 1e-4; Coupling = Independent; Time = TimeDistribution.defaults; Prior = Prior.defaults
-          Prediction = Endpoint; Model = VelocityConfig.defaults kind 64 5
+          Prediction = Endpoint; Preconditioning = PreconditioningKind.Plain; Model = VelocityConfig.defaults kind 64 5
           Iterations = 250_000; BatchSize = 32; LearningRate = 1e-3; Schedule = Constant; ClipNorm = None
           EmaDecay = 0.999; CheckpointEvery = 1000; Seed = 0L }
 
@@ -126,6 +129,12 @@ module TrainingConfig =
         | (FitToTargets true | Fitted { Standardized = true }), (Normalized | Geometric) ->
             invalidArg "Prior" $"The standardized prior works in per-parameter standardized coordinates, which exist only for the Euclidean flow (the {FlowKind.text c.Flow} flow's space is a product of spheres); use the Euclidean flow or the fitted prior without standardization."
         | _ -> ()
+        if c.Preconditioning <> PreconditioningKind.Plain && c.Flow = Geometric then
+            Check.arg "Preconditioning" false $"The {PreconditioningKind.text c.Preconditioning} preconditioning rescales the Gaussian path's x_t; the Geometric flow's geodesic path keeps x_t on the spheres. Use plain with the Geometric flow."
+        if c.Preconditioning <> PreconditioningKind.Plain && (match c.Prior.Centre with Origin -> false | _ -> true) then
+            Check.arg "Preconditioning" false $"The {PreconditioningKind.text c.Preconditioning} preconditioning's scales assume the prior N(0, s² I); the {Prior.centreText c.Prior.Centre} prior has its own per-parameter scales. Use plain with a fitted or standardized prior."
+        if c.Preconditioning = PreconditioningKind.Edm && c.Prediction <> Endpoint then
+            Check.arg "Preconditioning" false $"The edm preconditioning writes x̂1 = c_skip·x_t + c_out·F, an endpoint; with {Prediction.text c.Prediction} prediction use plain or input."
 
     let private inv (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
 
@@ -140,6 +149,7 @@ module TrainingConfig =
           "train.seed", string c.Seed ]
         // only a non-default centre adds an entry, so the identity of existing checkpoints is unchanged
         @ (match c.Prior.Centre with Origin -> [] | centre -> [ "train.prior_centre", Prior.centreText centre ])
+        @ (match c.Preconditioning with PreconditioningKind.Plain -> [] | k -> [ "train.preconditioning", PreconditioningKind.text k ])
         @ VelocityModel.toMetadata c.Model (Layout.create [ 1; 1 ]) |> List.filter (fun (k, _) -> k <> "model.layout")
 
 [<RequireQualifiedAccess>]
@@ -169,12 +179,29 @@ module Training =
         let xt = Path.sample space.Path gen x0 x1 t
         match Prior.standardize c.Prior space.Layout with
         | None ->
-            let out = model.On space.Layout t xt
+            let out = Preconditioning.apply space.Preconditioning space.Layout (model.On space.Layout) t xt
             Objective.loss c.Prediction space out x0 x1 xt t, t
         | Some (toZ, _) ->
             // the model and the loss in standardized coordinates (Prior.fs, FittedGaussian)
             let zt = toZ xt
             Objective.loss c.Prediction space (model.On space.Layout t zt) (toZ x0) (toZ x1) zt t, t
+
+    /// The run's preconditioning with its scales: the targets' RMS per group (in the space) and the prior's (s for
+    /// the Euclidean flow; measured on 1,024 canonicalized prior samples from a generator of its own for the
+    /// Normalized flow, so the training draws are those of a plain run).
+    let fitPreconditioning (c: TrainingConfig) (space: FlowSpace) (x1: Tensor) : Preconditioning =
+        match c.Preconditioning with
+        | PreconditioningKind.Plain -> Unscaled
+        | kind ->
+            let layout = space.Layout
+            let prior =
+                match space.Kind with
+                | Euclidean -> Array.create (Preconditioning.groupCount layout) c.Prior.Std
+                | Normalized | Geometric ->
+                    use g = Scope.Rng.create (Scope.Rng.derive c.Seed 3L)
+                    Scope.noGrad (fun () -> Scope.value (fun () ->
+                        Preconditioning.groupRms layout (Prior.sample c.Prior space g x1.device 1024)))
+            Preconditioning.create kind layout { Prior = prior; Data = Preconditioning.groupRms layout x1; Sigma = space.Sigma }
 
     let private flowOf (c: TrainingConfig) (space: FlowSpace) (ema: Ema) : Flow =
         { Space = space; Prior = c.Prior; Prediction = c.Prediction; Model = ema.Model }
@@ -207,11 +234,12 @@ module Training =
         TrainingConfig.validate c
         Check.shape "targets" [ int targets.shape[0]; Layout.paramCount layout ] targets
         let device = targets.device
-        let space = FlowSpace.create c.Flow c.Sigma layout
-        let x1all = Scope.noGrad (fun () -> Scope.run (fun () -> (FlowSpace.embed space targets).contiguous()))
+        let space0 = FlowSpace.create c.Flow c.Sigma layout
+        let x1all = Scope.noGrad (fun () -> Scope.run (fun () -> (FlowSpace.embed space0 targets).contiguous()))
         // the fitted prior (Prior.fs) comes from the raw targets: a pure function of them, so a resumed run refits it
         // identically
         let c = match c.Prior.Centre with FitToTargets st -> { c with Prior = { c.Prior with Centre = Prior.fit st layout targets } } | _ -> c
+        let space = { space0 with Preconditioning = fitPreconditioning c space0 x1all }
         let model = (use g = Scope.Rng.create (Scope.Rng.derive c.Seed 1L) in VelocityModel.init g device c.Model layout)
         let ema = Ema.create c.EmaDecay device model
         let opt = Optim.create (Optim.adam c.LearningRate) model.Parameters

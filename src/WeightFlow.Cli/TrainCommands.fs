@@ -46,15 +46,20 @@ let train (args: ParseResults<TrainArgs>) : int =
                 | Some PredictionArg.Velocity -> Prediction.Velocity
                 | Some PredictionArg.Endpoint_Via_Velocity -> Prediction.EndpointViaVelocity
                 | None -> preset.Prediction
+            Preconditioning =
+                match args.TryGetResult TrainArgs.Preconditioning with
+                | Some s -> PreconditioningKind.parse s
+                | None -> preset.Preconditioning
             Time = (match args.TryGetResult TrainArgs.Time with Some s -> TimeDistribution.parse s | None -> preset.Time)
             Sigma = args.GetResult(TrainArgs.Sigma, preset.Sigma)
             EmaDecay = args.GetResult(TrainArgs.Ema, preset.EmaDecay)
             Prior =
+                let prior = { preset.Prior with Std = args.GetResult(TrainArgs.Prior_Std, preset.Prior.Std) }
                 match args.TryGetResult TrainArgs.Prior with
-                | Some PriorArg.Origin -> { preset.Prior with Centre = PriorCentre.Origin }
-                | Some PriorArg.Fitted -> { preset.Prior with Centre = PriorCentre.FitToTargets false }
-                | Some PriorArg.Standardized -> { preset.Prior with Centre = PriorCentre.FitToTargets true }
-                | None -> preset.Prior
+                | Some PriorArg.Origin -> { prior with Centre = PriorCentre.Origin }
+                | Some PriorArg.Fitted -> { prior with Centre = PriorCentre.FitToTargets false }
+                | Some PriorArg.Standardized -> { prior with Centre = PriorCentre.FitToTargets true }
+                | None -> prior
             Seed = int64 (args.GetResult(TrainArgs.Seed, 0)) }
     if File.Exists checkpoint && not (args.Contains TrainArgs.Resume) then
         Check.dataError $"{checkpoint} exists (an interrupted run). Pass --resume to continue it, or delete it to start afresh."
@@ -101,6 +106,7 @@ let train (args: ParseResults<TrainArgs>) : int =
         if json then
             Render.json (dict [ "file", box out; "flow", box (FlowKind.text flow); "model", box (VelocityKind.text kind)
                                 "parameters", box parameters; "coupling", box (Coupling.text config.Coupling)
+                                "preconditioning", box (PreconditioningKind.text config.Preconditioning)
                                 "iterations", box config.Iterations; "batch", box config.BatchSize
                                 "train_checkpoints", box split.Train.shape[0]; "held_out_runs", box split.HeldOutRuns
                                 "final_loss", box finalLoss; "seconds", box result.Seconds; "cpu_seconds", box cpuSeconds
@@ -112,6 +118,7 @@ let train (args: ParseResults<TrainArgs>) : int =
                 [ [ "flow"; FlowKind.text flow ]
                   [ "model"; $"{VelocityKind.text kind} ({parameters} parameters)" ]
                   [ "coupling"; Coupling.text config.Coupling ]
+                  [ "preconditioning"; PreconditioningKind.text config.Preconditioning ]
                   [ "iterations x batch"; $"{config.Iterations} x {config.BatchSize}" ]
                   [ "training targets"; $"{split.Train.shape[0]} checkpoints of {split.TrainRuns.Length} runs ({split.HeldOutRuns.Length} runs held out)" ]
                   [ "final loss (mean of the last 50 steps)"; $"%.5f{finalLoss}" ]
