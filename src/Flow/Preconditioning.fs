@@ -43,18 +43,27 @@ type PreconditioningKind =
     | Plain
     | Input
     | Edm
+    /// EDM's preconditioning and its loss weight λ(t) = 1/c_out² per coordinate (Karras et al. 2022, eq. 8 with
+    /// λ = 1/c_out²): the loss is the network's error on its own unit-RMS target (x1 - c_skip·x_t)/c_out, so every t
+    /// counts alike; with the plain x1 loss an error at t near 1 counts c_out² ≈ (1 - t)² s² less than at t = 0.
+    | EdmWeighted
 
 [<RequireQualifiedAccess>]
 module PreconditioningKind =
     let text (k: PreconditioningKind) =
-        match k with PreconditioningKind.Plain -> "plain" | PreconditioningKind.Input -> "input" | PreconditioningKind.Edm -> "edm"
+        match k with
+        | PreconditioningKind.Plain -> "plain"
+        | PreconditioningKind.Input -> "input"
+        | PreconditioningKind.Edm -> "edm"
+        | PreconditioningKind.EdmWeighted -> "edm-weighted"
 
     let parse (s: string) =
         match s.Trim().ToLowerInvariant() with
         | "plain" | "none" -> PreconditioningKind.Plain
         | "input" -> PreconditioningKind.Input
         | "edm" -> PreconditioningKind.Edm
-        | _ -> Check.dataError $"Unknown preconditioning '{s}'; expected plain, input or edm."
+        | "edm-weighted" -> PreconditioningKind.EdmWeighted
+        | _ -> Check.dataError $"Unknown preconditioning '{s}'; expected plain, input, edm or edm-weighted."
 
 [<RequireQualifiedAccess>]
 module Preconditioning =
@@ -100,7 +109,7 @@ module Preconditioning =
         match kind with
         | PreconditioningKind.Plain -> Unscaled
         | PreconditioningKind.Input -> validate layout scales; ScaledInput scales
-        | PreconditioningKind.Edm -> validate layout scales; ScaledInputOutput scales
+        | PreconditioningKind.Edm | PreconditioningKind.EdmWeighted -> validate layout scales; ScaledInputOutput scales
 
     /// (c_in, c_skip, c_out) as [B, P] for times t [B] (or a scalar tensor) on `layout`, on `device`.
     let coefficients (s: PathScales) (layout: Layout) (t: Tensor) (device: Device) : Tensor * Tensor * Tensor =
@@ -127,6 +136,12 @@ module Preconditioning =
         | ScaledInputOutput s ->
             let cIn, cSkip, cOut = coefficients s layout t xt.device
             cSkip * xt + cOut * model t (xt * cIn)
+
+    /// EDM's weighted loss per network [B]: mean over coordinates of ((x̂1 - x1)/c_out)², the network's error on its
+    /// unit-RMS target (PreconditioningKind.EdmWeighted); x̂1 is the (projected) prediction.
+    let weightedLoss (s: PathScales) (layout: Layout) (t: Tensor) (xhat: Tensor) (x1: Tensor) : Tensor =
+        let _, _, cOut = coefficients s layout t xhat.device
+        ((xhat - x1) / cOut).square().mean([| 1L |])
 
     let private inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
     let private list (xs: float[]) = xs |> Array.map inv |> String.concat ","

@@ -133,7 +133,7 @@ module TrainingConfig =
             Check.arg "Preconditioning" false $"The {PreconditioningKind.text c.Preconditioning} preconditioning rescales the Gaussian path's x_t; the Geometric flow's geodesic path keeps x_t on the spheres. Use plain with the Geometric flow."
         if c.Preconditioning <> PreconditioningKind.Plain && (match c.Prior.Centre with Origin -> false | _ -> true) then
             Check.arg "Preconditioning" false $"The {PreconditioningKind.text c.Preconditioning} preconditioning's scales assume the prior N(0, s² I); the {Prior.centreText c.Prior.Centre} prior has its own per-parameter scales. Use plain with a fitted or standardized prior."
-        if c.Preconditioning = PreconditioningKind.Edm && c.Prediction <> Endpoint then
+        if (c.Preconditioning = PreconditioningKind.Edm || c.Preconditioning = PreconditioningKind.EdmWeighted) && c.Prediction <> Endpoint then
             Check.arg "Preconditioning" false $"The edm preconditioning writes x̂1 = c_skip·x_t + c_out·F, an endpoint; with {Prediction.text c.Prediction} prediction use plain or input."
 
     let private inv (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
@@ -180,7 +180,10 @@ module Training =
         match Prior.standardize c.Prior space.Layout with
         | None ->
             let out = Preconditioning.apply space.Preconditioning space.Layout (model.On space.Layout) t xt
-            Objective.loss c.Prediction space out x0 x1 xt t, t
+            match c.Preconditioning, space.Preconditioning with
+            | PreconditioningKind.EdmWeighted, ScaledInputOutput s ->
+                Preconditioning.weightedLoss s space.Layout t (Objective.endpoint c.Prediction space t xt out) x1, t
+            | _ -> Objective.loss c.Prediction space out x0 x1 xt t, t
         | Some (toZ, _) ->
             // the model and the loss in standardized coordinates (Prior.fs, FittedGaussian)
             let zt = toZ xt

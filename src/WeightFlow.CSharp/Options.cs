@@ -150,6 +150,7 @@ public sealed class FlowTrainingOptions
             time: preset.Time,
             prior: new Prior(std: PriorStd, centre: PriorCentre.Origin),
             prediction: preset.Prediction,
+            preconditioning: preset.Preconditioning,
             model: VelocityConfigModule.defaults(Kind, Width ?? size.Item1, Layers ?? size.Item2),
             iterations: Iterations,
             batchSize: BatchSize,

@@ -222,7 +222,7 @@ type TrainArgs =
             | Layers _ -> "model layers / MLP blocks (default: the preset's)."
             | Learning_Rate _ -> "learning rate (default: the preset's; --lr for short)."
             | Prediction _ -> "what the model predicts: endpoint (x1, the thesis'), velocity, or endpoint-via-velocity (x1 = x_t + (1 - t) v, trained on the x1 loss; default: the preset's)."
-            | Preconditioning _ -> "how the model's input and output are scaled along the Gaussian path (Euclidean, Normalized): plain, input (x_t / its RMS per layer) or edm (input scaling and x1 = c_skip x_t + c_out F); default: the preset's."
+            | Preconditioning _ -> "how the model's input and output are scaled along the Gaussian path (Euclidean, Normalized): plain, input (x_t / its RMS per layer), edm (input scaling and x1 = c_skip x_t + c_out F) or edm-weighted (edm with the loss weighted by 1/c_out²); default: the preset's."
             | Prior_Std _ -> "standard deviation s of the prior N(0, s² I) (default: the preset's, 0.1)."
             | Time _ -> "training-time distribution: beta(a,b) with a or b = 1, or uniform (default: the preset's)."
             | Sigma _ -> "σ of the Gaussian path (Euclidean, Normalized; default: the preset's)."

@@ -87,6 +87,20 @@ let tests =
                 Expect.isLessThan (abs corr) 0.02 $"t = {tv}: residual uncorrelated with x_t"
         }
 
+        test "the EDM-weighted loss is the network's squared error on its target (x1 - c_skip·x_t)/c_out" {
+            let s = { Prior = Array.create 6 0.1; Data = dataRms; Sigma = 1e-4 }
+            use gen = Scope.Rng.create 7L
+            let x1 = gaussianWithGroupRms gen 6 dataRms
+            let xt = torch.randn([| 6L; int64 p |], generator = gen) * 0.1
+            let f = torch.randn([| 6L; int64 p |], generator = gen)
+            let t = torch.tensor([| 0.0f; 0.2f; 0.4f; 0.6f; 0.8f; 0.99f |])
+            let xhat = Preconditioning.apply (ScaledInputOutput s) layout (fun _ _ -> f) t xt
+            let _, cSkip, cOut = Preconditioning.coefficients s layout t torch.CPU
+            let expected = (f - (x1 - cSkip * xt) / cOut).square().mean([| 1L |])
+            // float32: x̂1 - x1 divided by c_out ≥ ~1e-3 at t = 0.99 amplifies rounding (~1e-8 absolute) to ~1e-5
+            Expect.allClose 1e-3 (Preconditioning.weightedLoss s layout t xhat x1) expected "per-network loss"
+        }
+
         test "groupRms and perCoordinate follow the layout's flat order" {
             use gen = Scope.Rng.create 5L
             let x = gaussianWithGroupRms gen 20000 dataRms
