@@ -32,6 +32,14 @@ let restore (file: Resumable.StateFile) (model: VelocityModel) (ema: Ema) (opt: 
     match Resumable.tryLoad file with
     | None -> []
     | Some s ->
+        // settings that differ from their default add a "train." entry (TrainingConfig.toMetadata: prior centre,
+        // preconditioning) and tryLoad checks only the entries this run has: a run with the default must also refuse
+        // a checkpoint that has the entry
+        let identity = set (List.map fst file.Identity)
+        for KeyValue (key, v) in s.Stored.Metadata do
+            if key.StartsWith "train." && not (identity.Contains key) then
+                Resumable.dispose s
+                Check.fail Check.ErrorKind.Mismatch $"{file.Path} is the saved state of another run ({key} = '{v}', this run has the default). Delete it to start afresh, or rerun with the settings it was made with."
         VelocityModel.copyFrom file.Path "model." s.Stored.Tensors model.Parameters
         VelocityModel.copyFrom file.Path "ema." s.Stored.Tensors ema.Model.Parameters
         (use _ = torch.no_grad ()

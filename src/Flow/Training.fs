@@ -128,6 +128,14 @@ module TrainingConfig =
                 | _ -> PreconditioningKind.Plain
             Iterations = 1000; Schedule = WarmupCosine 100; ClipNorm = Some 1.0; CheckpointEvery = 250 }
 
+    /// The preconditioning a run uses: its setting with the prior N(0, s² I), plain with a fitted or standardized
+    /// prior (Prior.fs), which brings its own per-parameter scales (the standardized prior's model already reads
+    /// and writes unit-scale z) and whose runs were measured without preconditioning (README "MNIST flows").
+    let preconditioning (c: TrainingConfig) =
+        match c.Prior.Centre with
+        | Origin -> c.Preconditioning
+        | FitToTargets _ | Fitted _ -> PreconditioningKind.Plain
+
     let validate (c: TrainingConfig) =
         Check.arg "Iterations" (c.Iterations >= 1) $"Iterations must be >= 1; got {c.Iterations}."
         Check.arg "BatchSize" (c.BatchSize >= 1) $"BatchSize must be >= 1; got {c.BatchSize}."
@@ -142,11 +150,9 @@ module TrainingConfig =
         | (FitToTargets true | Fitted { Standardized = true }), (Normalized | Geometric) ->
             invalidArg "Prior" $"The standardized prior works in per-parameter standardized coordinates, which exist only for the Euclidean flow (the {FlowKind.text c.Flow} flow's space is a product of spheres); use the Euclidean flow or the fitted prior without standardization."
         | _ -> ()
-        if c.Preconditioning <> PreconditioningKind.Plain && c.Flow = Geometric then
+        if preconditioning c <> PreconditioningKind.Plain && c.Flow = Geometric then
             Check.arg "Preconditioning" false $"The {PreconditioningKind.text c.Preconditioning} preconditioning rescales the Gaussian path's x_t; the Geometric flow's geodesic path keeps x_t on the spheres. Use plain with the Geometric flow."
-        if c.Preconditioning <> PreconditioningKind.Plain && (match c.Prior.Centre with Origin -> false | _ -> true) then
-            Check.arg "Preconditioning" false $"The {PreconditioningKind.text c.Preconditioning} preconditioning's scales assume the prior N(0, s² I); the {Prior.centreText c.Prior.Centre} prior has its own per-parameter scales. Use plain with a fitted or standardized prior."
-        if (c.Preconditioning = PreconditioningKind.Edm || c.Preconditioning = PreconditioningKind.EdmWeighted) && c.Prediction <> Endpoint then
+        if (preconditioning c = PreconditioningKind.Edm || preconditioning c = PreconditioningKind.EdmWeighted) && c.Prediction <> Endpoint then
             Check.arg "Preconditioning" false $"The edm preconditioning writes x̂1 = c_skip·x_t + c_out·F, an endpoint; with {Prediction.text c.Prediction} prediction use plain or input."
 
     let private inv (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
@@ -162,7 +168,7 @@ module TrainingConfig =
           "train.seed", string c.Seed ]
         // only a non-default centre adds an entry, so the identity of existing checkpoints is unchanged
         @ (match c.Prior.Centre with Origin -> [] | centre -> [ "train.prior_centre", Prior.centreText centre ])
-        @ (match c.Preconditioning with PreconditioningKind.Plain -> [] | k -> [ "train.preconditioning", PreconditioningKind.text k ])
+        @ (match preconditioning c with PreconditioningKind.Plain -> [] | k -> [ "train.preconditioning", PreconditioningKind.text k ])
         @ VelocityModel.toMetadata c.Model (Layout.create [ 1; 1 ]) |> List.filter (fun (k, _) -> k <> "model.layout")
 
 [<RequireQualifiedAccess>]
@@ -193,7 +199,7 @@ module Training =
         match Prior.standardize c.Prior space.Layout with
         | None ->
             let out = Preconditioning.apply space.Preconditioning space.Layout (model.On space.Layout) t xt
-            match c.Preconditioning, space.Preconditioning with
+            match TrainingConfig.preconditioning c, space.Preconditioning with
             | PreconditioningKind.EdmWeighted, ScaledInputOutput s ->
                 Preconditioning.weightedLoss s space.Layout t (Objective.endpoint c.Prediction space t xt out) x1, t
             | _ -> Objective.loss c.Prediction space out x0 x1 xt t, t
@@ -206,7 +212,7 @@ module Training =
     /// the Euclidean flow; measured on 1,024 canonicalized prior samples from a generator of its own for the
     /// Normalized flow, so the training draws are those of a plain run).
     let fitPreconditioning (c: TrainingConfig) (space: FlowSpace) (x1: Tensor) : Preconditioning =
-        match c.Preconditioning with
+        match TrainingConfig.preconditioning c with
         | PreconditioningKind.Plain -> Unscaled
         | kind ->
             let layout = space.Layout
