@@ -10,7 +10,7 @@ open WeightFlow.Tests
 let private layout = Layout.parse "3-4-3-2"
 let private p = Layout.paramCount layout
 
-let private tempFile name = Path.Combine(Path.GetTempPath(), $"wf-{name}-{System.Guid.NewGuid():N}.safetensors")
+let private tempFile = TempFiles.safetensors
 
 /// A small RT as F (untrained; only the plumbing is under test).
 let private rt () =

@@ -14,7 +14,7 @@ let private flowOf (kind: FlowKind) =
     let model = VelocityModel.init gen torch.CPU (VelocityConfig.defaults VelocityKind.Rt 8 1) layout
     { Space = FlowSpace.create kind 1e-4 layout; Prior = Prior.defaults; Prediction = Endpoint; Model = model }
 
-let private tempFile name = Path.Combine(Path.GetTempPath(), $"wf-{name}-{System.Guid.NewGuid():N}.safetensors")
+let private tempFile = TempFiles.safetensors
 
 let private config =
     { SamplingConfig.defaults 6 with

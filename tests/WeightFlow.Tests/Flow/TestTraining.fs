@@ -18,7 +18,7 @@ let private small (kind: VelocityKind) (flow: FlowKind) (coupling: Coupling) =
         Model = (match kind with VelocityKind.Mlp -> VelocityConfig.defaults kind 32 2 | _ -> VelocityConfig.defaults kind 8 2)
         Iterations = 12; BatchSize = 4; CheckpointEvery = 5; Schedule = WarmupCosine 3; Coupling = coupling }
 
-let private tempFile name = Path.Combine(Path.GetTempPath(), $"wf-{name}-{System.Guid.NewGuid():N}.safetensors")
+let private tempFile = TempFiles.safetensors
 
 [<Tests>]
 let tests =
