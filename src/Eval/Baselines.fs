@@ -17,16 +17,25 @@ let mean (project: Tensor -> Tensor) (training: Tensor) : Tensor =
     use _ = torch.no_grad ()
     project (training.mean([| 0L |], keepdim = true))
 
-/// `count` samples of N(μ, diag σ²) fitted to the training checkpoints [M, P] (σ: the unbiased per-coordinate standard
-/// deviation), projected: [count, P].
-let gaussian (project: Tensor -> Tensor) (gen: torch.Generator) (count: int) (training: Tensor) : Tensor =
+/// `count` samples of N(μ, diag τ²σ²) fitted to the training checkpoints [M, P] (σ: the unbiased per-coordinate
+/// standard deviation) at temperature τ >= 0, projected: [count, P]. The baseline for a flow sampled at the same τ
+/// (Prior.sampleTempered): μ + τ·σ·ε, the same ε for every τ from the same generator state.
+let gaussianAt (temperature: float) (project: Tensor -> Tensor) (gen: torch.Generator) (count: int) (training: Tensor) : Tensor =
     Check.arg "count" (count >= 1) $"The Gaussian baseline needs a positive sample count; got {count}."
     Check.arg "training" (training.shape[0] >= 2L) "Fitting a Gaussian needs at least two training checkpoints."
+    Prior.checkTemperature temperature
     use _ = torch.no_grad ()
     let mu = training.mean([| 0L |], keepdim = true)
     let sigma = training.std(0L, true, true)
     let eps = torch.randn([| int64 count; training.shape[1] |], generator = gen, dtype = training.dtype).``to``(training.device)
-    project (mu + sigma * eps)
+    let spread = sigma * eps
+    // τ = 1 skips the multiplication: the untempered baseline is bit for bit what it was.
+    let spread = if temperature <> 1.0 then spread.mul(scalar temperature) else spread
+    project (mu + spread)
+
+/// `gaussianAt 1.0`: N(μ, diag σ²) fitted to the training checkpoints, projected.
+let gaussian (project: Tensor -> Tensor) (gen: torch.Generator) (count: int) (training: Tensor) : Tensor =
+    gaussianAt 1.0 project gen count training
 
 /// `count` checkpoints drawn without replacement from held-out [H, P] (all of them, shuffled, when H <= count).
 let heldOut (gen: torch.Generator) (count: int) (heldOut: Tensor) : Tensor =

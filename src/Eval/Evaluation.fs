@@ -186,6 +186,17 @@ let baselines (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: int
       rowOf "fitted Gaussian" (Baselines.gaussian project g count training)
       rowOf "held-out" (Baselines.heldOut g count baselinePool) ]
 
+/// The fitted Gaussian at sampling temperature τ (`Baselines.gaussianAt`), as an extra row "fitted Gaussian (τ X)"
+/// beside flows sampled at that τ: drawn from a generator seeded with `seed`, so its ε are those of `baselines`' fitted
+/// Gaussian with the same seed (the same networks, contracted towards μ).
+let temperedGaussian (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: int64) (temperature: float) (training: Tensor) : Row =
+    use g = Scope.Rng.create seed
+    let theta = Baselines.gaussianAt temperature project g count training
+    let name = "fitted Gaussian (τ " + temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + ")"
+    let r = evaluate ctx name theta
+    theta.Dispose()
+    r
+
 /// A context for a zoo split by `holdout` (raw or canonicalized: `space` maps the zoo's weights into the evaluated
 /// networks' space): judges with one half of the held-out runs and returns the other half as the held-out baseline's
 /// pool (`Holdout.halves`); the reference is the zoo's first checkpoint, mapped by `space`. Returns the context, the

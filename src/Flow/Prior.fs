@@ -13,6 +13,7 @@
 /// depth reuse the stats of hidden neuron k mod h (`sample`).
 namespace WeightFlow
 
+open System
 open TorchSharp
 
 /// The Gaussian fitted to a layout's training targets: per raw parameter mean and standard deviation [P] (float32,
@@ -87,22 +88,64 @@ module Prior =
                     { W = w.transpose(1L, 2L); B = (Layout.bias fitted i row).index_select(1L, outs) } ]
             (Layout.flatten target layers).squeeze(0L)
 
-    /// B prior samples [B, P] for the space's layout (any layout the space was moved to with FlowSpace.forLayout),
-    /// drawn from `gen` (CPU) and moved to `device`.
-    let sample (prior: Prior) (space: FlowSpace) (gen: torch.Generator) (device: Device) (b: int) : Tensor =
+    /// Checks a sampling temperature τ (`sampleTempered`): finite and >= 0.
+    let checkTemperature (temperature: float) =
+        Check.arg "temperature" (Double.IsFinite temperature && temperature >= 0.0)
+            $"The sampling temperature must be a finite number >= 0 (1 = the prior as trained, 0 = its centre, values in between narrow the prior draw); got {temperature}."
+
+    /// B prior samples [B, P] at sampling temperature τ (issue 13's "sampling noise" axis): the draw contracted
+    /// towards the prior's centre c, x0 = c + τ·(x0 − c), before the flow integrates it. τ = 1 is the prior the flow
+    /// was trained on (the very same tensor: no arithmetic is done), τ < 1 trades diversity for samples nearer the
+    /// flow of the centre, τ = 0 gives one network for every sample (deterministic sampling). What it acts on:
+    /// - Euclidean flows: the raw draw, c = 0 (N(0, s² I)) or the fit's mean μ (fitted/standardized prior): exactly
+    ///   N(c, τ²·Σ).
+    /// - Normalized/Geometric flows with a fitted prior: the raw draw about μ, then canonicalized, so the neurons'
+    ///   directions concentrate around those of canonicalize(μ).
+    /// - Normalized/Geometric flows with the isotropic prior N(0, s² I): contracting the raw draw before the
+    ///   canonicalization would not narrow anything (each hidden neuron's direction w/‖w‖ is scale-invariant, and the
+    ///   deeper layers' canonical biases would even grow as 1/τ, Canonical.fs (C.1)-(C.2)), and the canonical draw's
+    ///   sphere factors are uniform directions, which have no centre to contract towards. So τ scales only the
+    ///   canonical draw's Euclidean factors, the biases (centred at 0 by the prior's symmetry), and leaves every
+    ///   direction as drawn: a narrower prior in the biases only, stated in `temperatureEffect`.
+    let sampleTempered (temperature: float) (prior: Prior) (space: FlowSpace) (gen: torch.Generator) (device: Device) (b: int) : Tensor =
         Check.arg "prior" (prior.Std > 0.0) $"The prior's standard deviation must be > 0; got {prior.Std}."
+        checkTemperature temperature
+        // τ = 1 takes none of the branches below, so its draws are bit for bit those of an untempered prior.
+        let tempered = temperature <> 1.0
         Scope.run (fun () ->
             let p = Layout.paramCount space.Layout
             let eps = torch.randn([| int64 b; int64 p |], generator = gen, dtype = torch.float32)
+            let rawContraction = tempered && (space.Canonical.IsNone || prior.Centre <> Origin)
             let x =
                 match prior.Centre with
-                | Origin -> eps.mul(scalar prior.Std)
+                | Origin -> eps.mul(scalar (if rawContraction then prior.Std * temperature else prior.Std))
                 | Fitted g ->
                     let mean, std = tile g.Layout space.Layout g.Mean, tile g.Layout space.Layout g.Std
-                    eps * std.unsqueeze(0L) + mean.unsqueeze(0L)
+                    // x0 − c = std·eps, scaled before the centre is added (exact at τ = 0: every row is μ).
+                    let spread = eps * std.unsqueeze(0L)
+                    let spread = if rawContraction then spread.mul(scalar temperature) else spread
+                    spread + mean.unsqueeze(0L)
                 | FitToTargets _ ->
                     invalidArg "prior" "The prior is still to be fitted to the training targets (FitToTargets); Training.train fits it, or call Prior.fit."
-            FlowSpace.embed space (x.``to``(device)))
+            let x0 = FlowSpace.embed space (x.``to``(device))
+            if tempered && not rawContraction then
+                // Canonical flow, isotropic prior: the biases (the last `biasCount` coordinates, Layout.fs order).
+                let w = Layout.weightCount space.Layout
+                x0.narrow(1L, int64 w, int64 (p - w)).mul_(scalar temperature) |> ignore
+            x0)
+
+    /// One line saying what the temperature acts on for this prior and flow space (see `sampleTempered`).
+    let temperatureEffect (prior: Prior) (space: FlowSpace) : string =
+        match space.Canonical, prior.Centre with
+        | None, Origin -> "the raw prior draw, about 0"
+        | None, _ -> "the raw prior draw, about the fitted mean"
+        | Some _, Origin -> "the canonical prior's biases only (its hidden and last-layer directions are uniform on their spheres and have no centre to contract towards)"
+        | Some _, _ -> "the raw prior draw about the fitted mean, before canonicalization"
+
+    /// B prior samples [B, P] for the space's layout (any layout the space was moved to with FlowSpace.forLayout),
+    /// drawn from `gen` (CPU) and moved to `device`: `sampleTempered 1.0`.
+    let sample (prior: Prior) (space: FlowSpace) (gen: torch.Generator) (device: Device) (b: int) : Tensor =
+        sampleTempered 1.0 prior space gen device b
 
     /// The standardization of a `Standardized` fit on `layout` (tiled to it): (to z, from z) on [B, P] tensors, or
     /// None (identity) for any other prior.

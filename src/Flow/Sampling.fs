@@ -42,6 +42,10 @@ type SamplingConfig =
       Layout: Layout option
       /// Networks integrated together (memory bound for large layouts or models).
       BatchSize: int
+      /// Sampling temperature τ >= 0 on the prior draw, x0 = c + τ·(x0 − c) about the prior's centre c
+      /// (`Prior.sampleTempered`: for the canonical flows with the isotropic prior only the biases are scaled).
+      /// 1 = the prior as trained (the default), 0 = the centre: one network for every sample.
+      Temperature: float
       Seed: int64 }
 
 /// Sampled networks: the finite ones, and how many came out non-finite (dropped, never returned silently).
@@ -56,15 +60,17 @@ type SamplingResult =
 
 [<RequireQualifiedAccess>]
 module SamplingConfig =
-    /// 100 Euler steps, deterministic, no guidance, the trained layout, batches of 64, seed 0.
+    /// 100 Euler steps, deterministic, no guidance, the trained layout, batches of 64, temperature 1, seed 0.
     let defaults (count: int) =
         { Count = count; Steps = 100; Method = Method.Euler; Rule = VelocityRule.Conditional; Noise = None
-          Guidance = None; Layout = None; BatchSize = 64; Seed = 0L }
+          Guidance = None; Layout = None; BatchSize = 64; Temperature = 1.0; Seed = 0L }
 
     let validate (c: SamplingConfig) =
         Check.arg "count" (c.Count >= 1) $"--count must be at least 1; got {c.Count}."
         Check.arg "steps" (c.Steps >= 1) $"--steps must be at least 1; got {c.Steps}."
         Check.arg "batch" (c.BatchSize >= 1) $"The batch size must be at least 1; got {c.BatchSize}."
+        Check.arg "temperature" (Double.IsFinite c.Temperature && c.Temperature >= 0.0)
+            $"--temperature must be a finite number >= 0 (1 = the prior as trained, 0 = its centre); got {c.Temperature}."
         c.Noise |> Option.iter Transform.checkNoise
         c.Guidance |> Option.iter (fun g ->
             Check.arg "guidance" (g.Lambda >= 0.0 && not (Double.IsInfinity g.Lambda)) $"--guidance must be finite and >= 0; got {g.Lambda}."
@@ -116,7 +122,7 @@ module Sampling =
         let parts =
             [ for b in 0 .. batches - 1 ->
                 let n = min config.BatchSize (config.Count - b * config.BatchSize)
-                use x0 = Flow.samplePriorOn flow layout priorGen device n
+                use x0 = Prior.sampleTempered config.Temperature flow.Prior space priorGen device n
                 let f = field flow layout config.Rule x0
                 let f =
                     match loss with
@@ -163,6 +169,8 @@ module Sampling =
            | Some g -> inv g.Lambda + "@" + (match g.At with GuideAt.State -> "state" | GuideAt.Prediction -> "prediction")
            | None -> "none")
           "sample.seed", string c.Seed ]
+        // Only a tempered prior is recorded, so untempered samples keep the headers (and main-job stage keys) they had.
+        @ (if c.Temperature <> 1.0 then [ "sample.temperature", inv c.Temperature ] else [])
 
     /// Reads a samples file: (layout, theta [N, P], header). Errors name the file and the problem.
     let load (path: string) : Layout * Tensor * (string -> string) =

@@ -508,7 +508,8 @@ module MainJob =
                   "canonical", canonical, Canonical.canonicalize Canonical.defaultConfig aligned.Layout,
                   samples |> List.filter (fun (f, _) -> f.Training.Flow <> Euclidean) ]
                 |> List.filter (fun (_, _, _, xs) -> not xs.IsEmpty)
-            let total = spaces |> List.sumBy (fun (_, _, _, xs) -> xs.Length + 4)
+            let tempered = c.Sampling.Temperature <> 1.0
+            let total = spaces |> List.sumBy (fun (_, _, _, xs) -> xs.Length + (if tempered then 5 else 4))
             let mutable done' = 0
             let tick label =
                 done' <- done' + 1
@@ -520,6 +521,13 @@ module MainJob =
                     let flowRows = [ for f, theta in flows -> (let r = Evaluation.evaluate ctx f.Name theta in tick f.Name; r) ]
                     let baselines = Evaluation.baselines ctx project c.Sampling.Count (c.Seed + 1L) h.Train pool
                     for _ in 1 .. 3 do tick $"{space}: baselines"
+                    // Flows sampled at τ <> 1 also meet the Gaussian at that τ (the bars stay against the τ = 1 one).
+                    let baselines =
+                        if not tempered then baselines
+                        else
+                            let row = Evaluation.temperedGaussian ctx project c.Sampling.Count (c.Seed + 1L) c.Sampling.Temperature h.Train
+                            tick $"{space}: tempered Gaussian"
+                            baselines @ [ row ]
                     pool.Dispose()
                     { Space = space; Flows = flowRows; Baselines = baselines } ]
             Report.writeText path (tablesJson tables)
@@ -556,7 +564,12 @@ module MainJob =
             line $"Derived from the data (MainJobConfig.zooFor): the layout {c.Zoo.Layout} (the data's features, two hidden layers of 16, its classes), {c.Zoo.Epochs} epochs (at least 400 iterations) with the first {c.Zoo.DropEpochs} dropped, and a checkpoint every {c.Zoo.Every} iterations (~80 per run, as the UCI preset); every other zoo setting is the thesis' UCI preset, and the flows use the same presets as UCI."
         | _ -> ()
         if not c.Flows.IsEmpty then
-            line $"Flows trained on the checkpoints of runs 0..{c.Zoo.Runs - c.HeldOutRuns - 1}; the last {c.HeldOutRuns} runs are held out (half judge novelty and fidelity, half are the held-out row). Samples: {c.Sampling.Count} per flow, {c.Sampling.Steps} Euler steps, deterministic."
+            let tau = c.Sampling.Temperature
+            let tauText = tau.ToString("R", CultureInfo.InvariantCulture)
+            let temperature =
+                if tau = 1.0 then "."
+                else $", prior temperature τ = {tauText} (x0 = c + τ·(x0 − c); for the Normalized and Geometric flows the canonical prior's biases only); the row 'fitted Gaussian (τ {tauText})' is the fitted Gaussian at the same τ, the bars stay against the τ = 1 one."
+            line ($"Flows trained on the checkpoints of runs 0..{c.Zoo.Runs - c.HeldOutRuns - 1}; the last {c.HeldOutRuns} runs are held out (half judge novelty and fidelity, half are the held-out row). Samples: {c.Sampling.Count} per flow, {c.Sampling.Steps} Euler steps, deterministic" + temperature)
         line ""
         line "## Stages"
         line ""

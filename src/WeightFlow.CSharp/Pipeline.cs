@@ -42,6 +42,9 @@ public sealed class PipelineOptions
     public int? Samples { get; init; }
     /// <summary>Solver steps per sample (Euler); null takes the job's 100. At least 1.</summary>
     public int? SamplingSteps { get; init; }
+    /// <summary>Sampling temperature τ of every flow's prior draw (see <see cref="SamplingOptions.Temperature"/>); null
+    /// takes the job's default. Finite and at least 0.</summary>
+    public double? SamplingTemperature { get; init; }
     /// <summary>Whole runs the flows never see; null takes the job's (a tenth of the runs, at least 2). At least 2
     /// and fewer than the zoo's runs.</summary>
     public int? HeldOutRuns { get; init; }
@@ -60,6 +63,7 @@ public sealed class PipelineOptions
         if (Pairs < 1) throw new ArgumentOutOfRangeException(nameof(Pairs), Pairs, "Pairs must be at least 1.");
         if (Samples is < 1) throw new ArgumentOutOfRangeException(nameof(Samples), Samples, "Samples must be at least 1.");
         if (SamplingSteps is < 1) throw new ArgumentOutOfRangeException(nameof(SamplingSteps), SamplingSteps, "SamplingSteps must be at least 1.");
+        if (SamplingTemperature is double tau && (!(tau >= 0) || double.IsInfinity(tau))) throw new ArgumentOutOfRangeException(nameof(SamplingTemperature), SamplingTemperature, "SamplingTemperature must be finite and >= 0 (1 = the prior as trained, 0 = its centre), or null.");
         if (HeldOutRuns is < 2) throw new ArgumentOutOfRangeException(nameof(HeldOutRuns), HeldOutRuns, "HeldOutRuns must be at least 2 (half judge novelty and fidelity, half are the held-out row).");
         if (Flows && HeldOutRuns is int h && Runs is int r && h >= r)
             throw new ArgumentOutOfRangeException(nameof(HeldOutRuns), HeldOutRuns, $"HeldOutRuns must be fewer than Runs ({r}): at least one run trains the flows.");
@@ -277,10 +281,10 @@ public static class Pipeline
             var zoo = new ZooConfig(layout: z.Layout, runs: runs, epochs: epochs, batchSize: z.BatchSize, initStd: z.InitStd,
                 optimizer: z.Optimizer, dropEpochs: Math.Min(z.DropEpochs, epochs - 1), every: z.Every, seed: z.Seed);
             var flows = !options.Flows ? Microsoft.FSharp.Collections.FSharpList<FlowRun>.Empty : c.Flows;
-            var sampling = options.Samples is not null || options.SamplingSteps is not null
+            var sampling = options.Samples is not null || options.SamplingSteps is not null || options.SamplingTemperature is not null
                 ? new SamplingConfig(count: options.Samples ?? c.Sampling.Count, steps: options.SamplingSteps ?? c.Sampling.Steps, method: c.Sampling.Method, rule: c.Sampling.Rule,
                     noise: c.Sampling.Noise, guidance: c.Sampling.Guidance, layout: c.Sampling.Layout, batchSize: c.Sampling.BatchSize,
-                    seed: c.Sampling.Seed)
+                    temperature: options.SamplingTemperature ?? c.Sampling.Temperature, seed: c.Sampling.Seed)
                 : c.Sampling;
             var held = options.HeldOutRuns ?? Math.Max(2, runs / 10);
             var config = new MainJobConfig(task: c.Task, zoo: zoo, alignment: c.Alignment, pairs: options.Pairs, points: c.Points,

@@ -139,6 +139,7 @@ type RunArgs =
     | Task of string
     | Preset of string
     | Iterations of int
+    | Temperature of float
     | Seed of int
     | Out of string
     | Json
@@ -146,6 +147,7 @@ type RunArgs =
         member a.Usage =
             match a with
             | Iterations _ -> "train every flow for N iterations instead of the preset's (a smaller budget; the report records it)."
+            | Temperature _ -> "sampling temperature tau >= 0 of every flow's prior draw (default 1; see `sample --temperature`); the report adds the fitted Gaussian at the same tau."
             | Task _ -> "uci (default) | mnist | fashion-mnist | csv:PATH (features + integer label in the last column; layout and zoo settings derived from the data)."
             | Preset _ -> "quick (default: the CPU preset, ≤ 15 min on 2 cores for UCI) | full (5x the flow training iterations)."
             | Seed _ -> "random seed (default 0)."
@@ -268,6 +270,7 @@ type SampleArgs =
     | Layout of string
     | Rule of RuleArg
     | Batch of int
+    | Temperature of float
     | Seed of int
     | Device of string
     | [<Mandatory; AltCommandLine("-o")>] Out of string
@@ -290,6 +293,7 @@ type SampleArgs =
             | Layout _ -> "layout of the sampled networks, e.g. 30-32-2 (default: the flow's; same depth, thesis 7.3.4)."
             | Rule _ -> "velocity from the x1-prediction: conditional (default, (x1 - x_t)/(1 - t) or its log-map) or anchor (x1 - x0)."
             | Batch _ -> "networks integrated together (default 64)."
+            | Temperature _ -> "tau >= 0: the prior draw contracted towards its centre, x0 = c + tau (x0 - c) (default 1 = as trained; 0 = one network). Normalized/Geometric flows with the isotropic prior: the biases only (directions have no centre)."
             | Seed _ -> "random seed of the prior, the noise and the guidance minibatches (default 0)."
             | Device _ -> "cpu (default) or cuda[:N]."
             | Out _ -> "output samples file (safetensors: theta [N, P], layout and settings in the header)."

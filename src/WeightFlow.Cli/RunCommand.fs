@@ -25,6 +25,10 @@ let run (args: ParseResults<RunArgs>) : int =
         match args.TryGetResult RunArgs.Iterations with
         | Some n -> MainJobConfig.withIterations n config
         | None -> config
+    let config =
+        match args.TryGetResult RunArgs.Temperature with
+        | Some tau -> { config with Sampling = { config.Sampling with Temperature = tau } }
+        | None -> config
     let zooPath = MainJob.zooPath config
     if File.Exists(zooPath + ".training-state") then Render.note $"resuming from the training state in {zooPath}.training-state"
     use cts = new CancellationTokenSource()

@@ -57,9 +57,13 @@ let sample (args: ParseResults<SampleArgs>) : int =
             Guidance = guidance
             Layout = layout
             BatchSize = args.GetResult(SampleArgs.Batch, 64)
+            Temperature = args.GetResult(SampleArgs.Temperature, 1.0)
             Seed = int64 (args.GetResult(SampleArgs.Seed, 0)) }
     SamplingConfig.validate config
     let flow = Flow.load device flowPath
+    if config.Temperature <> 1.0 && not json then
+        let space = Flow.spaceOn flow (defaultArg config.Layout (Flow.layout flow))
+        Render.note $"temperature {config.Temperature}: scales {Prior.temperatureEffect flow.Prior space}."
     let batches = (config.Count + config.BatchSize - 1) / config.BatchSize
     let result =
         Render.progress json $"sampling {config.Count} networks" (batches * config.Steps) (fun report ->

@@ -31,6 +31,8 @@ public sealed class OptionsTests
         Assert.Equal(Sampling.metadata(core), Sampling.metadata(mine));
         Assert.Equal(core.BatchSize, mine.BatchSize);
         Assert.True(mine.Layout is null && mine.Guidance is null);
+        Assert.Equal(1.0, mine.Temperature);
+        Assert.Equal(0.25, new SamplingOptions { Temperature = 0.25 }.ToCore().Temperature);
     }
 
     public static TheoryData<string> FlowProperties => new()
@@ -80,7 +82,7 @@ public sealed class OptionsTests
     public static TheoryData<string> SamplingProperties => new()
     {
         "Count", "Steps", "BatchSize", "Noise", "NoiseWindowStart", "NoiseWindowEnd", "GuidanceLambda", "GuidanceTask",
-        "GuidanceBatch", "TargetLayout",
+        "GuidanceBatch", "TargetLayout", "Temperature",
     };
 
     private static SamplingOptions BadSampling(string property) => property switch
@@ -95,6 +97,7 @@ public sealed class OptionsTests
         "GuidanceTask" => new() { GuidanceLambda = 1 },
         "GuidanceBatch" => new() { GuidanceLambda = 1, GuidanceTask = TrainingTask.Uci, GuidanceBatch = 0 },
         "TargetLayout" => new() { TargetLayout = "" },
+        "Temperature" => new() { Temperature = double.NaN },
         _ => throw new ArgumentException(property),
     };
 
@@ -115,6 +118,7 @@ public sealed class OptionsTests
     [InlineData("NoiseWindowEnd")]
     [InlineData("GuidanceLambda")]
     [InlineData("GuidanceBatch")]
+    [InlineData("Temperature")]
     public void The_core_rejects_what_the_facade_rejects_in_sampling(string property) =>
         Assert.ThrowsAny<ArgumentException>(() => SamplingConfigModule.validate(BadSampling(property).ToCore()));
 

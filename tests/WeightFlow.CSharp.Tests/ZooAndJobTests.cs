@@ -87,6 +87,7 @@ public sealed class ZooAndJobTests
     [InlineData("Runs")]
     [InlineData("HeldOutRuns")]
     [InlineData("SamplingSteps")]
+    [InlineData("SamplingTemperature")]
     public void Invalid_pipeline_option_is_named(string property)
     {
         var options = property switch
@@ -94,6 +95,7 @@ public sealed class ZooAndJobTests
             "Iterations" => new PipelineOptions { Iterations = 0 },
             "Runs" => new PipelineOptions { Runs = 0 },
             "HeldOutRuns" => new PipelineOptions { Runs = 4, HeldOutRuns = 4 },
+            "SamplingTemperature" => new PipelineOptions { SamplingTemperature = -1 },
             _ => new PipelineOptions { SamplingSteps = 0 },
         };
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => options.Validate());

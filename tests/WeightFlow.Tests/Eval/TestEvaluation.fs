@@ -43,6 +43,19 @@ let tests =
             let mean = Baselines.mean project training
             Expect.allClose 1e-6 (project mean) mean "canonicalization is idempotent on the projected mean"
         }
+
+        test "the Gaussian at temperature τ: τ = 1 is the plain baseline, τ < 1 the same draws contracted towards μ" {
+            use g = Scope.Rng.create 6L
+            let training = torch.randn([| 50L; int64 (Layout.paramCount layout) |], generator = g) * 0.3 + 1.0
+            let draw tau = (use gen = Scope.Rng.create 8L in Baselines.gaussianAt tau id gen 16 training)
+            let plain = (use gen = Scope.Rng.create 8L in Baselines.gaussian id gen 16 training)
+            Expect.bitExact (draw 1.0) plain "τ = 1"
+            let mu = training.mean([| 0L |], keepdim = true)
+            // (μ + τσε) − μ = τ·((μ + σε) − μ) up to float32 rounding of O(1) values (~1e-7 each)
+            Expect.allClose 1e-5 (draw 0.25 - mu) ((plain - mu) * 0.25) "contracted by τ about μ"
+            Expect.allClose 1e-7 (draw 0.0) (mu.expand(16L, -1L)) "τ = 0 is μ"
+            Expect.throws (fun () -> draw -1.0 |> ignore) "negative τ refused"
+        }
     ]
     // Sequenced: run apart from the parallel property tests, to add no garbage-collection pressure while they run (a
     // GC during a native call can finalize a temporary TorchSharp Scalar still in use there; see the Ode report).

@@ -201,6 +201,7 @@ let private table (dir: string) : Row list =
       zooWith "layout with a zero width" 2 "positive" ("csv:" + blobs4) [ "--layout"; "4-0-2" ]
       sampleFrom "zero count" 2 "--count" f.Flow [ "--count"; "0" ]
       sampleFrom "negative steps" 2 "--steps" f.Flow [ "--steps"; "-3" ]
+      sampleFrom "negative temperature" 2 "--temperature must be a finite number >= 0" f.Flow [ "--temperature"; "-0.5" ]
       sampleFrom "non-finite noise" 2 "noise scale must be finite" f.Flow [ "--noise"; "NaN"; "--window"; "0.5,1" ]
       sampleFrom "noise window t = 1 (outside [0, 1))" 2 "0 <= a < b <= 1" f.Flow [ "--noise"; "0.1"; "--window"; "1,1" ]
       sampleFrom "non-finite guidance lambda" 2 "--guidance must be finite" f.Flow [ "--guidance"; "NaN"; "--task"; "csv:" + blobs4 ]

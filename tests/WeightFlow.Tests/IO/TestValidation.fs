@@ -286,6 +286,8 @@ let tests =
             let d = SamplingConfig.defaults 4
             expectError Check.ErrorKind.InvalidOption [ "--count"; "0" ] (sampling { d with Count = 0 }) |> ignore
             expectError Check.ErrorKind.InvalidOption [ "--steps"; "-3" ] (sampling { d with Steps = -3 }) |> ignore
+            expectError Check.ErrorKind.InvalidOption [ "--temperature"; "-1" ] (sampling { d with Temperature = -1.0 }) |> ignore
+            expectError Check.ErrorKind.InvalidOption [ "--temperature"; "NaN" ] (sampling { d with Temperature = nan }) |> ignore
             expectError Check.ErrorKind.InvalidOption [ "noise" ] (sampling { d with Noise = Some { Transform.Noise.Eps = nan; Start = 0.5; Stop = 1.0 } }) |> ignore
             expectError Check.ErrorKind.InvalidOption [ "noise" ] (sampling { d with Noise = Some { Transform.Noise.Eps = infinity; Start = 0.5; Stop = 1.0 } }) |> ignore
             expectError Check.ErrorKind.InvalidOption [ "window" ] (sampling { d with Noise = Some { Transform.Noise.Eps = 0.1; Start = -0.2; Stop = 0.5 } }) |> ignore

@@ -95,6 +95,15 @@ let tests =
                 let second = MainJob.run c ignore CancellationToken.None
                 Expect.equal (set second.Reused).Count (3 + 1 + 2 * names.Length + 1) "every stage reused"
                 Expect.equal second.Tables first.Tables "the tables read back equal"
+                // a sampling temperature resamples (the flows are reused) and adds the Gaussian at that τ
+                let tempered = MainJob.run { c with Sampling = { c.Sampling with Temperature = 0.5 } } ignore CancellationToken.None
+                for n in names do Expect.contains tempered.Reused (TrainFlow n) $"{n} reused"
+                Expect.isFalse (List.contains (SampleFlow "Euclidean") tempered.Reused) "resampled at τ = 0.5"
+                for t, t0 in List.zip tempered.Tables first.Tables do
+                    Expect.equal (t.Baselines |> List.map (fun r -> r.Name)) [ "zoo mean"; "fitted Gaussian"; "held-out"; "fitted Gaussian (τ 0.5)" ] "the tempered Gaussian beside the three"
+                    // the same draws, evaluated again (bit for bit the same computation)
+                    Expect.equal t.Baselines[1].CalibratedCrossEntropy t0.Baselines[1].CalibratedCrossEntropy "the τ = 1 Gaussian unchanged (the bars' baseline)"
+                Expect.stringContains (File.ReadAllText tempered.ReportPath) "prior temperature τ = 0.5" "the report states τ"
                 // a cancelled job stops with OperationCanceledException
                 use cts = new CancellationTokenSource()
                 cts.Cancel()
