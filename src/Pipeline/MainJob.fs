@@ -373,6 +373,10 @@ module MainJob =
             // the checkpoint's name carries the key's hash: a changed configuration never meets a stale state
             let checkpoint = $"{path}.{Convert.ToHexString(Security.Cryptography.SHA256.HashData(Text.Encoding.UTF8.GetBytes key))[..11]}.checkpoint"
             let label = $"train {f.Name} ({VelocityKind.text (VelocityConfig.kind f.Training.Model)}, {f.Training.Iterations} it)"
+            // the process's CPU seconds of this training (all threads), recorded beside the wall time: on a shared
+            // machine the wall time says little about the cost (README "CPU discipline")
+            let proc = Process.GetCurrentProcess()
+            let cpu0 = proc.TotalProcessorTime
             let result =
                 try
                     Training.train f.Training aligned.Layout split.Train (Some checkpoint)
@@ -387,7 +391,8 @@ module MainJob =
                 let loss = if tail.Length = 0 then nan else Array.average tail
                 Flow.saveWith path
                     (Targets.metadata split @ TrainingConfig.toMetadata f.Training
-                     @ [ "train.final_loss", inv loss; "train.seconds", inv result.Seconds ]) result.Flow
+                     @ [ "train.final_loss", inv loss; "train.seconds", inv result.Seconds
+                         "train.cpu_seconds", inv (proc.Refresh(); (proc.TotalProcessorTime - cpu0).TotalSeconds) ]) result.Flow
                 record c (TrainFlow f.Name) key
                 if File.Exists checkpoint then File.Delete checkpoint
                 result.Flow, Some result.Seconds, loss, false

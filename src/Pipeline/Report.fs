@@ -32,9 +32,10 @@ module Figures =
         plot.ShowLegend(legend) |> ignore
         save path plot
 
-    /// Overlaid histograms of several series with shared bins.
-    let histogram (path: string) (title: string) (xlabel: string) (series: (string * float[]) list) (bins: int) =
-        let all = series |> List.collect (snd >> List.ofArray) |> List.filter Double.IsFinite
+    /// Overlaid histograms of several series with shared bins, and dashed vertical reference lines (`marks`, e.g.
+    /// the thesis' values; the bins span them too).
+    let histogramWith (path: string) (title: string) (xlabel: string) (series: (string * float[]) list) (bins: int) (marks: (string * float) list) =
+        let all = (series |> List.collect (snd >> List.ofArray)) @ (marks |> List.map snd) |> List.filter Double.IsFinite
         let lo, hi = (if all.IsEmpty then 0.0, 1.0 else List.min all, List.max all)
         let width = if hi > lo then (hi - lo) / float bins else 1.0
         use plot = new Plot()
@@ -49,7 +50,17 @@ module Figures =
             bars.Color <- (color k).WithAlpha(0.6)
             for bar in bars.Bars do bar.Size <- width * 0.9
             bars.LegendText <- name)
+        marks |> List.iteri (fun k (name, x) ->
+            let l = plot.Add.VerticalLine(x)
+            l.Color <- (color k).WithAlpha(0.9)
+            l.LinePattern <- LinePattern.Dashed
+            l.LineWidth <- 2.0f
+            l.LegendText <- name)
         finish path title xlabel "count" Alignment.UpperRight plot
+
+    /// Overlaid histograms of several series with shared bins.
+    let histogram (path: string) (title: string) (xlabel: string) (series: (string * float[]) list) (bins: int) =
+        histogramWith path title xlabel series bins []
 
     /// One marker per named set at (x, y), each its own legend entry.
     let scatter (path: string) (title: string) (xlabel: string) (ylabel: string) (points: (string * float * float) list) =

@@ -275,11 +275,15 @@ module Reproduce =
             { Name = name; Source = source
               Training = { c with Coupling = coupling; Iterations = iterations c; Seed = seed
                                   Schedule = (match preset with Quick -> WarmupCosine 10 | Full -> c.Schedule) } }
+        let kinds = [ Euclidean, "Euclidean"; Normalized, "Normalized"; Geometric, "Geometric" ]
+        // the nine rows of Table 7.1 first, then the extra rows: a run stopped early (`--rows` evaluates what
+        // finished; every flow is its own cached stage) has the thesis' rows
         let flows =
-            [ for kind, name in [ Euclidean, "Euclidean"; Normalized, "Normalized"; Geometric, "Geometric" ] do
+            [ for kind, name in kinds do
                 yield flow name kind VelocityKind.Rt Independent UnalignedZoo
                 yield flow $"{name} (aligned)" kind VelocityKind.Rt Independent AlignedZoo
                 yield flow $"{name} (aligned + OT)" kind VelocityKind.Rt MinibatchOt AlignedZoo
+              for kind, name in kinds do
                 yield flow $"{name} (aligned + symmetry)" kind VelocityKind.Rt SymmetryAware AlignedZoo
               yield flow "Euclidean MLP (aligned)" Euclidean VelocityKind.Mlp Independent AlignedZoo ]
         let count = match preset with Quick -> 16 | Full -> 64
@@ -287,6 +291,24 @@ module Reproduce =
           Steps = (match preset with Quick -> [ 8; 32; 128 ] | Full -> [ 8; 16; 32; 64; 128; 256; 512 ])
           SweepCount = (match preset with Quick -> 8 | Full -> 64)
           Guidance = 0.1 }
+
+    /// A row's id on the command line (`reproduce uci --rows`): its name in lower case, words joined by '-'
+    /// ("Euclidean (aligned + OT)" -> "euclidean-aligned-ot").
+    let rowId (name: string) =
+        String.Join("-", name.ToLowerInvariant().Split([| ' '; '('; ')'; '+' |], StringSplitOptions.RemoveEmptyEntries))
+
+    /// The reproduction restricted to the rows `ids` (`rowId`s; every row when empty), in the configuration's order:
+    /// a run that could not train every row evaluates and reports the rows that finished (their flows and samples
+    /// are read back), and the steps sweep uses the aligned rows among them.
+    let withRows (ids: string list) (r: UciReproduction) : UciReproduction =
+        if ids.IsEmpty then r
+        else
+            let known = r.Job.Flows |> List.map (fun f -> rowId f.Name)
+            match ids |> List.filter (fun i -> not (List.contains i known)) with
+            | [] -> { r with Job = { r.Job with Flows = r.Job.Flows |> List.filter (fun f -> List.contains (rowId f.Name) ids) } }
+            | unknown ->
+                let u, k = String.Join(", ", unknown), String.Join(", ", known)
+                invalidArg "rows" $"Unknown row(s) {u}; the rows of `reproduce uci` are {k} (comma-separated)."
 
     let private pointJson (p: StepsPoint) =
         JsonSerializer.Serialize(dict [ "flow", box p.Flow; "guided", box p.Guided; "steps", box p.Steps; "accuracy", box p.AccuracyMean
@@ -348,6 +370,28 @@ module Reproduce =
             Report.writeText path (String.concat "\n" (key :: (points |> List.map pointJson)))
             points
 
+    /// The issue's bar for a row of Table 7.1 (issue 12, "Done when"): mean sample accuracy >= 0.98 and calibrated
+    /// cross-entropy below the fitted Gaussian's in the same space; "met", or what missed and by how much.
+    let verdict (t: MainJobTable) (row: Evaluation.Row) : string =
+        let gaussian = t.Baselines |> List.tryFind (fun b -> b.Name = "fitted Gaussian")
+        let misses =
+            [ if not (row.AccuracyMean >= 0.98) then yield $"accuracy {Report.f4 row.AccuracyMean} < 0.98"
+              match gaussian with
+              | Some g when not (row.CalibratedCrossEntropy < g.CalibratedCrossEntropy) ->
+                  let pct = 100.0 * (row.CalibratedCrossEntropy / g.CalibratedCrossEntropy - 1.0)
+                  yield $"CE {Report.f4 row.CalibratedCrossEntropy} ≥ Gaussian's {Report.f4 g.CalibratedCrossEntropy} (+%.1f{pct}%%)"
+              | Some _ -> ()
+              | None -> yield "no fitted-Gaussian row" ]
+        if misses.IsEmpty then "met" else "missed: " + String.Join("; ", misses)
+
+    /// The CPU seconds of a flow's training as recorded in its file (`train.cpu_seconds`, MainJob.trainFlow), if any.
+    let private trainingCpu (path: string) : float option =
+        if not (File.Exists path) then None
+        else
+            let s = Storage.read path
+            for _, t in s.Tensors do t.Dispose()
+            s.Metadata.TryFind "train.cpu_seconds" |> Option.map (fun v -> Double.Parse(v, CultureInfo.InvariantCulture))
+
     /// Runs the UCI reproduction: the main job with the rows above (its report.md, barrier figure = Fig. 7.2), the
     /// steps sweep, and table-7.1.md / table-7.1.csv / fig-7.3-*.png.
     let uci (r: UciReproduction) (progress: MainJobProgress -> unit) (ct: CancellationToken) : UciResult =
@@ -355,13 +399,15 @@ module Reproduce =
         let sweep = stepsSweep r (fun label d t -> progress { Stage = Evaluate; Label = label; Done = d; Total = t; Message = "" }) ct
         let c = r.Job
         let rows = [ for t in job.Tables do for row in t.Flows @ t.Baselines -> t.Space, row ]
-        let header = [ "row"; "space"; "accuracy mean ± std (min)"; "CE raw"; "CE calibrated"; "diversity"; "novelty ratio"; "MMD² (floor)"; "thesis accuracy / loss" ]
+        let verdicts = [ for t in job.Tables do for row in t.Flows -> row.Name, verdict t row ] |> Map.ofList
+        let header = [ "row"; "space"; "accuracy mean ± std (min)"; "CE raw"; "CE calibrated"; "diversity"; "novelty ratio"; "MMD² (floor)"; "bar"; "thesis accuracy / loss" ]
         let cells (space: string, row: Evaluation.Row) =
             [ row.Name; space; $"{Report.f4 row.AccuracyMean} ± {Report.f4 row.AccuracyStd} ({Report.f4 row.AccuracyMin})"
               Report.f4 row.CrossEntropy; Report.f4 row.CalibratedCrossEntropy
               Report.opt (fun d -> d.ToString("F5", CultureInfo.InvariantCulture)) row.Diversity
               Report.opt Report.f3 row.NoveltyRatio
               (match row.Fidelity, row.FidelityFloor with Some v, Some fl -> $"{Report.f4 v} ({Report.f4 fl})" | _ -> "–")
+              (verdicts.TryFind row.Name |> Option.defaultValue "–")
               (thesisTable71 |> List.tryFind (fun (n, _) -> n = row.Name) |> Option.map snd |> Option.defaultValue "–") ]
         let md = Path.Combine(c.OutDir, "table-7.1.md")
         let csvPath = Path.Combine(c.OutDir, "table-7.1.csv")
@@ -377,9 +423,17 @@ module Reproduce =
         Report.writeText csvPath (Report.qualityCsv rows)
         let before, after = Barrier.summarize job.Before, Barrier.summarize job.After
         let pm (m, s) = $"{Report.f4 m} ± {Report.f4 s}"
+        let coupling (f: MainJobFlow) =
+            c.Flows |> List.tryFind (fun r -> r.Name = f.Name) |> Option.map (fun r -> Coupling.text r.Training.Coupling) |> Option.defaultValue "–"
         let flowLine (f: MainJobFlow) =
-            [ f.Name; $"{FlowKind.text f.Kind}, {VelocityKind.text f.Model}"; $"{f.Iterations} x {f.BatchSize}"; Report.f4 f.FinalLoss
-              (match f.TrainingSeconds with Some s -> $"%.1f{s} s" | None -> "reused") ]
+            [ f.Name; $"{FlowKind.text f.Kind}, {VelocityKind.text f.Model}, {coupling f}"; $"{f.Iterations} x {f.BatchSize}"; Report.f4 f.FinalLoss
+              (match f.TrainingSeconds with Some s -> $"%.1f{s} s" | None -> "reused")
+              Report.opt (fun s -> $"%.1f{s} s") (trainingCpu f.Path) ]
+        let fig72 = Path.Combine(c.OutDir, "fig-7.2.png")
+        Figures.histogramWith fig72 $"Fig. 7.2: midpoint loss of {c.Pairs} random checkpoint pairs (UCI, training split)"
+            "loss at the midpoint of the linear path L(½)"
+            [ "unaligned", T.toArray64 job.Before.Midpoint; "aligned", T.toArray64 job.After.Midpoint ] 40
+            [ "thesis unaligned 0.244", 0.244; "thesis aligned 0.070", 0.070 ]
         let sweepTable =
             Report.markdownTable ("flow" :: [ for s in r.Steps -> $"{s} steps" ])
                 [ for (flow, guided), ps in sweep |> List.groupBy (fun p -> p.Flow, p.Guided) ->
@@ -398,12 +452,14 @@ module Reproduce =
                   ""
                   "## Flows"
                   ""
-                  Report.markdownTable [ "flow"; "space, model"; "iterations x batch"; "final loss"; "training" ] (job.Flows |> List.map flowLine)
+                  Report.markdownTable [ "flow"; "space, model, coupling"; "iterations x batch"; "final loss"; "training wall"; "training CPU" ] (job.Flows |> List.map flowLine)
                   "## Fig. 7.2: loss barriers"
                   ""
                   Report.markdownTable [ "midpoint loss (training split)"; "ours"; "thesis" ]
                       [ [ "unaligned"; pm before.Midpoint; "0.244 ± 0.009" ]; [ "aligned"; pm after.Midpoint; "0.070 ± 0.001" ] ]
-                  "![Fig. 7.2](barriers-uci.png)"
+                  "![Fig. 7.2](fig-7.2.png)"
+                  ""
+                  "Relative barriers (midpoint minus the endpoints' mean): ![relative barriers](barriers-uci.png)"
                   ""
                   $"## Fig. 7.3: accuracy / raw CE against Euler steps ({r.SweepCount} samples per point; guidance λ = {r.Guidance})"
                   ""
@@ -412,4 +468,4 @@ module Reproduce =
                   ""
                   "![Fig. 7.3 accuracy](fig-7.3-accuracy.png)"
                   "![Fig. 7.3 CE](fig-7.3-ce.png)" ])
-        { Job = job; Sweep = sweep; Files = [ md; csvPath; sweepCsv; accPng; cePng; job.ReportPath ] @ job.Figures }
+        { Job = job; Sweep = sweep; Files = [ md; csvPath; sweepCsv; fig72; accPng; cePng; job.ReportPath ] @ job.Figures }

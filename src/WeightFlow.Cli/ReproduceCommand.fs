@@ -21,6 +21,8 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
     Console.CancelKeyPress.AddHandler onCancel
     let sw = Stopwatch.StartNew()
     try
+        if args.Contains ReproduceArgs.Rows && name <> "uci" then
+            invalidArg "rows" $"--rows applies to `reproduce uci` only; `reproduce {name}` has no row selection."
         if args.Contains ReproduceArgs.Time && name <> "gaussians" then
             invalidArg "time" $"--time applies to `reproduce gaussians` only; `reproduce {name}` trains with its presets' time distribution."
         match name with
@@ -56,7 +58,11 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                 Render.note $"done when (every mean within 0.05 of 1, every stochastic std within 20%%): {verdict}; files: {files}; {training}wall {sw.Elapsed.TotalSeconds:F1} s"
             0
         | "uci" ->
-            let c = Reproduce.uciConfig preset seed out
+            let rows =
+                args.TryGetResult ReproduceArgs.Rows
+                |> Option.map (fun s -> s.Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries) |> List.ofArray)
+                |> Option.defaultValue []
+            let c = Reproduce.uciConfig preset seed out |> Reproduce.withRows rows
             let r =
                 Render.jobProgress json (fun progress -> Reproduce.uci c progress cts.Token)
             if json then

@@ -94,6 +94,34 @@ let tests =
             finally
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }
+
+        test "uci: the nine rows of Table 7.1 come first; --rows selects rows by id in order and refuses an unknown id" {
+            let r = Reproduce.uciConfig Quick 0L "unused"
+            let ids = r.Job.Flows |> List.map (fun f -> Reproduce.rowId f.Name)
+            Expect.equal (List.take 9 ids)
+                [ "euclidean"; "euclidean-aligned"; "euclidean-aligned-ot"; "normalized"; "normalized-aligned"; "normalized-aligned-ot"
+                  "geometric"; "geometric-aligned"; "geometric-aligned-ot" ] "the thesis' rows first"
+            Expect.equal (List.skip 9 ids) [ "euclidean-aligned-symmetry"; "normalized-aligned-symmetry"; "geometric-aligned-symmetry"; "euclidean-mlp-aligned" ] "then the extra rows"
+            let picked = Reproduce.withRows [ "geometric-aligned"; "euclidean" ] r
+            Expect.equal (picked.Job.Flows |> List.map (fun f -> f.Name)) [ "Euclidean"; "Geometric (aligned)" ] "the configuration's order"
+            Expect.equal (Reproduce.withRows [] r).Job.Flows.Length 13 "every row by default"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withRows [ "euclidean-aligned-+-ot" ] r |> ignore) "an unknown id"
+        }
+
+        test "uci: the bar of a row is accuracy >= 0.98 and calibrated CE below the fitted Gaussian's of its table" {
+            let row name acc ce : Evaluation.Row =
+                { Name = name; Count = 4; AccuracyMean = acc; AccuracyMin = acc; AccuracyStd = 0.0; CrossEntropy = ce
+                  CalibratedCrossEntropy = ce; CalibratedCrossEntropyMedian = ce; TemperatureMedian = 1.0; CalibrationAtBound = 0
+                  Bma = { K = 1; Accuracy = acc; Nll = ce }; BmaCurve = []; Diversity = None; Fidelity = None; FidelityFloor = None
+                  SlicedWasserstein = None; SlicedWassersteinFloor = None; NearestTrainingMedian = None; NoveltyRatio = None; Seconds = 0.0 }
+            let table flows = { Space = "raw"; Flows = flows; Baselines = [ row "zoo mean" 0.99 0.03; row "fitted Gaussian" 0.98 0.05 ] }
+            let t = table []
+            Expect.equal (Reproduce.verdict t (row "a" 0.98 0.049)) "met" "on the accuracy bar, CE below"
+            Expect.stringContains (Reproduce.verdict t (row "b" 0.979 0.04)) "accuracy 0.9790 < 0.98" "accuracy below"
+            // 0.055 / 0.05 - 1 = +10.0%
+            Expect.stringContains (Reproduce.verdict t (row "c" 0.99 0.055)) "(+10.0%)" "CE above, by how much"
+            Expect.stringContains (Reproduce.verdict t (row "d" 0.99 0.05)) "missed" "a tie is not below"
+        }
     ]
 
 [<Tests>]
