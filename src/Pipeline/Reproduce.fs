@@ -415,10 +415,16 @@ module Reproduce =
         let accPng = Path.Combine(c.OutDir, "fig-7.3-accuracy.png")
         let cePng = Path.Combine(c.OutDir, "fig-7.3-ce.png")
         let series = stepsSeries r.Guidance sweep
+        // the thesis compares the samples with its Adam-optimized weights (Fig. 7.3 "Target"); ours are the held-out
+        // checkpoints of the raw-space table
+        let heldOut = job.Tables |> List.tryFind (fun t -> t.Space = "raw") |> Option.orElse (List.tryHead job.Tables)
+                      |> Option.bind (fun t -> t.Baselines |> List.tryFind (fun b -> b.Name = "held-out"))
+        let ours (value: Evaluation.Row -> float) =
+            match heldOut with Some h -> [ $"held-out checkpoints (Adam) {Report.f3 (value h)}", value h ] | None -> []
         Figures.lines accPng "Fig. 7.3: sample accuracy against Euler steps (UCI)" "log2 Euler steps" "mean test accuracy of samples"
-            (series (fun p -> p.AccuracyMean)) [ "thesis target (Adam) 0.992", 0.992 ]
+            (series (fun p -> p.AccuracyMean)) ([ "thesis target (Adam) 0.992", 0.992 ] @ ours (fun h -> h.AccuracyMean))
         Figures.lines cePng "Fig. 7.3: sample cross-entropy against Euler steps (UCI)" "log2 Euler steps" "mean test cross-entropy (raw)"
-            (series (fun p -> p.CrossEntropy)) []
+            (series (fun p -> p.CrossEntropy)) ([ "thesis target (Adam) 0.048", 0.048 ] @ ours (fun h -> h.CrossEntropy))
         writeStepsCsv sweepCsv sweep
         Report.writeText csvPath (Report.qualityCsv rows)
         let before, after = Barrier.summarize job.Before, Barrier.summarize job.After
@@ -429,6 +435,11 @@ module Reproduce =
             [ f.Name; $"{FlowKind.text f.Kind}, {VelocityKind.text f.Model}, {coupling f}"; $"{f.Iterations} x {f.BatchSize}"; Report.f4 f.FinalLoss
               (match f.TrainingSeconds with Some s -> $"%.1f{s} s" | None -> "reused")
               Report.opt (fun s -> $"%.1f{s} s") (trainingCpu f.Path) ]
+        let perIteration =
+            let measured =
+                job.Flows |> List.filter (fun f -> f.Model = VelocityKind.Rt)
+                |> List.choose (fun f -> trainingCpu f.Path |> Option.map (fun cpu -> cpu, f.Iterations))
+            if measured.IsEmpty then None else Some (List.sumBy fst measured / float (List.sumBy snd measured))
         let fig72 = Path.Combine(c.OutDir, "fig-7.2.png")
         Figures.histogramWith fig72 $"Fig. 7.2: midpoint loss of {c.Pairs} random checkpoint pairs (UCI, training split)"
             "loss at the midpoint of the linear path L(½)"
@@ -443,7 +454,14 @@ module Reproduce =
             (String.concat "\n"
                 [ $"# Reproduction: thesis Table 7.1, Figs. 7.2-7.3 (UCI, preset {c.Preset})"
                   ""
-                  $"Zoo: {c.Zoo.Runs} runs of {c.Zoo.Layout} (thesis appendix A), the last {c.HeldOutRuns} runs held out of every flow. Flows: RT width/layers {VelocityConfig.size (TrainingConfig.cpu Euclidean VelocityKind.Rt).Model} (thesis: d 64, 5 layers), {c.Flows.Head.Training.Iterations} iterations x batch {c.Flows.Head.Training.BatchSize} (thesis: 250k x 32 on a GPU, not possible on this machine's CPU budget). {c.Sampling.Count} samples per flow, {c.Sampling.Steps} Euler steps. Unaligned rows train on the zoo as trained; aligned rows on the weight-matched zoo; OT = exact minibatch OT; symmetry = symmetry-aware coupling (extra rows, not in the thesis)."
+                  $"Zoo: {c.Zoo.Runs} runs of {c.Zoo.Layout} (thesis appendix A), the last {c.HeldOutRuns} runs held out of every flow. Flows: RT width/layers {VelocityConfig.size (TrainingConfig.cpu Euclidean VelocityKind.Rt).Model} (thesis: d 64, 5 layers), {c.Flows.Head.Training.Iterations} iterations x batch {c.Flows.Head.Training.BatchSize} (thesis: 250k x 32 on a GPU). {c.Sampling.Count} samples per flow, {c.Sampling.Steps} Euler steps. Unaligned rows train on the zoo as trained; aligned rows on the weight-matched zoo; OT = exact minibatch OT; symmetry = symmetry-aware coupling (extra rows, not in the thesis)."
+                  ""
+                  "Where the preset departs from the thesis and why: the flows' settings are `TrainingConfig.cpu` (per flow kind: learning rate, warm-up + cosine schedule, clipping, coupling/prediction/preconditioning as the rows state; README \"UCI flows against baselines\") with the preset's iterations; the batch is the thesis' 32; the RT is d 16 x 3 layers because d 32 was twice as slow per step for no gain on UCI (evaluation-findings.md). "
+                  + (match perIteration with
+                     | Some s ->
+                         let flowHours = s * 250_000.0 / 3600.0
+                         $"Iterations: training here took %.3f{s} CPU s per iteration (the RT rows' CPU seconds as recorded in their flow files over their iterations), so the thesis' 250k iterations would take ~%.0f{flowHours} CPU hours per flow, ~%.0f{flowHours * float c.Flows.Length} for the {c.Flows.Length} rows, against this preset's 2-hour budget on 2 cores."
+                     | None -> "Iterations: the thesis' 250k per flow are GPU-days on this machine's CPUs (no RT row here has a recorded CPU time).")
                   ""
                   "## Table 7.1 (test accuracy / loss of samples; thesis beside ours)"
                   ""
