@@ -92,6 +92,42 @@ module Figures =
             l.LegendText <- name)
         finish path title xlabel ylabel Alignment.LowerRight plot
 
+    /// Lines y(x) per named series against a count on a log2 axis: `series` x values are log2 of the counts
+    /// (`Reproduce.stepsSeries`), the ticks read as the counts (8, 16, ... 512 Euler steps); the legend stands to the
+    /// right of the data, where it cannot hide a line (six series and reference lines in Figs. 7.3-7.4);
+    /// `references` are dashed horizontal lines (the thesis' values, ours for comparison).
+    let linesLog2 (path: string) (title: string) (xlabel: string) (ylabel: string) (series: (string * float[] * float[]) list)
+                  (references: (string * float) list) =
+        use plot = new Plot()
+        // a series named "<another series' name>, ..." (its guided variant) takes that series' colour, dashed
+        let bases = series |> List.map (fun (n, _, _) -> n) |> List.filter (fun n -> not (series |> List.exists (fun (m, _, _) -> n.StartsWith(m + ", "))))
+        series |> List.iter (fun (name, xs, ys) ->
+            let b = bases |> List.tryFindIndex (fun m -> name = m || name.StartsWith(m + ", ")) |> Option.defaultValue 0
+            let s = plot.Add.Scatter(xs, ys)
+            s.Color <- color b
+            s.MarkerSize <- 7.0f
+            s.LineWidth <- 2.0f
+            if not (List.contains name bases) then s.LinePattern <- LinePattern.Dashed
+            s.LegendText <- name)
+        references |> List.iteri (fun k (name, y) ->
+            let l = plot.Add.HorizontalLine(y)
+            l.Color <- (if k = 0 then Colors.Black else Colors.DimGray).WithAlpha(0.7)
+            l.LinePattern <- (if k = 0 then LinePattern.Dashed else LinePattern.Dotted)
+            l.LineWidth <- 1.5f
+            l.LegendText <- name)
+        let ticks =
+            series |> List.collect (fun (_, xs, _) -> List.ofArray xs) |> List.distinct |> List.sort
+            |> List.map (fun x -> Tick(x, string (int (Math.Round(2.0 ** x))))) |> Array.ofList
+        if ticks.Length > 0 then plot.Axes.Bottom.TickGenerator <- TickGenerators.NumericManual(ticks)
+        plot.Title title
+        plot.XLabel xlabel
+        plot.YLabel ylabel
+        plot.ShowLegend(Edge.Right) |> ignore
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
+        let tmp = $"{path}.{Environment.ProcessId}.tmp.png"
+        plot.SavePng(tmp, 1200, 560) |> ignore
+        Storage.commit tmp path
+
     /// One bar per named value, with dashed reference lines.
     let bars (path: string) (title: string) (ylabel: string) (values: (string * float) list) (references: (string * float) list) =
         use plot = new Plot()
