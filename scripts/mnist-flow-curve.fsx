@@ -9,9 +9,13 @@
 // MODEL [rt], COUPLING [symmetry], WIDTH [16], LAYERS [3], BATCH [16], ITER [2000], LR [1e-3], WARMUP [100],
 // TIME [beta(1,2)], PRED [endpoint | velocity | via: x̂1 = x_t + (1 - t) v],
 // PRIOR [origin | fitted | standardized (Euclidean; Prior.fs)], PRIOR_STD [0.1],
+// PRECOND [the CPU preset's: edm-weighted for the Euclidean RT | plain | input | edm] (s1 in the README was plain),
 // STANDARDIZE [0; 1: the same as PRIOR=standardized done by this script: the Euclidean flow on standardized targets],
 // EVERY [250], HOLD [5], SAMPLES [16], STEPS [20], SEED [0],
-// CKPT [/tmp/mnist-exp/curve.checkpoint] (deleted first unless RESUME=1).
+// CKPT [/tmp/mnist-exp/curve.checkpoint] (deleted first unless RESUME=1; RESUME=1 on a finished run only evaluates),
+// TAUS [none; e.g. 1,0.8,0.6,0.4: after the last segment, sample the flow with its prior draw scaled by each
+// temperature tau (x0 ~ N(0, (tau·s)² I), Origin prior only) and the fitted Gaussian at the same tau
+// (μ + tau·σ·ε): the accuracy-against-novelty curve over sampling noise, flow beside the Gaussian].
 #load "_load.fsx"
 open System
 open System.IO
@@ -42,6 +46,7 @@ let config =
         Schedule = (match int (env "WARMUP" "100") with 0 -> Constant | w -> WarmupCosine w)
         Time = TimeDistribution.parse (env "TIME" "beta(1,2)")
         Prediction = (match env "PRED" "endpoint" with "velocity" -> Velocity | "via" -> EndpointViaVelocity | _ -> Endpoint)
+        Preconditioning = (match env "PRECOND" "" with "" -> baseCfg.Preconditioning | k -> PreconditioningKind.parse k)
         Prior = { Std = float (env "PRIOR_STD" (string baseCfg.Prior.Std)); Centre = (match env "PRIOR" "origin" with "fitted" -> FitToTargets false | "standardized" -> FitToTargets true | _ -> Origin) }
         CheckpointEvery = 1_000_000
         Seed = int64 (env "SEED" "0") }
@@ -111,3 +116,25 @@ while not finished do
     printfn "%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s (%s)" step trainCpu sw.Elapsed.TotalSeconds (fg (Array.average seg)) (b byT[0]) (b byT[1])
         (f4 row.AccuracyMean) (f4 row.AccuracyMin) (f4 row.Bma.Accuracy) (opt row.Diversity) (opt row.NoveltyRatio) (opt row.Fidelity) (opt row.FidelityFloor)
     Console.Out.Flush()
+    // the sampling-noise axis (issue 13): a reduced prior temperature trades novelty for accuracy; the fitted
+    // Gaussian at the same tau shows whether the flow adds anything at that noise level
+    match env "TAUS" "" with
+    | "" -> ()
+    | _ when not finished -> ()
+    | taus ->
+        if config.Prior.Centre <> Origin then failwith "TAUS needs the Origin prior (STANDARDIZE=1 for the standardized flow): the script scales the prior's Std"
+        let row name (theta: Tensor) =
+            let r = Evaluation.evaluate ctx name theta
+            printfn "%s\t-\t-\t-\t-\t-\t%s\t%s\t%s\t%s\t%s\t%s (%s)" name (f4 r.AccuracyMean) (f4 r.AccuracyMin) (f4 r.Bma.Accuracy)
+                (opt r.Diversity) (opt r.NoveltyRatio) (opt r.Fidelity) (opt r.FidelityFloor)
+            Console.Out.Flush()
+        let gmu, gsd = Scope.noGrad (fun () -> split.Train.mean([| 0L |], true), split.Train.std(0L, false, true))
+        for tau in taus.Split(',') |> Array.map (fun x -> float (x.Trim())) do
+            let flowT = { r.Flow with Prior = { r.Flow.Prior with Std = tau * r.Flow.Prior.Std } }
+            let s = Scope.noGrad (fun () -> Sampling.sample { SamplingConfig.defaults samples with Steps = steps; Seed = 1L } ignore torch.CPU flowT)
+            row $"flow@tau={tau}" (toRaw s.Theta)
+            s.Theta.Dispose()
+            use gen = Scope.Rng.create 1L
+            let g = Scope.noGrad (fun () -> gmu + gsd * torch.randn([| int64 samples; gmu.shape[1] |], generator = gen).mul(Scalar.op_Implicit tau))
+            row $"gauss@tau={tau}" g
+            g.Dispose()
