@@ -13,6 +13,8 @@
 // STANDARDIZE [0; 1: the same as PRIOR=standardized done by this script: the Euclidean flow on standardized targets],
 // EVERY [250], HOLD [5], SAMPLES [16], STEPS [20], SEED [0],
 // CKPT [/tmp/mnist-exp/curve.checkpoint] (deleted first unless RESUME=1; RESUME=1 on a finished run only evaluates),
+// EVALONLY [0; 1 with RESUME=1: evaluate the checkpoint as it stands (e.g. a run stopped at a segment's end) without
+// training further, with TAUS],
 // TAUS [none; e.g. 1,0.8,0.6,0.4: after the last segment, sample the flow with its prior draw scaled by each
 // temperature tau (x0 ~ N(0, (tau·s)² I), Origin prior only) and the fitted Gaussian at the same tau
 // (μ + tau·σ·ε): the accuracy-against-novelty curve over sampling noise, flow beside the Gaussian].
@@ -93,16 +95,20 @@ match config.Prior.Centre with
     printfn "prior\t-\t-\t-\t-\t-\t%s\t%s\t%s\t%s\t%s\t%s (%s)" (f4 row.AccuracyMean) (f4 row.AccuracyMin) (f4 row.Bma.Accuracy)
         (opt row.Diversity) (opt row.NoveltyRatio) (opt row.Fidelity) (opt row.FidelityFloor)
 | Origin | Fitted _ -> ()
+let evalOnly = env "EVALONLY" "0" = "1"
+if evalOnly && env "RESUME" "0" <> "1" then failwith "EVALONLY=1 needs RESUME=1 (a checkpoint to evaluate)"
 let mutable finished = false
 let mutable lastLosses = 0
 let mutable trainCpu = 0.0   // CPU seconds inside training only (evaluations excluded)
 while not finished do
     use cts = new CancellationTokenSource()
+    // EVALONLY: cancelled before the first step, so Training.train restores the checkpoint and returns at once
+    if evalOnly then cts.Cancel()
     let before = cpu ()
     let r =
         Training.train config zoo.Layout targets (Some ckpt)
             (fun p -> if p.Step % every = 0 && p.Step < config.Iterations then cts.Cancel()) cts.Token
-    finished <- (r.Outcome = Completed)
+    finished <- (r.Outcome = Completed) || evalOnly
     (match r.Outcome with Diverged s -> failwith $"diverged at {s}" | _ -> ())
     let step = r.Losses.Length
     let seg = r.Losses[lastLosses ..]

@@ -140,6 +140,8 @@ let mnistTests =
             let full = ReproduceMnist.config Full 0L "unused"
             Expect.equal full.Job.Zoo.Runs ZooConfig.mnist.Runs "appendix A zoo"
             Expect.equal full.Steps [ 8; 16; 32; 64; 128; 256; 512 ] "Fig. 7.4's step counts"
+            Expect.stringContains full.Job.Flows.Head.Name "standardized" "the strongest RT flow first (README \"MNIST flows\")"
+            Expect.equal full.Job.Flows.Head.Training.Iterations 1000 "the measured s1 recipe"
             for f in full.Job.Flows do
                 let expected = if VelocityConfig.kind f.Training.Model = VelocityKind.Mlp then 1e-3 else 3e-3
                 Expect.equal f.Training.LearningRate expected $"{f.Name}: the measured MNIST learning rate (README \"MNIST flows\")"
@@ -165,10 +167,12 @@ let mnistTests =
                 // the fitted one also tiled to 784-32-10 by `wider`
                 let flows = q.Job.Flows |> List.filter (fun f -> f.Name = "Geometric (aligned + symmetry)" || f.Name.Contains "standardized") |> List.map (fun f -> { f with Training = { f.Training with Iterations = 3 } })
                 let r = { q with Job = { q.Job with Task = Task.Csv csv; Flows = flows; Zoo = { q.Job.Zoo with Runs = 4; Every = 2; Epochs = 2; DropEpochs = 0 }; Pairs = 4 }
-                                 Steps = [ 2 ]; SweepCount = 2; Noise = [ 0.0 ] }
+                                 Steps = [ 2 ]; SweepCount = 2; Noise = [ 0.0 ]; Temperatures = [ 1.0; 0.5 ] }
                 let first = ReproduceMnist.run r ignore CancellationToken.None
                 Expect.equal first.Sweep.Length (2 * flows.Length) "one point per flow, guided and not"
-                Expect.equal first.NoiseSweep.Length flows.Length "one noise point per flow"
+                Expect.equal [ for p in first.NoiseSweep -> p.Flow, p.Eps, p.Tau ]
+                    ([ for f in flows do yield f.Name, 0.0, 1.0; yield f.Name, 0.0, 0.5 ] @ [ ReproduceMnist.GaussianName, 0.0, 1.0; ReproduceMnist.GaussianName, 0.0, 0.5 ])
+                    "per flow ε 0 at τ 1 and τ 0.5, then the fitted Gaussian at both τ"
                 for p in first.NoiseSweep do Expect.isTrue (System.Double.IsFinite p.NoveltyRatio) $"{p.Flow}: a novelty ratio"
                 for f in first.Files do Expect.isTrue (File.Exists f) f
                 Expect.stringContains (File.ReadAllText(Path.Combine(dir, "out", "table-7.2.md"))) "0.786 ± 0.064" "the thesis' Table 7.2 beside ours"
