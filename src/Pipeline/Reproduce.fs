@@ -9,6 +9,7 @@
 namespace WeightFlow
 
 open System
+open System.Collections.Generic
 open System.Globalization
 open System.IO
 open System.Text.Json
@@ -66,7 +67,12 @@ type UciReproduction =
       Guidance: float }
 
 [<NoEquality; NoComparison>]
-type UciResult = { Job: MainJobResult; Sweep: StepsPoint list; Files: string list }
+type UciResult =
+    { Job: MainJobResult
+      Sweep: StepsPoint list
+      /// False when the run was stopped during the sweep (the report shows the points measured; a re-run continues).
+      SweepComplete: bool
+      Files: string list }
 
 [<RequireQualifiedAccess>]
 module Reproduce =
@@ -340,7 +346,12 @@ module Reproduce =
 
     /// Fig. 7.3: the aligned flows (independent coupling) sampled with each Euler step count, with and without
     /// guidance (λ on the task's training loss at the state, minibatches of 64), evaluated on the test split.
-    let stepsSweep (r: UciReproduction) (progress: string -> int -> int -> unit) (ct: CancellationToken) : StepsPoint list =
+    /// Resumable point by point: every point is written to fig-7.3.points as soon as it is measured (a point depends
+    /// only on its flow, step count and guidance: each is sampled from the same seed), and the points run in order of
+    /// step count, every flow with and without guidance at 8 steps first, so a sweep stopped early (`ct`: Ctrl-C) has
+    /// all six curves over the smaller step counts, the part of the figure the thesis reads (8 -> 64 steps).
+    /// Returns the points (in that order) and whether the sweep is complete.
+    let stepsSweep (r: UciReproduction) (progress: string -> int -> int -> unit) (ct: CancellationToken) : StepsPoint list * bool =
         let c = r.Job
         let path = Path.Combine(c.OutDir, "fig-7.3.points")
         let names = [ "Euclidean (aligned)"; "Normalized (aligned)"; "Geometric (aligned)" ] |> List.filter (fun n -> c.Flows |> List.exists (fun f -> f.Name = n))
@@ -349,30 +360,39 @@ module Reproduce =
             + $";steps={r.Steps};count={r.SweepCount};lambda={Report.inv r.Guidance};seed={c.Seed};"
             + (c.Flows |> List.filter (fun f -> List.contains f.Name names)
                |> List.map (fun f -> TrainingConfig.toMetadata f.Training |> List.map snd |> String.concat ",") |> String.concat "|")
-        if Report.cached path key then File.ReadAllLines path |> Array.skip 1 |> Array.map pointOfJson |> List.ofArray
+        let plan = [ for steps in r.Steps do for name in names do for guided in [ false; true ] -> name, guided, steps ]
+        let earlier =
+            if Report.cached path key then File.ReadAllLines path |> Array.skip 1 |> Array.map pointOfJson |> List.ofArray else []
+        let find (name, guided, steps) = earlier |> List.tryFind (fun p -> p.Flow = name && p.Guided = guided && p.Steps = steps)
+        if plan |> List.forall (find >> Option.isSome) then plan |> List.map (find >> Option.get), true
         else
             let data = Sources.load c.Task c.Zoo.Seed
             let ctx = Evaluation.prepare { c.Evaluation with BmaK = 1 } c.Zoo.Layout data None
-            let total = names.Length * r.Steps.Length * 2
-            let mutable k = 0
-            let points =
-                [ for name in names do
-                    let f = c.Flows |> List.find (fun f -> f.Name = name)
-                    let flow = Flow.load torch.CPU (MainJob.flowPath c f)
-                    for guided in [ false; true ] do
-                        for steps in r.Steps do
-                            ct.ThrowIfCancellationRequested()
-                            let guidance = if guided then Some { Lambda = r.Guidance; At = GuideAt.State; Data = data; Batch = 64 } else None
-                            let config = { SamplingConfig.defaults r.SweepCount with Steps = steps; Guidance = guidance; Seed = c.Seed }
-                            let s = Sampling.sample config ignore torch.CPU flow
-                            let row = Evaluation.evaluate ctx name s.Theta
-                            s.Theta.Dispose()
-                            k <- k + 1
-                            progress "Fig. 7.3: steps sweep" k total
-                            yield { Flow = name; Guided = guided; Steps = steps; AccuracyMean = row.AccuracyMean
-                                    CrossEntropy = row.CrossEntropy; CalibratedCrossEntropy = row.CalibratedCrossEntropy } ]
-            Report.writeText path (String.concat "\n" (key :: (points |> List.map pointJson)))
-            points
+            let flows = Dictionary<string, Flow>()
+            let flowOf name =
+                match flows.TryGetValue name with
+                | true, f -> f
+                | _ ->
+                    let f = Flow.load torch.CPU (MainJob.flowPath c (c.Flows |> List.find (fun f -> f.Name = name)))
+                    flows[name] <- f
+                    f
+            let points = ResizeArray<StepsPoint>()
+            for (name, guided, steps) as point in plan do
+                match find point with
+                | Some p -> points.Add p
+                | None when ct.IsCancellationRequested -> ()
+                | None ->
+                    let guidance = if guided then Some { Lambda = r.Guidance; At = GuideAt.State; Data = data; Batch = 64 } else None
+                    let config = { SamplingConfig.defaults r.SweepCount with Steps = steps; Guidance = guidance; Seed = c.Seed }
+                    let s = Sampling.sample config ignore torch.CPU (flowOf name)
+                    let row = Evaluation.evaluate ctx name s.Theta
+                    s.Theta.Dispose()
+                    points.Add { Flow = name; Guided = guided; Steps = steps; AccuracyMean = row.AccuracyMean
+                                 CrossEntropy = row.CrossEntropy; CalibratedCrossEntropy = row.CalibratedCrossEntropy }
+                    // every point on disk as soon as it is measured: a stopped sweep resumes after it
+                    Report.writeText path (String.concat "\n" (key :: (points |> Seq.map pointJson |> List.ofSeq)))
+                progress "Fig. 7.3: steps sweep" points.Count plan.Length
+            List.ofSeq points, points.Count = plan.Length
 
     /// The issue's bar for a row of Table 7.1 (issue 12, "Done when"): mean sample accuracy >= 0.98 and calibrated
     /// cross-entropy below the fitted Gaussian's in the same space; "met", or what missed and by how much.
@@ -400,7 +420,7 @@ module Reproduce =
     /// steps sweep, and table-7.1.md / table-7.1.csv / fig-7.3-*.png.
     let uci (r: UciReproduction) (progress: MainJobProgress -> unit) (ct: CancellationToken) : UciResult =
         let job = MainJob.run r.Job progress ct
-        let sweep = stepsSweep r (fun label d t -> progress { Stage = Evaluate; Label = label; Done = d; Total = t; Message = "" }) ct
+        let sweep, sweepComplete = stepsSweep r (fun label d t -> progress { Stage = Evaluate; Label = label; Done = d; Total = t; Message = "" }) ct
         let c = r.Job
         let rows = [ for t in job.Tables do for row in t.Flows @ t.Baselines -> t.Space, row ]
         let verdicts = [ for t in job.Tables do for row in t.Flows -> row.Name, verdict t row ] |> Map.ofList
@@ -485,9 +505,11 @@ module Reproduce =
                   ""
                   $"## Fig. 7.3: accuracy / raw CE against Euler steps ({r.SweepCount} samples per point; guidance λ = {r.Guidance})"
                   ""
+                  (if sweepComplete then ""
+                   else $"**Partial sweep**: the run was stopped after {sweep.Length} points (step counts in increasing order, every flow with and without guidance); the same command continues it.\n")
                   sweepTable
                   "Thesis: the Normalized and Geometric flows plateau at fewer steps (straighter paths); guidance improves samples."
                   ""
                   "![Fig. 7.3 accuracy](fig-7.3-accuracy.png)"
                   "![Fig. 7.3 CE](fig-7.3-ce.png)" ])
-        { Job = job; Sweep = sweep; Files = [ md; csvPath; sweepCsv; fig72; accPng; cePng; job.ReportPath ] @ job.Figures }
+        { Job = job; Sweep = sweep; SweepComplete = sweepComplete; Files = [ md; csvPath; sweepCsv; fig72; accPng; cePng; job.ReportPath ] @ job.Figures }

@@ -68,8 +68,10 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
             if json then
                 Render.json (dict [ "name", box "uci"; "preset", box c.Job.Preset; "wall_seconds", box sw.Elapsed.TotalSeconds
                                     "tables", box [| for t in r.Job.Tables -> dict [ "space", box t.Space; "flows", box t.Flows; "baselines", box t.Baselines ] |]
-                                    "steps_sweep", box r.Sweep; "files", box r.Files ])
+                                    "steps_sweep", box r.Sweep; "sweep_complete", box r.SweepComplete; "files", box r.Files ])
             else
+                if not r.SweepComplete then
+                    Render.note $"stopped during the Fig. 7.3 sweep after {r.Sweep.Length} points; the same command continues it"
                 for t in r.Job.Tables do
                     RunCommand.qualityTable $"Table 7.1 rows, {t.Space} space (thesis numbers: table-7.1.md)" (t.Flows @ t.Baselines)
                 let files = String.Join(", ", r.Files)

@@ -108,6 +108,42 @@ let tests =
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withRows [ "euclidean-aligned-+-ot" ] r |> ignore) "an unknown id"
         }
 
+        test "uci (tiny): two rows end to end; the Fig. 7.3 sweep runs step counts in order, a stopped sweep reports its points and a re-run completes it unchanged" {
+            let dir = Path.Combine(Path.GetTempPath(), $"wf-uci-{System.Guid.NewGuid():N}")
+            try
+                let q = Reproduce.uciConfig Quick 0L dir |> Reproduce.withRows [ "euclidean-aligned"; "normalized-aligned" ]
+                let job =
+                    { q.Job with
+                        Zoo = { q.Job.Zoo with Runs = 6; Epochs = 3; DropEpochs = 1 }; Pairs = 10; HeldOutRuns = 2
+                        Flows = q.Job.Flows |> List.map (fun f -> { f with Training = { f.Training with Iterations = 3; BatchSize = 8; Schedule = Constant } })
+                        Sampling = { q.Job.Sampling with Count = 4; Steps = 3 } }
+                let r = { q with Job = job; Steps = [ 2; 4 ]; SweepCount = 3 }
+                let first = Reproduce.uci r ignore CancellationToken.None
+                Expect.isTrue first.SweepComplete "complete"
+                Expect.equal [ for p in first.Sweep -> p.Steps, p.Flow, p.Guided ]
+                    [ for s in [ 2; 4 ] do for f in [ "Euclidean (aligned)"; "Normalized (aligned)" ] do for g in [ false; true ] -> s, f, g ]
+                    "step counts in increasing order, each flow with and without guidance"
+                for f in first.Files do Expect.isTrue (File.Exists f) f
+                let md = File.ReadAllText(Path.Combine(dir, "table-7.1.md"))
+                Expect.stringContains md "| bar |" "the bar column"
+                Expect.isFalse (md.Contains "Partial sweep") "a complete sweep"
+                // drop the last three points, as if the run had been stopped there
+                let points = Path.Combine(dir, "fig-7.3.points")
+                let lines = File.ReadAllLines points
+                File.WriteAllLines(points, Array.take (lines.Length - 3) lines)
+                use cancelled = new CancellationTokenSource()
+                cancelled.Cancel()
+                let partial, complete = Reproduce.stepsSweep r (fun _ _ _ -> ()) cancelled.Token
+                Expect.isFalse complete "stopped"
+                Expect.equal partial (List.take 5 first.Sweep) "the points measured before the stop"
+                let resumed = Reproduce.uci r ignore CancellationToken.None
+                Expect.isTrue resumed.SweepComplete "completed by the re-run"
+                // each point is sampled from the same seed whatever ran before it: the re-measured points are equal
+                Expect.equal resumed.Sweep first.Sweep "the same points"
+            finally
+                if Directory.Exists dir then Directory.Delete(dir, true)
+        }
+
         test "uci: the bar of a row is accuracy >= 0.98 and calibrated CE below the fitted Gaussian's of its table" {
             let row name acc ce : Evaluation.Row =
                 { Name = name; Count = 4; AccuracyMean = acc; AccuracyMin = acc; AccuracyStd = 0.0; CrossEntropy = ce
