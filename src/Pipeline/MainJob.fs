@@ -60,7 +60,10 @@ type MainJobConfig =
       Sampling: SamplingConfig
       Evaluation: Evaluation.EvalConfig
       /// The preset's name, recorded in the report.
-      Preset: string }
+      Preset: string
+      /// How the flows' budget was derived from the data (a CSV task, `FlowDerivation`), stated in the report; None
+      /// when the flows are the presets as they are (UCI, MNIST) or set by hand (`withIterations`).
+      Derivation: FlowDerivation option }
 
 /// The stages of the main job, in order.
 type MainJobStage =
@@ -147,6 +150,7 @@ module MainJobConfig =
         Check.arg "iterations" (n >= 1) $"Iterations per flow must be at least 1; got {n}."
         { c with
             Preset = $"{c.Preset}, {n} iterations per flow"
+            Derivation = None
             Flows = c.Flows |> List.map (fun f ->
                 let t = f.Training
                 let schedule = match t.Schedule with WarmupCosine _ -> WarmupCosine (max 1 (n / 10)) | s -> s
@@ -167,7 +171,7 @@ module MainJobConfig =
           Flows = flows preset seed; HeldOutRuns = max 2 (zoo.Runs / 10)
           Sampling = { SamplingConfig.defaults 64 with Seed = seed }
           Evaluation = { Evaluation.defaultConfig with Seed = seed }
-          Preset = presetName preset }
+          Preset = presetName preset; Derivation = None }
 
     /// The thesis' UCI main job: the appendix A zoo with `seed`, weight matching, 250 pairs, 3 points, the quick flows.
     let uci (seed: int64) (outDir: string) : MainJobConfig = ofZoo Task.Uci ZooConfig.uci Quick seed outDir
@@ -188,10 +192,16 @@ module MainJobConfig =
             { z with Epochs = epochs; DropEpochs = drop; Every = max 1 (kept / 80) }
         | _ -> z
 
-    /// The main job for any task (its data is read to derive the zoo's layout and checkpoint interval).
+    /// The main job for any task (its data is read to derive the zoo's layout and checkpoint interval, and for a
+    /// CSV the flows' budget: `FlowDerivation`).
     let forTask (task: Task) (preset: MainJobPreset) (seed: int64) (outDir: string) : MainJobConfig =
         let data = Sources.load task seed
-        ofZoo task (zooFor task data) preset seed outDir
+        let c = ofZoo task (zooFor task data) preset seed outDir
+        match task with
+        | Task.Csv _ | Task.Custom _ ->
+            let d = FlowDerivation.derive c.Zoo.Layout
+            { c with Flows = c.Flows |> List.map (fun f -> { f with Training = FlowDerivation.apply d f.Training }); Derivation = Some d }
+        | _ -> c
 
     /// Checks the fields the stages do not check themselves.
     let validate (c: MainJobConfig) =
@@ -566,7 +576,8 @@ module MainJob =
         line $"Zoo: {c.Zoo.Runs} runs of a {c.Zoo.Layout} MLP, {c.Zoo.Epochs} epochs, batch {c.Zoo.BatchSize}, first {c.Zoo.DropEpochs} epochs dropped, a checkpoint every {c.Zoo.Every} iterations ({z.Checkpoints} checkpoints); split seed {c.Zoo.Seed}. Alignment: {ZooAlignment.name c.Alignment} to checkpoint 0."
         match c.Task with
         | Task.Csv _ | Task.Custom _ ->
-            line $"Derived from the data (MainJobConfig.zooFor): the layout {c.Zoo.Layout} (the data's features, two hidden layers of 16, its classes), {c.Zoo.Epochs} epochs (at least 400 iterations) with the first {c.Zoo.DropEpochs} dropped, and a checkpoint every {c.Zoo.Every} iterations (~80 per run, as the UCI preset); every other zoo setting is the thesis' UCI preset, and the flows use the same presets as UCI."
+            line $"Derived from the data (MainJobConfig.zooFor): the layout {c.Zoo.Layout} (the data's features, two hidden layers of 16, its classes), {c.Zoo.Epochs} epochs (at least 400 iterations) with the first {c.Zoo.DropEpochs} dropped, and a checkpoint every {c.Zoo.Every} iterations (~80 per run, as the UCI preset); every other zoo setting is the thesis' UCI preset."
+            c.Derivation |> Option.iter (fun d -> if not c.Flows.IsEmpty then line (FlowDerivation.describe d))
         | _ -> ()
         if not c.Flows.IsEmpty then
             let tau = c.Sampling.Temperature
