@@ -21,12 +21,16 @@ let private withDir (f: string -> unit) =
 [<Tests>]
 let tests =
     testList "FlowDerivation" [
-        test "UCI's own layout: s = 1 and every preset unchanged (the UCI task's flows are the presets)" {
+        test "UCI's own layout: s = 1, every preset's iterations unchanged; only the Euclidean RT's prior changes" {
             let d = FlowDerivation.derive ZooConfig.uci.Layout
             Expect.equal (d.Parameters, d.ReferenceParameters, d.IterationScale) (802, 802, 1.0) "802 parameters, s = 1"
             for f in MainJobConfig.flows Quick 0L do
                 let c = FlowDerivation.apply d f.Training
-                Expect.equal (TrainingConfig.toMetadata c) (TrainingConfig.toMetadata f.Training) $"{f.Name} unchanged"
+                let standardized = f.Training.Flow = Euclidean && VelocityConfig.kind f.Training.Model = VelocityKind.Rt
+                let expected = if standardized then { f.Training with Prior = { f.Training.Prior with Centre = FitToTargets true } } else f.Training
+                Expect.equal (TrainingConfig.toMetadata c) (TrainingConfig.toMetadata expected) $"{f.Name}"
+                Expect.equal (Prior.centreText c.Prior.Centre) (if standardized then "standardized" else "origin") $"{f.Name}: prior"
+                TrainingConfig.validate c
         }
 
         test "known shapes: s = 802 / P within [1, 4]; iterations and warm-up scaled, nothing else" {
@@ -44,6 +48,7 @@ let tests =
             // 1000 · 802 / 403 = 1990.07 -> 1990; 100 · 1.99 = 199.0 -> 199
             Expect.equal (c.Iterations, c.Schedule) (1990, WarmupCosine 199) "iterations and warm-up"
             let strip (c: TrainingConfig) = TrainingConfig.toMetadata c |> List.filter (fun (k, _) -> k <> "train.iterations" && k <> "train.schedule")
+            // the Geometric flow keeps its prior (rule 2 is for the Euclidean flow)
             Expect.equal (strip c) (strip preset) "every other setting kept"
             let tiny = FlowDerivation.apply (FlowDerivation.derive (Layout.parse "2-4-2")) preset
             Expect.equal tiny.Iterations 4000 "capped at 4x"
@@ -88,6 +93,7 @@ let tests =
                         Expect.isSome row.Diversity $"{row.Name}: diversity"
                 let report = File.ReadAllText r.ReportPath
                 Expect.stringContains report "Flows derived from the data (FlowDerivation)" "derivation stated"
-                Expect.stringContains report "= 1.99" "with its factor")
+                Expect.stringContains report "= 1.99" "with its factor"
+                Expect.stringContains report "standardized Gaussian fitted" "the Euclidean RT's prior stated")
         }
     ]
