@@ -387,6 +387,8 @@ module MainJob =
             // machine the wall time says little about the cost (README "CPU discipline")
             let proc = Process.GetCurrentProcess()
             let cpu0 = proc.TotalProcessorTime
+            // a resumed training's CPU seconds cover only this call's part: recorded as such (train.cpu_resumed)
+            let resumed = File.Exists checkpoint
             let result =
                 try
                     Training.train f.Training aligned.Layout split.Train (Some checkpoint)
@@ -402,7 +404,8 @@ module MainJob =
                 Flow.saveWith path
                     (Targets.metadata split @ TrainingConfig.toMetadata f.Training
                      @ [ "train.final_loss", inv loss; "train.seconds", inv result.Seconds
-                         "train.cpu_seconds", inv (proc.Refresh(); (proc.TotalProcessorTime - cpu0).TotalSeconds) ]) result.Flow
+                         "train.cpu_seconds", inv (proc.Refresh(); (proc.TotalProcessorTime - cpu0).TotalSeconds) ]
+                     @ (if resumed then [ "train.cpu_resumed", "true" ] else [])) result.Flow
                 record c (TrainFlow f.Name) key
                 if File.Exists checkpoint then File.Delete checkpoint
                 result.Flow, Some result.Seconds, loss, false

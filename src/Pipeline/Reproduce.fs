@@ -408,13 +408,15 @@ module Reproduce =
               | None -> yield "no fitted-Gaussian row" ]
         if misses.IsEmpty then "met" else "missed: " + String.Join("; ", misses)
 
-    /// The CPU seconds of a flow's training as recorded in its file (`train.cpu_seconds`, MainJob.trainFlow), if any.
-    let private trainingCpu (path: string) : float option =
+    /// The CPU seconds of a flow's training as recorded in its file (`train.cpu_seconds`, MainJob.trainFlow), if any,
+    /// and whether they cover only the part after a resume (`train.cpu_resumed`).
+    let private trainingCpu (path: string) : (float * bool) option =
         if not (File.Exists path) then None
         else
             let s = Storage.read path
             for _, t in s.Tensors do t.Dispose()
-            s.Metadata.TryFind "train.cpu_seconds" |> Option.map (fun v -> Double.Parse(v, CultureInfo.InvariantCulture))
+            s.Metadata.TryFind "train.cpu_seconds"
+            |> Option.map (fun v -> Double.Parse(v, CultureInfo.InvariantCulture), s.Metadata.TryFind "train.cpu_resumed" = Some "true")
 
     /// Runs the UCI reproduction: the main job with the rows above (its report.md, barrier figure = Fig. 7.2), the
     /// steps sweep, and table-7.1.md / table-7.1.csv / fig-7.3-*.png.
@@ -458,11 +460,15 @@ module Reproduce =
         let flowLine (f: MainJobFlow) =
             [ f.Name; $"{FlowKind.text f.Kind}, {VelocityKind.text f.Model}, {coupling f}"; $"{f.Iterations} x {f.BatchSize}"; Report.f4 f.FinalLoss
               (match f.TrainingSeconds with Some s -> $"%.1f{s} s" | None -> "reused")
-              Report.opt (fun s -> $"%.1f{s} s") (trainingCpu f.Path) ]
+              (match trainingCpu f.Path with
+               | Some (s, false) -> $"%.1f{s} s"
+               | Some (s, true) -> $"%.1f{s} s after a resume (earlier parts not counted)"
+               | None -> "–") ]
         let perIteration =
             let measured =
                 job.Flows |> List.filter (fun f -> f.Model = VelocityKind.Rt)
-                |> List.choose (fun f -> trainingCpu f.Path |> Option.map (fun cpu -> cpu, f.Iterations))
+                // a resumed flow's CPU seconds cover only part of its iterations
+                |> List.choose (fun f -> match trainingCpu f.Path with Some (cpu, false) -> Some (cpu, f.Iterations) | _ -> None)
             if measured.IsEmpty then None else Some (List.sumBy fst measured / float (List.sumBy snd measured))
         let fig72 = Path.Combine(c.OutDir, "fig-7.2.png")
         Figures.histogramWith fig72 $"Fig. 7.2: midpoint loss of {c.Pairs} random checkpoint pairs (UCI, training split)"
@@ -484,8 +490,8 @@ module Reproduce =
                   + (match perIteration with
                      | Some s ->
                          let flowHours = s * 250_000.0 / 3600.0
-                         $"Iterations: training here took %.3f{s} CPU s per iteration (the RT rows' CPU seconds as recorded in their flow files over their iterations), so the thesis' 250k iterations would take ~%.0f{flowHours} CPU hours per flow, ~%.0f{flowHours * float c.Flows.Length} for the {c.Flows.Length} rows, against this preset's 2-hour budget on 2 cores."
-                     | None -> "Iterations: the thesis' 250k per flow are GPU-days on this machine's CPUs (no RT row here has a recorded CPU time).")
+                         $"Iterations: training here took %.3f{s} CPU s per iteration (the RT rows' CPU seconds as recorded in their flow files over their iterations; rows resumed from a checkpoint left out), so the thesis' 250k iterations would take ~%.0f{flowHours} CPU hours per flow, ~%.0f{flowHours * float c.Flows.Length} for the {c.Flows.Length} rows, against this preset's 2-hour budget on 2 cores."
+                     | None -> "Iterations: the thesis' 250k per flow are GPU-days on this machine's CPUs (no RT row here has a recorded CPU time of a whole training).")
                   ""
                   "## Table 7.1 (test accuracy / loss of samples; thesis beside ours)"
                   ""

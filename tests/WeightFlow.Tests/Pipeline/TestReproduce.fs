@@ -127,6 +127,11 @@ let tests =
                 let md = File.ReadAllText(Path.Combine(dir, "table-7.1.md"))
                 Expect.stringContains md "| bar |" "the bar column"
                 Expect.isFalse (md.Contains "Partial sweep") "a complete sweep"
+                for f in first.Job.Flows do
+                    let meta = (let st = Storage.read f.Path in (for _, t in st.Tensors do t.Dispose()); st.Metadata)
+                    let cpu = meta.TryFind "train.cpu_seconds" |> Option.map float
+                    Expect.isTrue (cpu |> Option.exists (fun c -> c > 0.0)) $"{f.Name}: training CPU seconds recorded"
+                    Expect.isNone (meta.TryFind "train.cpu_resumed") $"{f.Name}: trained in one call, not marked resumed"
                 // drop the last three points, as if the run had been stopped there
                 let points = Path.Combine(dir, "fig-7.3.points")
                 let lines = File.ReadAllLines points
