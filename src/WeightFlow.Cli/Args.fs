@@ -139,6 +139,7 @@ type RunArgs =
     | Task of string
     | Preset of string
     | Iterations of int
+    | Samples of int
     | Temperature of float
     | Seed of int
     | Out of string
@@ -147,6 +148,7 @@ type RunArgs =
         member a.Usage =
             match a with
             | Iterations _ -> "train every flow for N iterations instead of the preset's (a smaller budget; the report records it)."
+            | Samples _ -> "networks sampled from each flow, and drawn for the Gaussian and held-out baselines (default: the job's)."
             | Temperature _ -> "sampling temperature tau >= 0 of every flow's prior draw (default 1; see `sample --temperature`); the report adds the fitted Gaussian at the same tau."
             | Task _ -> "uci (default) | mnist | fashion-mnist | csv:PATH (features + integer label in the last column; layout and zoo settings derived from the data)."
             | Preset _ -> "quick (default: the CPU preset, ≤ 15 min on 2 cores for UCI) | full (5x the flow training iterations)."

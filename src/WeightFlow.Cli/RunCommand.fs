@@ -26,6 +26,10 @@ let run (args: ParseResults<RunArgs>) : int =
         | Some n -> MainJobConfig.withIterations n config
         | None -> config
     let config =
+        match args.TryGetResult RunArgs.Samples with
+        | Some n -> { config with Sampling = { config.Sampling with Count = n } }
+        | None -> config
+    let config =
         match args.TryGetResult RunArgs.Temperature with
         | Some tau -> { config with Sampling = { config.Sampling with Temperature = tau } }
         | None -> config
