@@ -59,6 +59,11 @@ type MainJobConfig =
       /// How each flow is sampled (count, steps, seed).
       Sampling: SamplingConfig
       Evaluation: Evaluation.EvalConfig
+      /// Intra-op threads (torch.set_num_threads) of each flow's training and sampling; None keeps the process's.
+      /// A fixed count makes the flows the same on every machine (float sums in the same order).
+      FlowThreads: int option
+      /// Flows trained at once, each on its own thread (with FlowThreads intra-op threads each).
+      ParallelFlows: int
       /// The preset's name, recorded in the report.
       Preset: string
       /// How the flows' budget was derived from the data (a CSV task, `FlowDerivation`), stated in the report; None
@@ -171,6 +176,7 @@ module MainJobConfig =
           Flows = flows preset seed; HeldOutRuns = max 2 (zoo.Runs / 10)
           Sampling = { SamplingConfig.defaults 64 with Seed = seed }
           Evaluation = { Evaluation.defaultConfig with Seed = seed }
+          FlowThreads = None; ParallelFlows = 1
           Preset = presetName preset; Derivation = None }
 
     /// The thesis' UCI main job: the appendix A zoo with `seed`, weight matching, 250 pairs, 3 points, the quick flows.
@@ -216,6 +222,8 @@ module MainJobConfig =
             Check.arg "Flows" (List.distinct names = names) $"Flow names must be distinct; got %A{names}."
             for f in c.Flows do TrainingConfig.validate f.Training
             SamplingConfig.validate c.Sampling
+            c.FlowThreads |> Option.iter (fun n -> Check.arg "FlowThreads" (n >= 1) $"FlowThreads must be at least 1 (or None: the process's); got {n}.")
+            Check.arg "ParallelFlows" (c.ParallelFlows >= 1) $"ParallelFlows must be at least 1; got {c.ParallelFlows}."
 
 [<RequireQualifiedAccess>]
 module MainJob =
@@ -267,11 +275,15 @@ module MainJob =
             [ for p in doc.RootElement.EnumerateObject() -> p.Name, p.Value.GetString() ] |> Map.ofList
         with _ -> Map.empty
 
+    // flows trained in parallel finish on their own threads: one manifest update at a time (read, add, write)
+    let private manifestGate = obj ()
+
     /// Records a finished stage (temp file + rename, like every output).
     let private record (c: MainJobConfig) (stage: MainJobStage) (key: string) =
-        let entries = readManifest c |> Map.add (stageName stage) key
-        let path = manifestPath c
-        Storage.writeTextAtomic path (JsonSerializer.Serialize(Dictionary<string, string>(entries), JsonSerializerOptions(WriteIndented = true)))
+        lock manifestGate (fun () ->
+            let entries = readManifest c |> Map.add (stageName stage) key
+            let path = manifestPath c
+            Storage.writeTextAtomic path (JsonSerializer.Serialize(Dictionary<string, string>(entries), JsonSerializerOptions(WriteIndented = true))))
 
     /// Whether a stage finished earlier with the same key and its file is still there.
     let private finished (c: MainJobConfig) (stage: MainJobStage) (key: string) (file: string) =
@@ -627,8 +639,35 @@ module MainJob =
         Report.writeText (reportPath c) (sb.ToString())
         barrierPng :: figures
 
-    /// Runs the stages in order (see the module's summary). `progress` is called on the calling thread; `ct` is
-    /// checked between training iterations.
+    /// Runs `f` with torch's intra-op thread count at `threads` on this thread (None: as it is), restored after.
+    let private withThreads (threads: int option) (f: unit -> 'a) : 'a =
+        match threads with
+        | None -> f ()
+        | Some n ->
+            let before = torch.get_num_threads ()
+            torch.set_num_threads n
+            try f () finally torch.set_num_threads before
+
+    /// Trains the flows, `ParallelFlows` at a time, each with `FlowThreads` intra-op threads (set on its own thread,
+    /// which is where libtorch reads it); results in the configuration's order. The first failure is rethrown as is.
+    let private trainFlows (c: MainJobConfig) (zoo: Zoo) (aligned: Zoo) (progress: MainJobProgress -> unit) (ct: CancellationToken) =
+        let flows = Array.ofList c.Flows
+        let results = Array.zeroCreate flows.Length
+        let work (i: int) =
+            ct.ThrowIfCancellationRequested()
+            results[i] <- withThreads c.FlowThreads (fun () -> trainFlow c zoo aligned flows[i] progress ct)
+        if c.ParallelFlows <= 1 || flows.Length <= 1 then
+            for i in 0 .. flows.Length - 1 do work i
+        else
+            try
+                Tasks.Parallel.For(0, flows.Length, Tasks.ParallelOptions(MaxDegreeOfParallelism = c.ParallelFlows), (fun i -> work i)) |> ignore
+            with :? AggregateException as e ->
+                Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw()
+        List.ofArray results
+
+    /// Runs the stages in order (see the module's summary). `progress` is called one call at a time, on the calling
+    /// thread or, while flows train in parallel (`ParallelFlows` > 1), on their threads; `ct` is checked between
+    /// training iterations.
     let run (c: MainJobConfig) (progress: MainJobProgress -> unit) (ct: CancellationToken) : MainJobResult =
         MainJobConfig.validate c
         Directory.CreateDirectory c.OutDir |> ignore
@@ -649,13 +688,13 @@ module MainJob =
                 ct.ThrowIfCancellationRequested()
                 let canonical, canonReused = canonicalize c aligned progress
                 if canonReused then reused.Add Canonicalize
+                let gate = obj ()
+                let trainedFlows = trainFlows c zoo aligned (fun p -> lock gate (fun () -> progress p)) ct
                 let trained =
-                    [ for f in c.Flows ->
-                        ct.ThrowIfCancellationRequested()
-                        let flow, seconds, loss, flowReused = trainFlow c zoo aligned f progress ct
+                    [ for f, (flow, seconds, loss, flowReused) in List.zip c.Flows trainedFlows ->
                         if flowReused then reused.Add (TrainFlow f.Name)
                         ct.ThrowIfCancellationRequested()
-                        let theta, sampleSeconds, dropped, samplesReused = sampleFlow c f flow progress
+                        let theta, sampleSeconds, dropped, samplesReused = withThreads c.FlowThreads (fun () -> sampleFlow c f flow progress)
                         if samplesReused then reused.Add (SampleFlow f.Name)
                         { Name = f.Name; Kind = f.Training.Flow; Model = VelocityConfig.kind f.Training.Model
                           Iterations = f.Training.Iterations; BatchSize = f.Training.BatchSize

@@ -57,6 +57,27 @@ let tests =
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }
 
+        test "flows trained two at a time on one intra-op thread each are bit for bit those trained one after another" {
+            let dirA = Path.Combine(Path.GetTempPath(), $"wf-jobpar-{System.Guid.NewGuid():N}")
+            let dirB = Path.Combine(Path.GetTempPath(), $"wf-jobseq-{System.Guid.NewGuid():N}")
+            try
+                let threadsBefore = TorchSharp.torch.get_num_threads ()
+                let together = MainJob.run { tiny dirA with FlowThreads = Some 1; ParallelFlows = 2 } ignore CancellationToken.None
+                Expect.equal (TorchSharp.torch.get_num_threads ()) threadsBefore "the caller's thread count is restored"
+                let sequential = MainJob.run { tiny dirB with FlowThreads = Some 1; ParallelFlows = 1 } ignore CancellationToken.None
+                for a, b in List.zip together.Flows sequential.Flows do
+                    Expect.equal a.FinalLoss b.FinalLoss $"{a.Name}: the same losses"
+                    let _, ta, _ = Sampling.load a.SamplesPath
+                    let _, tb, _ = Sampling.load b.SamplesPath
+                    Expect.bitExact ta tb $"{a.Name}: the same samples"
+                Expect.equal (set (MainJob.run { tiny dirA with FlowThreads = Some 1; ParallelFlows = 2 } ignore CancellationToken.None).Reused).Count
+                    (3 + 1 + 2 * together.Flows.Length + 1) "every stage recorded (no manifest update lost between parallel flows)"
+                Expect.throws (fun () -> MainJobConfig.validate { tiny dirA with ParallelFlows = 0 }) "ParallelFlows 0 refused"
+                Expect.throws (fun () -> MainJobConfig.validate { tiny dirA with FlowThreads = Some 0 }) "FlowThreads 0 refused"
+            finally
+                for d in [ dirA; dirB ] do if Directory.Exists d then Directory.Delete(d, true)
+        }
+
         test "with flows: every flow trained, sampled and evaluated beside the three baselines; report and figures; a re-run reuses every stage" {
             let dir = Path.Combine(Path.GetTempPath(), $"wf-jobflows-{System.Guid.NewGuid():N}")
             try
