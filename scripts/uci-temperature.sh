@@ -22,7 +22,7 @@ for tau in $TAUS; do
     python3 - "$OUT/eval-$tau.json" "$tau" <<'PY'
 import json, sys
 ev = json.load(open(sys.argv[1])); by = {r["Name"]: r for r in ev["rows"]}
-s, g, h = by["samples"], by["fitted Gaussian"], by["held-out"]
+s = ev["rows"][0]; g, h = by["fitted Gaussian"], by["held-out"]
 print(f"tau {sys.argv[2]:>4} acc {s['AccuracyMean']:.4f} (min {s['AccuracyMin']:.4f}, held-out min {h['AccuracyMin']:.4f}) "
       f"CEcal {s['CalibratedCrossEntropy']:.4f} gauss {g['CalibratedCrossEntropy']:.4f} held {h['CalibratedCrossEntropy']:.4f} "
       f"div {s['Diversity'] / h['Diversity']:.2f}x novelty {s['NoveltyRatio']:.3f} mmd2 {s['Fidelity']:.4f} (floor {s['FidelityFloor']:.4f})", flush=True)

@@ -38,7 +38,8 @@ public sealed class PipelineOptions
     public int? Epochs { get; init; }
     /// <summary>Random checkpoint pairs per barrier measurement (the thesis: 250). At least 1.</summary>
     public int Pairs { get; init; } = 250;
-    /// <summary>Networks sampled from each flow; null takes the job's 64. At least 1.</summary>
+    /// <summary>Networks sampled from each flow (and drawn for the Gaussian and held-out baselines; diversity over all
+    /// of them); null takes the job's 256. At least 1.</summary>
     public int? Samples { get; init; }
     /// <summary>Solver steps per sample (Euler); null takes the job's 100. At least 1.</summary>
     public int? SamplingSteps { get; init; }
@@ -274,15 +275,16 @@ public static class Pipeline
             Fs.EnsureLoaded();
             var preset = options.Preset == PipelinePreset.Full ? MainJobPreset.Full : MainJobPreset.Quick;
             var c0 = MainJobConfigModule.forTask(options.Task.ToCore(), preset, options.Seed, options.OutDir);
-            var c = options.Iterations is int n ? MainJobConfigModule.withIterations(n, c0) : c0;
+            var c1 = options.Iterations is int n ? MainJobConfigModule.withIterations(n, c0) : c0;
+            var c = options.Samples is int count ? MainJobConfigModule.withSamples(count, c1) : c1;
             var z = c.Zoo;
             var epochs = options.Epochs ?? z.Epochs;
             var runs = options.Runs ?? z.Runs;
             var zoo = new ZooConfig(layout: z.Layout, runs: runs, epochs: epochs, batchSize: z.BatchSize, initStd: z.InitStd,
                 optimizer: z.Optimizer, dropEpochs: Math.Min(z.DropEpochs, epochs - 1), every: z.Every, seed: z.Seed);
             var flows = !options.Flows ? Microsoft.FSharp.Collections.FSharpList<FlowRun>.Empty : c.Flows;
-            var sampling = options.Samples is not null || options.SamplingSteps is not null || options.SamplingTemperature is not null
-                ? new SamplingConfig(count: options.Samples ?? c.Sampling.Count, steps: options.SamplingSteps ?? c.Sampling.Steps, method: c.Sampling.Method, rule: c.Sampling.Rule,
+            var sampling = options.SamplingSteps is not null || options.SamplingTemperature is not null
+                ? new SamplingConfig(count: c.Sampling.Count, steps: options.SamplingSteps ?? c.Sampling.Steps, method: c.Sampling.Method, rule: c.Sampling.Rule,
                     noise: c.Sampling.Noise, guidance: c.Sampling.Guidance, layout: c.Sampling.Layout, batchSize: c.Sampling.BatchSize,
                     temperature: options.SamplingTemperature ?? c.Sampling.Temperature, seed: c.Sampling.Seed)
                 : c.Sampling;

@@ -141,6 +141,8 @@ type RunArgs =
     | Iterations of int
     | Samples of int
     | Temperature of float
+    | Flow_Threads of int
+    | Parallel_Flows of int
     | Seed of int
     | Out of string
     | Json
@@ -148,6 +150,8 @@ type RunArgs =
         member a.Usage =
             match a with
             | Iterations _ -> "train every flow for N iterations instead of the preset's (a smaller budget; the report records it)."
+            | Flow_Threads _ -> "intra-op threads of each flow's training and sampling (default 1: the same flows on every machine; small flows waste CPU on more)."
+            | Parallel_Flows _ -> "flows trained at once, each on its own thread (default: the machine's cores, at most 4; the flows do not depend on it)."
             | Samples _ -> "networks sampled from each flow, and drawn for the Gaussian and held-out baselines (default: the job's)."
             | Temperature _ -> "sampling temperature tau >= 0 of every flow's prior draw (default 1; see `sample --temperature`); the report adds the fitted Gaussian at the same tau."
             | Task _ -> "uci (default) | mnist | fashion-mnist | csv:PATH (features + integer label in the last column; layout and zoo settings derived from the data)."

@@ -26,8 +26,12 @@ let run (args: ParseResults<RunArgs>) : int =
         | Some n -> MainJobConfig.withIterations n config
         | None -> config
     let config =
+        { config with
+            FlowThreads = (match args.TryGetResult RunArgs.Flow_Threads with Some n -> Some n | None -> config.FlowThreads)
+            ParallelFlows = args.GetResult(RunArgs.Parallel_Flows, config.ParallelFlows) }
+    let config =
         match args.TryGetResult RunArgs.Samples with
-        | Some n -> { config with Sampling = { config.Sampling with Count = n } }
+        | Some n -> MainJobConfig.withSamples n config
         | None -> config
     let config =
         match args.TryGetResult RunArgs.Temperature with

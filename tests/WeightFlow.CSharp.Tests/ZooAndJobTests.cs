@@ -57,6 +57,7 @@ public sealed class ZooAndJobTests
             var options = new PipelineOptions
             {
                 OutDir = dir, Runs = 4, Epochs = 3, Pairs = 5, Iterations = 2, Samples = 4, SamplingSteps = 2, HeldOutRuns = 2, Seed = 2,
+                SamplingTemperature = 1.0, // the UCI job's default (0.8) adds a fourth baseline row, the Gaussian at that τ
             };
             var r = await Pipeline.RunAsync(options);
             Assert.Equal(new[] { "Euclidean", "Normalized", "Geometric", "Euclidean MLP" }, r.Flows.Select(f => f.Name));

@@ -17,7 +17,8 @@ let private tiny (dir: string) =
     { c with
         Zoo = { ZooConfig.uci with Runs = 6; Epochs = 3; DropEpochs = 1 }; Pairs = 10; HeldOutRuns = 2
         Flows = c.Flows |> List.map (fun f -> { f with Training = { f.Training with Iterations = 4; BatchSize = 8; Schedule = Constant } })
-        Sampling = { c.Sampling with Count = 6; Steps = 4 } }
+        // τ = 1 (the UCI job's default is MainJobConfig.uciTemperature): the three baselines alone; τ <> 1 is tested below
+        Sampling = { c.Sampling with Count = 6; Steps = 4; Temperature = 1.0 } }
 
 [<Tests>]
 let tests =
@@ -31,6 +32,10 @@ let tests =
                 | WarmupCosine w -> Expect.equal w 4 $"{f.Name}: warm-up 40 / 10"
                 | _ -> ()
             Expect.stringContains c.Preset "40 iterations per flow" "preset name"
+            let d = MainJobConfig.uci 0L "unused"
+            Expect.equal d.Sampling.Temperature MainJobConfig.uciTemperature "UCI samples at the measured temperature"
+            Expect.equal d.Evaluation.DiversityMax d.Sampling.Count "diversity over every sample"
+            Expect.equal (MainJobConfig.withSamples 32 d).Evaluation.DiversityMax 32 "withSamples keeps them together"
             Expect.throws (fun () -> MainJobConfig.withIterations 0 c |> ignore) "zero iterations refused"
         }
 
