@@ -36,6 +36,9 @@ let tests =
             Expect.equal d.Sampling.Temperature MainJobConfig.uciTemperature "UCI samples at the measured temperature"
             Expect.equal d.Evaluation.DiversityMax d.Sampling.Count "diversity over every sample"
             Expect.equal (MainJobConfig.withSamples 32 d).Evaluation.DiversityMax 32 "withSamples keeps them together"
+            for f in d.Flows do
+                let fitted = match f.Training.Prior.Centre with FitToTargets false -> true | _ -> false
+                Expect.equal fitted (f.Training.Flow <> Euclidean) $"{f.Name}: the fitted prior on UCI exactly for the canonical RT flows"
             Expect.throws (fun () -> MainJobConfig.withIterations 0 c |> ignore) "zero iterations refused"
         }
 
