@@ -67,8 +67,9 @@ let tests =
                     Expect.equal f.Training.Iterations (int (Math.Round(float p.Training.Iterations * 802.0 / 403.0))) $"{f.Name}: iterations"
                 let u = MainJobConfig.uci 0L dir
                 Expect.isNone u.Derivation "UCI: no derivation"
+                // UCI keeps the presets, except the canonical RT flows' fitted prior (MainJobConfig.fittedPriorOnUci).
                 for f, p in List.zip u.Flows presets do
-                    Expect.equal (TrainingConfig.toMetadata f.Training) (TrainingConfig.toMetadata p.Training) $"UCI {f.Name}: the preset"
+                    Expect.equal (TrainingConfig.toMetadata f.Training) (TrainingConfig.toMetadata (MainJobConfig.fittedPriorOnUci p).Training) $"UCI {f.Name}: the preset"
                 let o = MainJobConfig.withIterations 7 c
                 Expect.isNone o.Derivation "set by hand: no derivation claimed"
                 Expect.isTrue (o.Flows |> List.forall (fun f -> f.Training.Iterations = 7)) "7 iterations")
