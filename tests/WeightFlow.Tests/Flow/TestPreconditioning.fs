@@ -149,17 +149,12 @@ let tests =
             for kind in [ PreconditioningKind.Input; PreconditioningKind.Edm ] do
                 let c = small { TrainingConfig.cpu Euclidean VelocityKind.Rt with Preconditioning = kind }
                 let whole = Training.train c layout x None ignore CancellationToken.None
-                let path = tempFile "precond-resume"
-                try
-                    use cts = new CancellationTokenSource()
-                    let first = Training.train c layout x (Some path) (fun p -> if p.Step = 7 then cts.Cancel()) cts.Token
+                Interrupted.trainResumed "precond-resume" 7 c layout x (fun first rest path ->
                     Expect.equal first.Outcome (Cancelled 7) "cancelled after step 7"
-                    let rest = Training.train c layout x (Some path) ignore CancellationToken.None
                     Expect.sequenceEqual rest.Losses whole.Losses $"{PreconditioningKind.text kind}: identical loss sequence"
                     let other = { c with Preconditioning = PreconditioningKind.Plain }
                     let e = Expect.throwsC (fun () -> Training.train other layout x (Some path) ignore CancellationToken.None |> ignore) id
-                    Expect.stringContains e.Message "train.preconditioning" "a plain run refuses the preconditioned checkpoint"
-                finally if File.Exists path then File.Delete path
+                    Expect.stringContains e.Message "train.preconditioning" "a plain run refuses the preconditioned checkpoint")
         }
 
         test "preconditioning is refused where it has no meaning, with the fix" {

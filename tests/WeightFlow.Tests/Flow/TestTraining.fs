@@ -42,18 +42,13 @@ let tests =
             for kind, flow, coupling in [ VelocityKind.Rt, FlowKind.Geometric, SymmetryAwareOt; VelocityKind.Mlp, FlowKind.Euclidean, MinibatchOt ] do
                 let c = small kind flow coupling
                 let whole = Training.train c layout x None ignore CancellationToken.None
-                let path = tempFile "resume"
-                try
-                    use cts = new CancellationTokenSource()
-                    let first = Training.train c layout x (Some path) (fun p -> if p.Step = 7 then cts.Cancel()) cts.Token
+                Interrupted.trainResumed "resume" 7 c layout x (fun first rest _ ->
                     Expect.equal first.Outcome (Cancelled 7) "cancelled after step 7, checkpoint saved"
-                    let rest = Training.train c layout x (Some path) ignore CancellationToken.None
                     Expect.equal rest.Outcome Completed "resumed run completes"
                     Expect.sequenceEqual rest.Losses whole.Losses $"{kind} {flow} {coupling}: identical loss sequence"
                     // and the EMA weights agree bit for bit
                     for (_, a), (_, b) in List.zip rest.Flow.Model.Parameters whole.Flow.Model.Parameters do
-                        Expect.bitExact a b "EMA parameter"
-                finally if File.Exists path then File.Delete path
+                        Expect.bitExact a b "EMA parameter")
         }
 
         test "a checkpoint of another run is refused with the setting that differs" {
