@@ -440,10 +440,13 @@ module MainJob =
             // the checkpoint's name carries the key's hash: a changed configuration never meets a stale state
             let checkpoint = $"{path}.{Convert.ToHexString(Security.Cryptography.SHA256.HashData(Text.Encoding.UTF8.GetBytes key))[..11]}.checkpoint"
             let label = $"train {f.Name} ({VelocityKind.text (VelocityConfig.kind f.Training.Model)}, {f.Training.Iterations} it)"
-            // the process's CPU seconds of this training (all threads), recorded beside the wall time: on a shared
-            // machine the wall time says little about the cost (README "CPU discipline")
-            let proc = Process.GetCurrentProcess()
-            let cpu0 = proc.TotalProcessorTime
+            // this training's CPU seconds, recorded beside the wall time (on a shared machine the wall time says little
+            // about the cost, README "CPU discipline"): on one intra-op thread all its work runs on this thread, so the
+            // thread's clock is exact even with other flows training beside it; otherwise the process's clock, exact
+            // only when this flow trains alone (train.cpu_scope says which, train.cpu_shared when it was not alone)
+            let oneThread = torch.get_num_threads () = 1
+            let cpu = CpuTime.start (if oneThread then CpuTime.Thread else CpuTime.Process)
+            let shared = CpuTime.scope cpu = CpuTime.Process && c.ParallelFlows > 1
             // a resumed training's CPU seconds cover only this call's part: recorded as such (train.cpu_resumed)
             let resumed = File.Exists checkpoint
             let result =
@@ -461,7 +464,9 @@ module MainJob =
                 Flow.saveWith path
                     (Targets.metadata split @ TrainingConfig.toMetadata f.Training
                      @ [ "train.final_loss", inv loss; "train.seconds", inv result.Seconds
-                         "train.cpu_seconds", inv (proc.Refresh(); (proc.TotalProcessorTime - cpu0).TotalSeconds) ]
+                         "train.cpu_seconds", inv (CpuTime.elapsed cpu)
+                         "train.cpu_scope", CpuTime.scopeName (CpuTime.scope cpu) ]
+                     @ (if shared then [ "train.cpu_shared", "true" ] else [])
                      @ (if resumed then [ "train.cpu_resumed", "true" ] else [])) result.Flow
                 record c (TrainFlow f.Name) key
                 if File.Exists checkpoint then File.Delete checkpoint

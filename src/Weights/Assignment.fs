@@ -68,9 +68,15 @@ let solveBatchWith (solve: int -> float[] -> int[]) (scores: Tensor) : Tensor =
     let flat = T.toArray64 scores
     Check.arg "scores" (flat |> Array.forall Double.IsFinite) "Assignment scores contain NaN or infinity; check the weights for divergence."
     let out = Array.zeroCreate<int64> (b * n)
-    Threading.Tasks.Parallel.For(0, b, fun i ->
-        let perm = solve n flat[i * n * n .. (i + 1) * n * n - 1]
-        for k in 0 .. n - 1 do out[i * n + k] <- int64 perm[k]) |> ignore
+    // One contiguous range of problems per intra-op thread (as EdgeAttentionKernel's batch split): a flow trained on
+    // one thread (MainJobConfig.FlowThreads) keeps its solver work on that thread, beside flows trained in parallel,
+    // and its thread CPU time (CpuTime) stays its whole cost.
+    let chunks = max 1 (min b (torch.get_num_threads ()))
+    let run c =
+        for i in b * c / chunks .. b * (c + 1) / chunks - 1 do
+            let perm = solve n flat[i * n * n .. (i + 1) * n * n - 1]
+            for k in 0 .. n - 1 do out[i * n + k] <- int64 perm[k]
+    if chunks = 1 then run 0 else Threading.Tasks.Parallel.For(0, chunks, run) |> ignore
     torch.tensor(out, ReadOnlySpan<int64>([| int64 b; int64 n |]), device = scores.device)
 
 /// `solveBatchWith maximize`: B assignment problems with the Jonker–Volgenant solver.

@@ -75,6 +75,12 @@ let tests =
                 let sequential = MainJob.run { tiny dirB with FlowThreads = Some 1; ParallelFlows = 1 } ignore CancellationToken.None
                 for a, b in List.zip together.Flows sequential.Flows do
                     Expect.equal a.FinalLoss b.FinalLoss $"{a.Name}: the same losses"
+                    // one intra-op thread: the flow's CPU seconds come from its own thread's clock, not the process's
+                    // (which would include the flow trained beside it)
+                    let meta = (let st = Storage.read a.Path in (for _, t in st.Tensors do t.Dispose()); st.Metadata)
+                    if System.OperatingSystem.IsLinux() then
+                        Expect.equal (meta.TryFind "train.cpu_scope") (Some "thread") $"{a.Name}: thread CPU time"
+                    Expect.isNone (meta.TryFind "train.cpu_shared") $"{a.Name}: not shared with another flow"
                     let _, ta, _ = Sampling.load a.SamplesPath
                     let _, tb, _ = Sampling.load b.SamplesPath
                     Expect.bitExact ta tb $"{a.Name}: the same samples"

@@ -51,6 +51,22 @@ let tests =
                 Expect.equal (score n c jv) best "optimal score"
                 Expect.equal (score n c ort) best "optimal score (OR-Tools)")
 
+        test "a batch of assignments gives each problem's own solution whatever the intra-op thread count" {
+            let rng = System.Random(11)
+            let b, n = 7, 5
+            let c = Array.init (b * n * n) (fun _ -> rng.NextDouble())
+            let expected = [| for i in 0 .. b - 1 do yield! Assignment.maximize n c[i * n * n .. (i + 1) * n * n - 1] |> Array.map int64 |]
+            use scores = torch.tensor(c, System.ReadOnlySpan<int64>([| int64 b; int64 n; int64 n |]), dtype = torch.float64)
+            let before = torch.get_num_threads ()
+            try
+                // 1 thread: every problem on the caller (a flow on its own thread); 3: uneven ranges over 7 problems
+                for threads in [ 1; 3 ] do
+                    torch.set_num_threads threads
+                    use perms = Assignment.solveBatch scores
+                    Expect.equal (perms.data<int64>().ToArray()) expected $"{threads} intra-op threads"
+            finally torch.set_num_threads before
+        }
+
         testProp "weight matching recovers the original from a randomly permuted copy, exactly" (fun (SmallLayout widths) (seed: int) ->
             let layout, g, reference, _, _ = sample widths seed
             let copies = reference.expand(int64 batch, -1L).contiguous()
