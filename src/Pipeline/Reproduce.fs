@@ -55,10 +55,16 @@ type GaussiansResult =
 /// One point of the steps sweep (Fig. 7.3).
 type StepsPoint = { Flow: string; Guided: bool; Steps: int; AccuracyMean: float; CrossEntropy: float; CalibratedCrossEntropy: float }
 
+/// A setting where a reproduction's preset departs from the thesis, stated in its report beside the thesis' setting:
+/// the setting, ours, the thesis' and why (a measurement, with where it is recorded).
+type PresetDeparture = { Setting: string; Ours: string; Thesis: string; Why: string }
+
 /// Settings of the UCI reproduction.
 [<NoEquality; NoComparison>]
 type UciReproduction =
     { Job: MainJobConfig
+      /// Where the preset departs from the thesis' method (beyond sizes: iterations, RT width), and why.
+      Departures: PresetDeparture list
       /// Euler step counts of Fig. 7.3.
       Steps: int list
       /// Networks per point of Fig. 7.3.
@@ -268,15 +274,30 @@ module Reproduce =
           "Geometric (aligned + OT)", "0.991 ± 0.011 / 0.020 ± 0.012"
           "held-out", "0.992 ± 0.010 / 0.048 ± 0.032 (Target, Adam)" ]
 
+    /// Where the UCI reproduction departs from the thesis' method (its sizes aside): the main job's UCI settings
+    /// (MainJobConfig.uciTemperature, MainJobConfig.fittedPriorOnUci), measured there; both presets use them.
+    let uciDepartures : PresetDeparture list =
+        [ { Setting = "sampling temperature τ (every row)"
+            Ours = $"{MainJobConfig.uciTemperature} (x0 = c + τ·(x0 − c) about the prior's centre)"
+            Thesis = "1 (the prior as trained)"
+            Why = "the main job's UCI setting (MainJobConfig.uciTemperature; README \"The main job\"): at seed 0 with 256 samples τ = 0.8 took the Euclidean RT's calibrated CE from 0.0477 to 0.0413 against the τ = 1 fitted Gaussian's 0.0496; with τ = 1 this preset's Euclidean (aligned) row missed the bar by 10% (64 samples, README \"reproduce uci --preset full\"). The bar stays against the τ = 1 Gaussian; the Gaussian at the same τ is the row beside it" }
+          { Setting = "prior of the Normalized and Geometric RT rows"
+            Ours = "the diagonal Gaussian fitted to the row's own targets in canonical space (FitToTargets)"
+            Thesis = "the isotropic N(0, I) (in canonical space: uniform directions)"
+            Why = "the main job's UCI setting (MainJobConfig.fittedPriorOnUci; README \"The main job\"): calibrated CE Normalized 0.0524 → 0.0460, Geometric 0.0500 → 0.0471 against the fitted Gaussian's 0.0494 (seed 0, 256 samples); with the isotropic prior this preset's Normalized (aligned) row missed the bar by 2.9%" } ]
+
     /// The UCI reproduction's settings. Flows: for each of Euclidean, Normalized, Geometric (RT, `TrainingConfig.cpu`):
     /// unaligned, aligned, aligned + minibatch OT, aligned + symmetry-aware coupling; and the MLP-velocity baseline
-    /// (Euclidean, aligned). `Quick`: a smoke run (100 iterations per flow, 16 samples, steps 8/32/128 with 8 networks);
-    /// `Full`: 3x the CPU preset's iterations (3,000 at batch 32, the thesis' batch), 64 samples, steps 8 ... 512
-    /// with 64 networks. Sized for the issue's 2 hours on 2 cores: the 12 RT rows cost ~0.1-0.15 CPU s per iteration
+    /// (Euclidean, aligned). The Normalized and Geometric RT rows start from the Gaussian fitted to their targets and
+    /// every row samples at τ = `MainJobConfig.uciTemperature` (`uciDepartures`: the main job's UCI settings).
+    /// `Quick`: a smoke run (100 iterations per flow, 16 samples, steps 8/32/128 with 8 networks); `Full`: 3x the CPU
+    /// preset's iterations (3,000 at batch 32, the thesis' batch), the main job's 256 samples per row (64 do not
+    /// resolve the few-percent gaps between the flows and the fitted Gaussian: `MainJobConfig.samples`), steps 8 ... 512
+    /// with 64 networks. Sized for the issue's 2 hours on 2 cores: the 12 RT rows cost ~0.1-0.13 CPU s per iteration
     /// each at one thread (the flows' CPU s are recorded in their files and in table-7.1.md; README "reproduce uci"),
-    /// ~4,500-5,500 CPU s, plus the MLP row, sampling, evaluation and the sweep: under the ~10,000 CPU s two cores
-    /// give in 2 hours, at one thread per process (two threads cost these small flows several times the CPU on a
-    /// shared machine). The thesis' 250k iterations per row are 83x these, of a d 64, 5-layer RT.
+    /// ~4,000-4,700 CPU s, plus the MLP row, sampling, evaluation and the sweep: under the ~14,000 CPU s two cores
+    /// give in 2 hours, at one thread per flow (two threads cost these small flows several times the CPU on a shared
+    /// machine). The thesis' 250k iterations per row are 83x these, of a d 64, 5-layer RT.
     let uciConfig (preset: MainJobPreset) (seed: int64) (outDir: string) : UciReproduction =
         let job = MainJobConfig.ofZoo Task.Uci ZooConfig.uci preset seed outDir
         let iterations (c: TrainingConfig) = match preset with Quick -> 100 | Full -> 3 * c.Iterations
@@ -285,6 +306,7 @@ module Reproduce =
             { Name = name; Source = source
               Training = { c with Coupling = coupling; Iterations = iterations c; Seed = seed
                                   Schedule = (match preset with Quick -> WarmupCosine 10 | Full -> c.Schedule) } }
+            |> MainJobConfig.fittedPriorOnUci
         let kinds = [ Euclidean, "Euclidean"; Normalized, "Normalized"; Geometric, "Geometric" ]
         // the nine rows of Table 7.1 first, then the extra rows: a run stopped early (`--rows` evaluates what
         // finished; every flow is its own cached stage) has the thesis' rows
@@ -296,11 +318,19 @@ module Reproduce =
               for kind, name in kinds do
                 yield flow $"{name} (aligned + symmetry)" kind VelocityKind.Rt SymmetryAware AlignedZoo
               yield flow "Euclidean MLP (aligned)" Euclidean VelocityKind.Mlp Independent AlignedZoo ]
-        let count = match preset with Quick -> 16 | Full -> 64
-        { Job = { job with Flows = flows; Sampling = { job.Sampling with Count = count } }
+        let count = match preset with Quick -> 16 | Full -> MainJobConfig.samples
+        { Job = MainJobConfig.withSamples count { job with Flows = flows; Sampling = { job.Sampling with Temperature = MainJobConfig.uciTemperature } }
+          Departures = uciDepartures
           Steps = (match preset with Quick -> [ 8; 32; 128 ] | Full -> [ 8; 16; 32; 64; 128; 256; 512 ])
           SweepCount = (match preset with Quick -> 8 | Full -> 64)
           Guidance = 0.1 }
+
+    /// The reproduction with `n` flows trained at once (`reproduce uci --parallel-flows`; default the main job's
+    /// `defaultParallelFlows`); 1 makes each row's recorded training CPU seconds its own (`train.cpu_seconds` is the
+    /// process's CPU time over the flow's training).
+    let withParallelFlows (n: int) (r: UciReproduction) : UciReproduction =
+        Check.arg "parallel-flows" (n >= 1) $"--parallel-flows must be at least 1; got {n}."
+        { r with Job = { r.Job with ParallelFlows = n } }
 
     /// A row's id on the command line (`reproduce uci --rows`): its name in lower case, words joined by '-'
     /// ("Euclidean (aligned + OT)" -> "euclidean-aligned-ot").
@@ -357,7 +387,7 @@ module Reproduce =
         let names = [ "Euclidean (aligned)"; "Normalized (aligned)"; "Geometric (aligned)" ] |> List.filter (fun n -> c.Flows |> List.exists (fun f -> f.Name = n))
         let key =
             (names |> List.map (fun n -> MainJob.flowPath c (c.Flows |> List.find (fun f -> f.Name = n))) |> String.concat ",")
-            + $";steps={r.Steps};count={r.SweepCount};lambda={Report.inv r.Guidance};seed={c.Seed};"
+            + $";steps={r.Steps};count={r.SweepCount};lambda={Report.inv r.Guidance};seed={c.Seed};tau={Report.inv c.Sampling.Temperature};"
             + (c.Flows |> List.filter (fun f -> List.contains f.Name names)
                |> List.map (fun f -> TrainingConfig.toMetadata f.Training |> List.map snd |> String.concat ",") |> String.concat "|")
         let plan = [ for steps in r.Steps do for name in names do for guided in [ false; true ] -> name, guided, steps ]
@@ -383,7 +413,8 @@ module Reproduce =
                 | None when ct.IsCancellationRequested -> ()
                 | None ->
                     let guidance = if guided then Some { Lambda = r.Guidance; At = GuideAt.State; Data = data; Batch = 64 } else None
-                    let config = { SamplingConfig.defaults r.SweepCount with Steps = steps; Guidance = guidance; Seed = c.Seed }
+                    // at the table's temperature: the figure shows the rows' own samples at other step counts
+                    let config = { SamplingConfig.defaults r.SweepCount with Steps = steps; Guidance = guidance; Seed = c.Seed; Temperature = c.Sampling.Temperature }
                     let s = Sampling.sample config ignore torch.CPU (flowOf name)
                     let row = Evaluation.evaluate ctx name s.Theta
                     s.Theta.Dispose()
@@ -470,6 +501,7 @@ module Reproduce =
                 // a resumed flow's CPU seconds cover only part of its iterations
                 |> List.choose (fun f -> match trainingCpu f.Path with Some (cpu, false) -> Some (cpu, f.Iterations) | _ -> None)
             if measured.IsEmpty then None else Some (List.sumBy fst measured / float (List.sumBy snd measured))
+        let threadsText = match c.FlowThreads with Some n -> string n | None -> "the process's"
         let fig72 = Path.Combine(c.OutDir, "fig-7.2.png")
         Figures.histogramWith fig72 $"Fig. 7.2: midpoint loss of {c.Pairs} random checkpoint pairs (UCI, training split)"
             "loss at the midpoint of the linear path L(½)"
@@ -484,15 +516,18 @@ module Reproduce =
             (String.concat "\n"
                 [ $"# Reproduction: thesis Table 7.1, Figs. 7.2-7.3 (UCI, preset {c.Preset})"
                   ""
-                  $"Zoo: {c.Zoo.Runs} runs of {c.Zoo.Layout} (thesis appendix A), the last {c.HeldOutRuns} runs held out of every flow. Flows: RT width/layers {VelocityConfig.size (TrainingConfig.cpu Euclidean VelocityKind.Rt).Model} (thesis: d 64, 5 layers), {c.Flows.Head.Training.Iterations} iterations x batch {c.Flows.Head.Training.BatchSize} (thesis: 250k x 32 on a GPU). {c.Sampling.Count} samples per flow, {c.Sampling.Steps} Euler steps. Unaligned rows train on the zoo as trained; aligned rows on the weight-matched zoo; OT = exact minibatch OT; symmetry = symmetry-aware coupling (extra rows, not in the thesis)."
+                  $"Zoo: {c.Zoo.Runs} runs of {c.Zoo.Layout} (thesis appendix A), the last {c.HeldOutRuns} runs held out of every flow. Flows: RT width/layers {VelocityConfig.size (TrainingConfig.cpu Euclidean VelocityKind.Rt).Model} (thesis: d 64, 5 layers), {c.Flows.Head.Training.Iterations} iterations x batch {c.Flows.Head.Training.BatchSize} (thesis: 250k x 32 on a GPU). {c.Sampling.Count} samples per flow, {c.Sampling.Steps} Euler steps, prior temperature τ = {Report.inv c.Sampling.Temperature}. {c.ParallelFlows} flow(s) trained at a time, {threadsText} intra-op thread(s) each. Unaligned rows train on the zoo as trained; aligned rows on the weight-matched zoo; OT = exact minibatch OT; symmetry = symmetry-aware coupling (extra rows, not in the thesis)."
                   ""
-                  "Where the preset departs from the thesis and why: the flows' settings are `TrainingConfig.cpu` (per flow kind: learning rate, warm-up + cosine schedule, clipping, coupling/prediction/preconditioning as the rows state; README \"UCI flows against baselines\") with the preset's iterations; the batch is the thesis' 32; the RT is d 16 x 3 layers because d 32 was twice as slow per step for no gain on UCI (evaluation-findings.md). "
+                  "Where the preset's sizes depart from the thesis and why (its method's departures are tabled below): the flows' settings are `TrainingConfig.cpu` (per flow kind: learning rate, warm-up + cosine schedule, clipping, coupling/prediction/preconditioning as the rows state; README \"UCI flows against baselines\") with the preset's iterations; the batch is the thesis' 32; the RT is d 16 x 3 layers because d 32 was twice as slow per step for no gain on UCI (evaluation-findings.md). "
                   + (match perIteration with
                      | Some s ->
                          let flowHours = s * 250_000.0 / 3600.0
                          $"Iterations: training here took %.3f{s} CPU s per iteration (the RT rows' CPU seconds as recorded in their flow files over their iterations; rows resumed from a checkpoint left out), so the thesis' 250k iterations would take ~%.0f{flowHours} CPU hours per flow, ~%.0f{flowHours * float c.Flows.Length} for the {c.Flows.Length} rows, against this preset's 2-hour budget on 2 cores."
                      | None -> "Iterations: the thesis' 250k per flow are GPU-days on this machine's CPUs (no RT row here has a recorded CPU time of a whole training).")
                   ""
+                  "## Where the preset departs from the thesis' method"
+                  ""
+                  Report.markdownTable [ "setting"; "ours"; "thesis"; "why" ] [ for d in r.Departures -> [ d.Setting; d.Ours; d.Thesis; d.Why ] ]
                   "## Table 7.1 (test accuracy / loss of samples; thesis beside ours)"
                   ""
                   Report.markdownTable header (rows |> List.map cells)
@@ -509,7 +544,7 @@ module Reproduce =
                   ""
                   "Relative barriers (midpoint minus the endpoints' mean): ![relative barriers](barriers-uci.png)"
                   ""
-                  $"## Fig. 7.3: accuracy / raw CE against Euler steps ({r.SweepCount} samples per point; guidance λ = {r.Guidance})"
+                  $"## Fig. 7.3: accuracy / raw CE against Euler steps ({r.SweepCount} samples per point, τ = {Report.inv c.Sampling.Temperature}; guidance λ = {r.Guidance})"
                   ""
                   (if sweepComplete then ""
                    else $"**Partial sweep**: the run was stopped after {sweep.Length} points (step counts in increasing order, every flow with and without guidance); the same command continues it.\n")

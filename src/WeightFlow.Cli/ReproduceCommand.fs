@@ -23,6 +23,8 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
     try
         if args.Contains ReproduceArgs.Rows && name <> "uci" then
             invalidArg "rows" $"--rows applies to `reproduce uci` only; `reproduce {name}` has no row selection."
+        if args.Contains ReproduceArgs.Parallel_Flows && name <> "uci" then
+            invalidArg "parallel-flows" $"--parallel-flows applies to `reproduce uci` only; `reproduce {name}` trains its flows as its preset says."
         if args.Contains ReproduceArgs.Time && name <> "gaussians" then
             invalidArg "time" $"--time applies to `reproduce gaussians` only; `reproduce {name}` trains with its presets' time distribution."
         match name with
@@ -63,6 +65,7 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                 |> Option.map (fun s -> s.Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries) |> List.ofArray)
                 |> Option.defaultValue []
             let c = Reproduce.uciConfig preset seed out |> Reproduce.withRows rows
+            let c = match args.TryGetResult ReproduceArgs.Parallel_Flows with Some n -> Reproduce.withParallelFlows n c | None -> c
             let r =
                 Render.jobProgress json (fun progress -> Reproduce.uci c progress cts.Token)
             if json then

@@ -108,6 +108,21 @@ let tests =
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withRows [ "euclidean-aligned-+-ot" ] r |> ignore) "an unknown id"
         }
 
+        test "uci: the full preset samples the main job's 256 networks per row at its UCI temperature, the canonical RT rows from the fitted prior, each departure tabled" {
+            let r = Reproduce.uciConfig Full 0L "unused"
+            Expect.equal r.Job.Sampling.Count MainJobConfig.samples "the main job's sample count"
+            Expect.equal r.Job.Sampling.Temperature MainJobConfig.uciTemperature "the main job's UCI temperature"
+            for f in r.Job.Flows do
+                let fitted = match f.Training.Prior.Centre with FitToTargets _ -> true | _ -> false
+                let canonicalRt = f.Training.Flow <> Euclidean && VelocityConfig.kind f.Training.Model = VelocityKind.Rt
+                Expect.equal fitted canonicalRt $"{f.Name}: fitted prior exactly for the canonical RT rows"
+                Expect.equal f.Training.Iterations 3000 $"{f.Name}: 3,000 iterations"
+                Expect.equal f.Training.BatchSize 32 $"{f.Name}: the thesis' batch"
+            Expect.equal (r.Departures |> List.map (fun d -> d.Setting)) [ "sampling temperature τ (every row)"; "prior of the Normalized and Geometric RT rows" ] "both departures stated"
+            Expect.equal (Reproduce.withParallelFlows 1 r).Job.ParallelFlows 1 "one flow at a time"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withParallelFlows 0 r |> ignore) "at least one"
+        }
+
         test "uci (tiny): two rows end to end; the Fig. 7.3 sweep runs step counts in order, a stopped sweep reports its points and a re-run completes it unchanged" {
             let dir = Path.Combine(Path.GetTempPath(), $"wf-uci-{System.Guid.NewGuid():N}")
             try
@@ -126,6 +141,7 @@ let tests =
                 for f in first.Files do Expect.isTrue (File.Exists f) f
                 let md = File.ReadAllText(Path.Combine(dir, "table-7.1.md"))
                 Expect.stringContains md "| bar |" "the bar column"
+                Expect.stringContains md "## Where the preset departs from the thesis' method" "the departures table"
                 Expect.isFalse (md.Contains "Partial sweep") "a complete sweep"
                 for f in first.Job.Flows do
                     let meta = (let st = Storage.read f.Path in (for _, t in st.Tensors do t.Dispose()); st.Metadata)
