@@ -23,6 +23,8 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
     try
         if args.Contains ReproduceArgs.Rows && name <> "uci" then
             invalidArg "rows" $"--rows applies to `reproduce uci` only; `reproduce {name}` has no row selection."
+        if args.Contains ReproduceArgs.Temperature && name <> "uci" then
+            invalidArg "temperature" $"--temperature applies to `reproduce uci` only; `reproduce {name}` samples as its preset says."
         if args.Contains ReproduceArgs.Parallel_Flows && name <> "uci" then
             invalidArg "parallel-flows" $"--parallel-flows applies to `reproduce uci` only; `reproduce {name}` trains its flows as its preset says."
         if args.Contains ReproduceArgs.Time && name <> "gaussians" then
@@ -66,6 +68,7 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                 |> Option.defaultValue []
             let c = Reproduce.uciConfig preset seed out |> Reproduce.withRows rows
             let c = match args.TryGetResult ReproduceArgs.Parallel_Flows with Some n -> Reproduce.withParallelFlows n c | None -> c
+            let c = match args.TryGetResult ReproduceArgs.Temperature with Some tau -> Reproduce.withTemperature tau c | None -> c
             let r =
                 Render.jobProgress json (fun progress -> Reproduce.uci c progress cts.Token)
             if json then

@@ -121,6 +121,8 @@ let tests =
             Expect.equal (r.Departures |> List.map (fun d -> d.Setting)) [ "sampling temperature τ (every row)"; "prior of the Normalized and Geometric RT rows" ] "both departures stated"
             Expect.equal (Reproduce.withParallelFlows 1 r).Job.ParallelFlows 1 "one flow at a time"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withParallelFlows 0 r |> ignore) "at least one"
+            Expect.equal (Reproduce.withTemperature 1.0 r).Job.Sampling.Temperature 1.0 "--temperature reaches every row"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withTemperature -0.5 r |> ignore) "a negative temperature"
         }
 
         test "uci (tiny): two rows end to end; the Fig. 7.3 sweep runs step counts in order, a stopped sweep reports its points and a re-run completes it unchanged" {
@@ -142,6 +144,8 @@ let tests =
                 let md = File.ReadAllText(Path.Combine(dir, "table-7.1.md"))
                 Expect.stringContains md "| bar |" "the bar column"
                 Expect.stringContains md "## Where the preset departs from the thesis' method" "the departures table"
+                Expect.stringContains md "of the 2 rows run met it" "the done-when line counts the rows run"
+                Expect.stringContains md "not run: Euclidean, Euclidean (aligned + OT), Normalized," "and names the thesis rows not run"
                 Expect.isFalse (md.Contains "Partial sweep") "a complete sweep"
                 for f in first.Job.Flows do
                     let meta = (let st = Storage.read f.Path in (for _, t in st.Tensors do t.Dispose()); st.Metadata)
