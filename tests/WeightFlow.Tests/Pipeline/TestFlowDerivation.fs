@@ -21,38 +21,48 @@ let private withDir (f: string -> unit) =
 [<Tests>]
 let tests =
     testList "FlowDerivation" [
-        test "UCI's own layout: s = 1, every preset's iterations unchanged; only the Euclidean RT's prior changes" {
+        test "UCI's own layout: s = B = 2 for the RT flows, the MLP unchanged, the RT flows from fitted priors" {
             let d = FlowDerivation.derive ZooConfig.uci.Layout
-            Expect.equal (d.Parameters, d.ReferenceParameters, d.IterationScale) (802, 802, 1.0) "802 parameters, s = 1"
+            Expect.equal (d.Parameters, d.ReferenceParameters, d.BudgetMultiple, d.IterationScale) (802, 802, 2.0, 2.0) "802 parameters, s = 2 · 802 / 802"
             for f in MainJobConfig.flows Quick 0L do
                 let c = FlowDerivation.apply d f.Training
-                let standardized = f.Training.Flow = Euclidean && VelocityConfig.kind f.Training.Model = VelocityKind.Rt
-                let expected = if standardized then { f.Training with Prior = { f.Training.Prior with Centre = FitToTargets true } } else f.Training
-                Expect.equal (TrainingConfig.toMetadata c) (TrainingConfig.toMetadata expected) $"{f.Name}"
-                Expect.equal (Prior.centreText c.Prior.Centre) (if standardized then "standardized" else "origin") $"{f.Name}: prior"
                 TrainingConfig.validate c
+                match VelocityConfig.kind f.Training.Model with
+                | VelocityKind.Mlp -> Expect.equal (TrainingConfig.toMetadata c) (TrainingConfig.toMetadata f.Training) $"{f.Name}: the preset as it is"
+                | _ ->
+                    let centre = if f.Training.Flow = Euclidean then FitToTargets true else FitToTargets false
+                    let expected = { f.Training with Iterations = 2 * f.Training.Iterations; Schedule = (match f.Training.Schedule with WarmupCosine w -> WarmupCosine (2 * w) | s -> s); Prior = { f.Training.Prior with Centre = centre } }
+                    Expect.equal (TrainingConfig.toMetadata c) (TrainingConfig.toMetadata expected) $"{f.Name}"
+                    Expect.equal (Prior.centreText c.Prior.Centre) (if f.Training.Flow = Euclidean then "standardized" else "fitted") $"{f.Name}: prior"
         }
 
-        test "known shapes: s = 802 / P within [1, 4]; iterations and warm-up scaled, nothing else" {
+        test "known shapes: s = 2 · 802 / P within [1, 8]; RT iterations and warm-up scaled, nothing else" {
             // 4-16-16-3: 4·16 + 16·16 + 16·3 + 16 + 16 + 3 = 403 parameters; 13-16-16-3: 547; 64-16-16-10: 1,482;
-            // 2-4-2: 2·4 + 4·2 + 4 + 2 = 22 (below 802 / 4, so the cap holds)
-            let cases = [ "4-16-16-3", 403, 802.0 / 403.0; "13-16-16-3", 547, 802.0 / 547.0; "64-16-16-10", 1482, 1.0; "2-4-2", 22, 4.0 ]
+            // 64-32-32-10: 2048 + 1024 + 320 + 32 + 32 + 10 = 3,466 (above 2 · 802, so s = 1); 2-4-2: 2·4 + 4·2 + 4 + 2
+            // = 22 (below 2 · 802 / 8, so the cap holds)
+            let cases = [ "4-16-16-3", 403, 2.0 * 802.0 / 403.0; "13-16-16-3", 547, 2.0 * 802.0 / 547.0
+                          "64-16-16-10", 1482, 2.0 * 802.0 / 1482.0; "64-32-32-10", 3466, 1.0; "2-4-2", 22, 8.0 ]
             for layout, p, s in cases do
                 let d = FlowDerivation.derive (Layout.parse layout)
                 Expect.equal d.Parameters p $"{layout}: parameters"
-                // exact: the same float division, or a clamp bound
+                // exact: the same float arithmetic, or a clamp bound
                 Expect.equal d.IterationScale s $"{layout}: s"
             let preset = TrainingConfig.cpu Geometric VelocityKind.Rt
-            Expect.equal (preset.Iterations, preset.Schedule) (1000, WarmupCosine 100) "the preset these numbers scale"
+            Expect.equal (preset.Iterations, preset.Schedule, preset.Prior.Centre) (1000, WarmupCosine 100, Origin) "the preset these numbers scale"
             let c = FlowDerivation.apply (FlowDerivation.derive (Layout.parse "4-16-16-3")) preset
-            // 1000 · 802 / 403 = 1990.07 -> 1990; 100 · 1.99 = 199.0 -> 199
-            Expect.equal (c.Iterations, c.Schedule) (1990, WarmupCosine 199) "iterations and warm-up"
-            let strip (c: TrainingConfig) = TrainingConfig.toMetadata c |> List.filter (fun (k, _) -> k <> "train.iterations" && k <> "train.schedule")
-            // the Geometric flow keeps its prior (rule 2 is for the Euclidean flow)
+            // 1000 · 1604 / 403 = 3980.15 -> 3980; 100 · 3.98015 = 398.01 -> 398
+            Expect.equal (c.Iterations, c.Schedule) (3980, WarmupCosine 398) "iterations and warm-up"
+            let strip (c: TrainingConfig) = TrainingConfig.toMetadata c |> List.filter (fun (k, _) -> k <> "train.iterations" && k <> "train.schedule" && k <> "train.prior_centre")
             Expect.equal (strip c) (strip preset) "every other setting kept"
+            Expect.equal (Prior.centreText c.Prior.Centre) "fitted" "the Geometric RT from the Gaussian fitted to its canonical targets (rule 3)"
             let tiny = FlowDerivation.apply (FlowDerivation.derive (Layout.parse "2-4-2")) preset
-            Expect.equal tiny.Iterations 4000 "capped at 4x"
-            Expect.stringContains (FlowDerivation.describe (FlowDerivation.derive (Layout.parse "4-16-16-3"))) "= 1.99" "the report sentence gives s"
+            Expect.equal tiny.Iterations 8000 "capped at 8x"
+            let mlp = TrainingConfig.cpu Euclidean VelocityKind.Mlp
+            Expect.equal (TrainingConfig.toMetadata (FlowDerivation.apply (FlowDerivation.derive (Layout.parse "4-16-16-3")) mlp)) (TrainingConfig.toMetadata mlp) "the MLP keeps its preset"
+            // a prior already chosen (here UCI's fitted one for the Geometric RT) is kept, not replaced
+            let fitted = { preset with Prior = { preset.Prior with Centre = FitToTargets true } }
+            Expect.equal (Prior.centreText (FlowDerivation.apply (FlowDerivation.derive (Layout.parse "4-16-16-3")) fitted).Prior.Centre) "standardized" "a chosen prior kept"
+            Expect.stringContains (FlowDerivation.describe (FlowDerivation.derive (Layout.parse "4-16-16-3"))) "= 3.98" "the report sentence gives s"
         }
 
         test "forTask: a CSV task's flows are derived and say so; UCI's are the presets; --iterations overrides the derivation" {
@@ -64,7 +74,8 @@ let tests =
                 Expect.isSome c.Derivation "derived"
                 let presets = MainJobConfig.flows Quick 0L
                 for f, p in List.zip c.Flows presets do
-                    Expect.equal f.Training.Iterations (int (Math.Round(float p.Training.Iterations * 802.0 / 403.0))) $"{f.Name}: iterations"
+                    let expected = if VelocityConfig.kind p.Training.Model = VelocityKind.Mlp then p.Training.Iterations else int (Math.Round(float p.Training.Iterations * 2.0 * 802.0 / 403.0))
+                    Expect.equal f.Training.Iterations expected $"{f.Name}: iterations"
                 let u = MainJobConfig.uci 0L dir
                 Expect.isNone u.Derivation "UCI: no derivation"
                 // UCI keeps the presets, except the canonical RT flows' fitted prior (MainJobConfig.fittedPriorOnUci).
@@ -94,7 +105,8 @@ let tests =
                         Expect.isSome row.Diversity $"{row.Name}: diversity"
                 let report = File.ReadAllText r.ReportPath
                 Expect.stringContains report "Flows derived from the data (FlowDerivation)" "derivation stated"
-                Expect.stringContains report "= 1.99" "with its factor"
-                Expect.stringContains report "standardized Gaussian fitted" "the Euclidean RT's prior stated")
+                Expect.stringContains report "= 3.98" "with its factor"
+                Expect.stringContains report "standardized Gaussian fitted" "the Euclidean RT's prior stated"
+                Expect.stringContains report "canonicalized training checkpoints" "the canonical RT flows' prior stated")
         }
     ]
