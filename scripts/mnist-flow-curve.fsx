@@ -7,6 +7,7 @@
 //   WEIGHTFLOW_THREADS=1 nice -n 5 dotnet fsi scripts/mnist-flow-curve.fsx
 // Settings by environment (defaults in brackets): ZOO [/tmp/mnist-exp/zoo-aligned.safetensors], FLOW [geometric],
 // MODEL [rt], COUPLING [symmetry], WIDTH [16], LAYERS [3], BATCH [16], ITER [2000], LR [1e-3], WARMUP [100],
+// PAIRING [sum | product: the RT's edge update with the node-product term, RelationalTransformer.NodePairing],
 // TIME [beta(1,2)], PRED [endpoint | velocity | via: x̂1 = x_t + (1 - t) v],
 // PRIOR [origin | fitted | standardized (Euclidean; Prior.fs)], PRIOR_STD [0.1],
 // PRECOND [the CPU preset's: edm-weighted for the Euclidean RT | plain | input | edm] (s1 in the README was plain),
@@ -41,7 +42,11 @@ let width, layers = VelocityConfig.size baseCfg.Model
 let config =
     { baseCfg with
         Coupling = Coupling.parse (env "COUPLING" "symmetry")
-        Model = VelocityConfig.defaults model (int (env "WIDTH" (string width))) (int (env "LAYERS" (string layers)))
+        Model =
+            match VelocityConfig.defaults model (int (env "WIDTH" (string width))) (int (env "LAYERS" (string layers))), env "PAIRING" "sum" with
+            | m, "sum" -> m
+            | VelocityConfig.Rt c, "product" -> VelocityConfig.Rt { c with Pairing = RelationalTransformer.SumAndProduct }
+            | _, p -> failwith $"PAIRING {p}? (sum | product, RT only)"
         BatchSize = int (env "BATCH" "16")
         Iterations = int (env "ITER" "2000")
         LearningRate = float (env "LR" "1e-3")

@@ -92,7 +92,7 @@ module Flow =
         try
             let config, layout, kind, sigma, priorStd, prediction =
                 Storage.interpret path "a flow" (fun () ->
-                    let config, layout = VelocityModel.ofMetadata get
+                    let config, layout = VelocityModel.ofMetadata get s.Metadata.TryFind
                     let f (k: string) = System.Double.Parse(get k, System.Globalization.CultureInfo.InvariantCulture)
                     let prediction =
                         match get "flow.prediction" with

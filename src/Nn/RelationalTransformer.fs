@@ -39,6 +39,20 @@ type Neighbourhood =
     /// All N² node pairs, non-edges included (the anchor code).
     | Dense
 
+/// How the edge update combines the states of an edge's two nodes (anchors §3.3 step 3).
+type NodePairing =
+    /// The anchors': s_i + t_j, a sum of one Linear of each node, before the edge update's GELU. A product of the two
+    /// nodes' features (what an edge needs to write "this input's pattern times this neuron's coefficient") has to
+    /// be approximated by that GELU of width EdgeHidden.
+    | Sum
+    /// The sum plus the elementwise product (P_s n_i) ⊙ (P_t n_j) of two further Linears (Dn -> EdgeHidden, no
+    /// bias): a bilinear term of rank EdgeHidden. Why (README "MNIST flows", scripts/mnist-denoiser-bounds.fsx): on
+    /// the standardized MNIST zoo the best linear denoiser that treats hidden neurons alike reaches a loss far below
+    /// the per-coordinate one in t ∈ [0.2, 0.8), by projecting each neuron's incoming weights on a few input
+    /// patterns u_c and writing back Σ_c u_c(i)·coef_c(k) on edge (i, k); the attention can form the coefficients
+    /// (Σ_i a_ik v_i ⊙ me_ik), but writing them back is a product of the input node's and the neuron's features.
+    | SumAndProduct
+
 /// Widths and depth. Node and edge widths are independent.
 type Config =
     { /// Dn: node feature width in the residual stream.
@@ -59,7 +73,9 @@ type Config =
       InputLayers: int
       Time: TimeConditioning
       PositionalEmbedding: bool
-      Neighbourhood: Neighbourhood }
+      Neighbourhood: Neighbourhood
+      /// How the edge update combines its two nodes (default Sum, the anchors').
+      Pairing: NodePairing }
 
 [<RequireQualifiedAccess>]
 module Config =
@@ -68,13 +84,13 @@ module Config =
     let anchor (dE: int) (layers: int) : Config =
         { NodeWidth = dE + 1; EdgeWidth = dE + 1; AttentionWidth = dE; Heads = 1; NodeHidden = dE; EdgeHidden = dE
           OutputHidden = dE; Layers = layers; InputLayers = 3; Time = Channel; PositionalEmbedding = true
-          Neighbourhood = Dense }
+          Neighbourhood = Dense; Pairing = Sum }
 
     /// This project's default at width d: every width d, one head, Fourier time (8 octaves), sparse attention.
     let defaults (d: int) (layers: int) : Config =
         { NodeWidth = d; EdgeWidth = d; AttentionWidth = d; Heads = 1; NodeHidden = d; EdgeHidden = d
           OutputHidden = d; Layers = layers; InputLayers = 3; Time = Fourier 8; PositionalEmbedding = true
-          Neighbourhood = Sparse }
+          Neighbourhood = Sparse; Pairing = Sum }
 
     let validate (c: Config) =
         let positive = [ "NodeWidth", c.NodeWidth; "EdgeWidth", c.EdgeWidth; "AttentionWidth", c.AttentionWidth
@@ -107,6 +123,8 @@ type EdgeUpdate =
       FromEdges: Linear
       FromSource: Linear
       FromTarget: Linear
+      /// Dn -> EdgeHidden, no bias, each: the two factors of the product term (NodePairing.SumAndProduct).
+      Product: (Linear * Linear) option
       Out: Linear }
 
 [<NoEquality; NoComparison>]
@@ -130,7 +148,11 @@ module Block =
           Ffn = FeedForward.init gen device dn c.NodeHidden
           Norm1 = LayerNorm.init device dn
           Edge = { FromEdges = lin true (2 * de) c.EdgeHidden; FromSource = lin true dn c.EdgeHidden
-                   FromTarget = lin true dn c.EdgeHidden; Out = lin true c.EdgeHidden de }
+                   FromTarget = lin true dn c.EdgeHidden
+                   Product = (match c.Pairing with
+                              | Sum -> None
+                              | SumAndProduct -> Some (lin false dn c.EdgeHidden, lin false dn c.EdgeHidden))
+                   Out = lin true c.EdgeHidden de }
           EdgeNorm0 = LayerNorm.init device de
           EdgeFfn = FeedForward.init gen device de c.EdgeHidden
           EdgeNorm1 = LayerNorm.init device de }
@@ -147,6 +169,11 @@ module Block =
           yield! Params.under "edge.from_edges" (Linear.parameters e.FromEdges)
           yield! Params.under "edge.from_source" (Linear.parameters e.FromSource)
           yield! Params.under "edge.from_target" (Linear.parameters e.FromTarget)
+          match e.Product with
+          | Some (ps, pt) ->
+              yield! Params.under "edge.product_source" (Linear.parameters ps)
+              yield! Params.under "edge.product_target" (Linear.parameters pt)
+          | None -> ()
           yield! Params.under "edge.out" (Linear.parameters e.Out)
           yield! Params.under "edge_norm0" (LayerNorm.parameters p.EdgeNorm0)
           yield! Params.under "edge_ffn" (FeedForward.parameters p.EdgeFfn)
@@ -205,13 +232,39 @@ module Block =
                 use st = torch.cat(pairs, 1L)
                 for x in pairs do x.Dispose()
                 // in place on a fresh Linear output (its backward does not need the output)
-                x0.add_(st)
+                let x1 = x0.add_(st)
+                match p.Product with
+                | None -> x1
+                | Some (ps, pt) ->
+                    // (P_s n_src) ⊙ (P_t n_dst) per weight layer, broadcast as the sum above
+                    use ls = Linear.apply ps nodes
+                    use lt = Linear.apply pt nodes
+                    let pS, pT = ls.split(w, 1L), lt.split(w, 1L)
+                    let prods =
+                        [| for l in 0 .. w.Length - 2 ->
+                            use a = pS[l].unsqueeze(2L)
+                            use c = pT[l + 1].unsqueeze(1L)
+                            use pr = a * c
+                            pr.view(b, w[l] * w[l + 1], eh) |]
+                    for x in Array.append pS pT do x.Dispose()
+                    use pr = torch.cat(prods, 1L)
+                    for x in prods do x.Dispose()
+                    use _ = x1
+                    x1 + pr
             | Dense ->
                 use xa = F.linear(edges, wa, p.FromEdges.Bias.Value)
                 use xb = F.linear(edges, wb)
                 use x1 = xa + xb.transpose(1L, 2L)
                 use x2 = x1 + s.unsqueeze(2L)
-                x2 + t.unsqueeze(1L)
+                let x3 = x2 + t.unsqueeze(1L)
+                match p.Product with
+                | None -> x3
+                | Some (ps, pt) ->
+                    use ls = Linear.apply ps nodes
+                    use lt = Linear.apply pt nodes
+                    use pr = ls.unsqueeze(2L) * lt.unsqueeze(1L)
+                    use _ = x3
+                    x3 + pr
         use a = F.gelu x
         Linear.apply p.Out a
 
@@ -307,8 +360,9 @@ let flops (c: Config) (g: NeuralGraph) (batch: int) : float =
     let projection, nodeExtra, pairExtra =
         if factored then headCount * de * de + h * de, 3.0 * h * de, headCount * de
         else 4.0 * h * de, 0.0, 0.0
+    let pairing = match c.Pairing with Sum -> 2.0 | SumAndProduct -> 4.0
     let perLayer =
-        n * (3.0 * h * dn + h * dn + dn * dn + 2.0 * dn * nh + 2.0 * dn * eh + nodeExtra)
+        n * (3.0 * h * dn + h * dn + dn * dn + 2.0 * dn * nh + pairing * dn * eh + nodeExtra)
         + edgeRows * (projection + (match c.Neighbourhood with Sparse -> 1.0 | Dense -> 2.0) * de * eh + eh * de + 2.0 * de * eh)
         + pairs * (2.0 * h + 2.0 * pairExtra)
     let heads = e * (de * oh + oh * oh + oh) + nonInput * (dn * oh + oh * oh + oh)

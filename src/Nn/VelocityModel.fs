@@ -126,6 +126,9 @@ module VelocityModel =
                   "output_hidden", string c.OutputHidden; "layers", string c.Layers; "input_layers", string c.InputLayers
                   "time", timeText c.Time; "positional", string c.PositionalEmbedding
                   "neighbourhood", (match c.Neighbourhood with RelationalTransformer.Sparse -> "sparse" | RelationalTransformer.Dense -> "dense") ]
+                // only a non-default pairing adds an entry, so the files and checkpoint identities of existing
+                // models are unchanged
+                @ (match c.Pairing with RelationalTransformer.Sum -> [] | RelationalTransformer.SumAndProduct -> [ "pairing", "sum+product" ])
             | VelocityConfig.Pna c ->
                 [ "width", string c.Width; "output_hidden", string c.OutputHidden; "layers", string c.Layers
                   "input_layers", string c.InputLayers; "time", timeText c.Time; "positional", string c.PositionalEmbedding ]
@@ -133,8 +136,8 @@ module VelocityModel =
                 [ "width", string c.Width; "blocks", string c.Blocks; "hidden", string c.Hidden; "time_frequencies", string c.TimeFrequencies ]
         ("model.kind", kindName config) :: ("model.layout", string layout) :: (fields |> List.map (fun (k, v) -> "model." + k, v))
 
-    /// Reads what `toMetadata` wrote; `get` raises a DataError for a missing key.
-    let ofMetadata (get: string -> string) : VelocityConfig * Layout =
+    /// Reads what `toMetadata` wrote; `get` raises a DataError for a missing key, `tryGet` reads an optional one.
+    let ofMetadata (get: string -> string) (tryGet: string -> string option) : VelocityConfig * Layout =
         let i k = Int32.Parse(get ("model." + k), Globalization.CultureInfo.InvariantCulture)
         let b k = Boolean.Parse(get ("model." + k))
         let layout = Layout.parse (get "model.layout")
@@ -145,7 +148,12 @@ module VelocityModel =
                     { NodeWidth = i "node_width"; EdgeWidth = i "edge_width"; AttentionWidth = i "attention_width"; Heads = i "heads"
                       NodeHidden = i "node_hidden"; EdgeHidden = i "edge_hidden"; OutputHidden = i "output_hidden"; Layers = i "layers"
                       InputLayers = i "input_layers"; Time = parseTime (get "model.time"); PositionalEmbedding = b "positional"
-                      Neighbourhood = (match get "model.neighbourhood" with "dense" -> RelationalTransformer.Dense | _ -> RelationalTransformer.Sparse) }
+                      Neighbourhood = (match get "model.neighbourhood" with "dense" -> RelationalTransformer.Dense | _ -> RelationalTransformer.Sparse)
+                      Pairing =
+                        match tryGet "model.pairing" with
+                        | None -> RelationalTransformer.Sum
+                        | Some "sum+product" -> RelationalTransformer.SumAndProduct
+                        | Some other -> Check.dataError $"Unknown RT node pairing '{other}' in a model file (expected 'sum+product' or no entry); the file was edited or written by another version. Retrain the flow." }
             | "pna" ->
                 VelocityConfig.Pna
                     { Width = i "width"; OutputHidden = i "output_hidden"; Layers = i "layers"; InputLayers = i "input_layers"
@@ -198,7 +206,7 @@ module VelocityModel =
     let load (device: Device) (path: string) : VelocityModel =
         let s = Storage.read path
         let get = Storage.meta path s
-        let config, layout = ofMetadata get
+        let config, layout = ofMetadata get s.Metadata.TryFind
         use gen = Scope.Rng.create 0L
         let m = init gen device config layout
         copyFrom path "" s.Tensors m.Parameters

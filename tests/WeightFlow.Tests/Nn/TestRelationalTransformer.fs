@@ -280,16 +280,82 @@ let tests =
             let m = rtModel (int64 seed) (smallConfig RT.Dense GraphEncoding.Channel) l
             equivariant (RT.apply m) widths seed)
 
+        testProp "RT with the node-product pairing is permutation equivariant (sparse and dense)" (fun (SmallLayout widths) (seed: int) (dense: bool) ->
+            let l = Layout.create widths
+            let c = { smallConfig (if dense then RT.Dense else RT.Sparse) (GraphEncoding.Fourier 4) with Pairing = RT.SumAndProduct }
+            let m = rtModel (int64 seed) c l
+            equivariant (RT.apply m) widths seed)
+
+        test "the node-product pairing: zero product weights give the sum pairing's function, others change it" {
+            let l = Layout.parse "5-4-3-2"
+            use g = NeuralGraph.create torch.CPU l
+            use gen = Scope.Rng.create 13L
+            let theta, t = inputs gen l 3
+            use theta = theta
+            use t = t
+            for n in [ RT.Sparse; RT.Dense ] do
+                let c = smallConfig n (GraphEncoding.Fourier 4)
+                let sum = rtModel 1L c l
+                let product = rtModel 2L { c with Pairing = RT.SumAndProduct } l
+                let sumNames = RT.parameters sum |> List.map fst
+                let extra = RT.parameters product |> List.map fst |> List.filter (fun x -> not (List.contains x sumNames))
+                Expect.isFalse (sumNames |> List.exists (fun x -> x.Contains "product")) "the default pairing adds no parameter"
+                Expect.equal extra [ for i in 0 .. c.Layers - 1 do
+                                         for side in [ "source"; "target" ] -> $"blocks.{i}.edge.product_{side}.weight" ] "two bias-free Linears per block"
+                use _ = torch.no_grad ()
+                let byName = dict (RT.parameters sum)
+                for name, p in RT.parameters product do
+                    if byName.ContainsKey name then p.copy_(byName[name]) |> ignore else p.zero_() |> ignore
+                use os = RT.apply sum g t theta
+                use op = RT.apply product g t theta
+                // x + 0 ⊙ 0 is x exactly: the only difference of the two models is the product term
+                Expect.bitExact op os $"{n}: zero product weights, the sum pairing's outputs"
+                let randomize (p: Tensor) =
+                    use r = torch.randn(p.shape, generator = gen)
+                    p.copy_(r) |> ignore
+                for name, p in RT.parameters product do
+                    if name.Contains "product" then randomize p
+                use op2 = RT.apply product g t theta
+                use d = (op2 - os).abs().max()
+                // unit-variance product weights move the edge messages by O(1): far above float32 rounding
+                Expect.isGreaterThan (d.ToDouble()) 1e-3 $"{n}: the product term changes the output"
+        }
+
+        test "the node-product pairing is saved in the model file and read back; the default writes no entry" {
+            let l = Layout.parse "3-4-2"
+            let c = smallConfig RT.Sparse (GraphEncoding.Fourier 4)
+            let meta config = VelocityModel.toMetadata config l |> List.map fst
+            Expect.isFalse (meta (VelocityConfig.Rt c) |> List.contains "model.pairing") "the default adds no header entry (existing checkpoints keep their identity)"
+            let product = VelocityConfig.Rt { c with Pairing = RT.SumAndProduct }
+            use gen0 = Scope.Rng.create 3L
+            let m = VelocityModel.init gen0 torch.CPU product l
+            let path = Path.Combine(Path.GetTempPath(), $"wf-rt-pairing-{Guid.NewGuid()}.safetensors")
+            try
+                VelocityModel.save path m
+                let back = VelocityModel.load torch.CPU path
+                Expect.equal back.Config product "the pairing read back"
+                use gen = Scope.Rng.create 4L
+                let theta, t = inputs gen l 2
+                use theta = theta
+                use t = t
+                use _ = torch.no_grad ()
+                use a = VelocityModel.apply m t theta
+                use b = VelocityModel.apply back t theta
+                Expect.bitExact b a "the loaded model computes the same function"
+            finally
+                File.Delete path
+        }
+
         testProp "RT batched output equals per-sample output (sparse and dense)" (fun (SmallLayout widths) (seed: int) (dense: bool) ->
             let l = Layout.create widths
             let m = rtModel (int64 seed) (smallConfig (if dense then RT.Dense else RT.Sparse) (GraphEncoding.Fourier 4)) l
             batchedEqualsPerSample (RT.apply m) widths seed)
 
-        test "RT gradients are finite (sparse and dense, both time modes)" {
+        test "RT gradients are finite (sparse and dense, both time modes, both node pairings)" {
             for n in [ RT.Sparse; RT.Dense ] do
-                for time in [ GraphEncoding.Fourier 4; GraphEncoding.Channel ] do
+                for time, pairing in [ GraphEncoding.Fourier 4, RT.Sum; GraphEncoding.Channel, RT.Sum; GraphEncoding.Fourier 4, RT.SumAndProduct ] do
                     let l = Layout.parse "3-5-4-2"
-                    let m = rtModel 1L (smallConfig n time) l
+                    let m = rtModel 1L { smallConfig n time with Pairing = pairing } l
                     gradientsFinite (RT.parameters m) (RT.apply m) [ 3; 5; 4; 2 ]
         }
 
