@@ -8,6 +8,7 @@
 // Settings by environment (defaults in brackets): ZOO [/tmp/mnist-exp/zoo-aligned.safetensors], FLOW [geometric],
 // MODEL [rt], COUPLING [symmetry], WIDTH [16], LAYERS [3], BATCH [16], ITER [2000], LR [1e-3], WARMUP [100],
 // PAIRING [sum | product: the RT's edge update with the node-product term, RelationalTransformer.NodePairing],
+// AGGREGATION [mean | sqrt-degree: the RT's attention output times √(neighbourhood size), RelationalTransformer.Aggregation],
 // TIME [beta(1,2)], PRED [endpoint | velocity | via: x̂1 = x_t + (1 - t) v],
 // PRIOR [origin | fitted | standardized (Euclidean; Prior.fs)], PRIOR_STD [0.1],
 // PRECOND [the CPU preset's: edm-weighted for the Euclidean RT | plain | input | edm] (s1 in the README was plain),
@@ -47,6 +48,11 @@ let config =
             | m, "sum" -> m
             | VelocityConfig.Rt c, "product" -> VelocityConfig.Rt { c with Pairing = RelationalTransformer.SumAndProduct }
             | _, p -> failwith $"PAIRING {p}? (sum | product, RT only)"
+            |> fun m ->
+                match m, env "AGGREGATION" "mean" with
+                | m, "mean" -> m
+                | VelocityConfig.Rt c, "sqrt-degree" -> VelocityConfig.Rt { c with Aggregation = RelationalTransformer.SqrtDegree }
+                | _, a -> failwith $"AGGREGATION {a}? (mean | sqrt-degree, RT only)"
         BatchSize = int (env "BATCH" "16")
         Iterations = int (env "ITER" "2000")
         LearningRate = float (env "LR" "1e-3")

@@ -53,6 +53,19 @@ type NodePairing =
     /// (Σ_i a_ik v_i ⊙ me_ik), but writing them back is a product of the input node's and the neuron's features.
     | SumAndProduct
 
+/// What the attention sub-layer hands to its output projection.
+type Aggregation =
+    /// The anchors': out_i = Σ_j softmax_j(score_ij) v_ij, a weighted mean over node i's neighbourhood.
+    | Mean
+    /// The weighted mean times √(|neighbourhood|) of node i (1 + in-degree + out-degree; N in the dense variant).
+    /// Why: a hidden MNIST neuron averages over 795 pairs, so a projection Σ_j u_j·z_jk of its 784 incoming weights
+    /// (what a denoiser beyond the per-coordinate one needs, scripts/mnist-denoiser-bounds.fsx) arrives with
+    /// std ~ 1/√795 beside O(1) node features, and Adam, whose steps are bounded by the learning rate, needs thousands
+    /// of steps to grow the output projection by the missing ~28x. Scaling by √degree (as fan-in initialisation
+    /// scales a sum of independent terms) makes such a projection O(1) from the start; the post-LayerNorm bounds the
+    /// result either way. Equivariance is kept: the degree depends only on a node's layer.
+    | SqrtDegree
+
 /// Widths and depth. Node and edge widths are independent.
 type Config =
     { /// Dn: node feature width in the residual stream.
@@ -75,7 +88,9 @@ type Config =
       PositionalEmbedding: bool
       Neighbourhood: Neighbourhood
       /// How the edge update combines its two nodes (default Sum, the anchors').
-      Pairing: NodePairing }
+      Pairing: NodePairing
+      /// The attention's output scale (default Mean, the anchors').
+      Aggregation: Aggregation }
 
 [<RequireQualifiedAccess>]
 module Config =
@@ -84,13 +99,13 @@ module Config =
     let anchor (dE: int) (layers: int) : Config =
         { NodeWidth = dE + 1; EdgeWidth = dE + 1; AttentionWidth = dE; Heads = 1; NodeHidden = dE; EdgeHidden = dE
           OutputHidden = dE; Layers = layers; InputLayers = 3; Time = Channel; PositionalEmbedding = true
-          Neighbourhood = Dense; Pairing = Sum }
+          Neighbourhood = Dense; Pairing = Sum; Aggregation = Mean }
 
     /// This project's default at width d: every width d, one head, Fourier time (8 octaves), sparse attention.
     let defaults (d: int) (layers: int) : Config =
         { NodeWidth = d; EdgeWidth = d; AttentionWidth = d; Heads = 1; NodeHidden = d; EdgeHidden = d
           OutputHidden = d; Layers = layers; InputLayers = 3; Time = Fourier 8; PositionalEmbedding = true
-          Neighbourhood = Sparse; Pairing = Sum }
+          Neighbourhood = Sparse; Pairing = Sum; Aggregation = Mean }
 
     let validate (c: Config) =
         let positive = [ "NodeWidth", c.NodeWidth; "EdgeWidth", c.EdgeWidth; "AttentionWidth", c.AttentionWidth
@@ -102,6 +117,17 @@ module Config =
         match c.Time with
         | Channel -> Check.arg "config" (c.NodeWidth >= 2 && c.EdgeWidth >= 2) "With the time channel, NodeWidth and EdgeWidth must be at least 2 (one channel is t)."
         | Fourier k -> Check.arg "config" (k >= 1) $"Fourier time needs at least one frequency; got {k}."
+
+/// The number of pairs each node attends over, in node order: sparse, 1 + in-degree + out-degree (itself, its
+/// incoming and its outgoing edges); dense, all N nodes. Aggregation.SqrtDegree scales by the square roots.
+let neighbourhoodSizes (n: Neighbourhood) (layout: Layout) : float[] =
+    let w = layout.Widths
+    match n with
+    | Dense -> Array.create (Array.sum w) (float (Array.sum w))
+    | Sparse ->
+        [| for l in 0 .. w.Length - 1 do
+             let size = 1 + (if l > 0 then w[l - 1] else 0) + (if l < w.Length - 1 then w[l + 1] else 0)
+             yield! Array.create w[l] (float size) |]
 
 // ---------------------------------------------------------------------------------------------------------------
 // One RT layer (anchors §3.3)
@@ -179,6 +205,11 @@ module Block =
           yield! Params.under "edge_ffn" (FeedForward.parameters p.EdgeFfn)
           yield! Params.under "edge_norm1" (LayerNorm.parameters p.EdgeNorm1) ]
 
+    /// √(neighbourhood size) as [1, N, 1] in x's dtype and device (Aggregation.SqrtDegree).
+    let private neighbourhoodScale (c: Config) (g: NeuralGraph) (x: Tensor) : Tensor =
+        use t = torch.tensor(neighbourhoodSizes c.Neighbourhood g.Layout |> Array.map sqrt, dtype = x.dtype, device = x.device)
+        t.view(1L, -1L, 1L)
+
     /// The attention sub-layer's output before the residual: [B, N, Dn]. Edges are [B, E, De] or [B, N, N, De].
     let private attend (c: Config) (p: Attention) (g: NeuralGraph) (nodes: Tensor) (edges: Tensor) : Tensor =
         let b, n = nodes.shape[0], nodes.shape[1]
@@ -198,7 +229,13 @@ module Block =
                 for x in [ et.Q; et.K; et.V; et.M ] do x.Dispose()
                 o
         for x in [ nt.Q; nt.K; nt.V ] do x.Dispose()
-        use merged = out.reshape(b, n, int64 c.AttentionWidth)
+        use merged0 = out.reshape(b, n, int64 c.AttentionWidth)
+        use merged =
+            match c.Aggregation with
+            | Mean -> merged0.alias()
+            | SqrtDegree ->
+                use scale = neighbourhoodScale c g merged0
+                merged0 * scale
         use o = Linear.apply p.ProjOut merged
         Linear.apply p.Lin0 o
 

@@ -129,6 +129,7 @@ module VelocityModel =
                 // only a non-default pairing adds an entry, so the files and checkpoint identities of existing
                 // models are unchanged
                 @ (match c.Pairing with RelationalTransformer.Sum -> [] | RelationalTransformer.SumAndProduct -> [ "pairing", "sum+product" ])
+                @ (match c.Aggregation with RelationalTransformer.Mean -> [] | RelationalTransformer.SqrtDegree -> [ "aggregation", "sqrt-degree" ])
             | VelocityConfig.Pna c ->
                 [ "width", string c.Width; "output_hidden", string c.OutputHidden; "layers", string c.Layers
                   "input_layers", string c.InputLayers; "time", timeText c.Time; "positional", string c.PositionalEmbedding ]
@@ -153,7 +154,12 @@ module VelocityModel =
                         match tryGet "model.pairing" with
                         | None -> RelationalTransformer.Sum
                         | Some "sum+product" -> RelationalTransformer.SumAndProduct
-                        | Some other -> Check.dataError $"Unknown RT node pairing '{other}' in a model file (expected 'sum+product' or no entry); the file was edited or written by another version. Retrain the flow." }
+                        | Some other -> Check.dataError $"Unknown RT node pairing '{other}' in a model file (expected 'sum+product' or no entry); the file was edited or written by another version. Retrain the flow."
+                      Aggregation =
+                        match tryGet "model.aggregation" with
+                        | None -> RelationalTransformer.Mean
+                        | Some "sqrt-degree" -> RelationalTransformer.SqrtDegree
+                        | Some other -> Check.dataError $"Unknown RT attention aggregation '{other}' in a model file (expected 'sqrt-degree' or no entry); the file was edited or written by another version. Retrain the flow." }
             | "pna" ->
                 VelocityConfig.Pna
                     { Width = i "width"; OutputHidden = i "output_hidden"; Layers = i "layers"; InputLayers = i "input_layers"

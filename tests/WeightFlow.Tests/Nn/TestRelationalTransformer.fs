@@ -280,9 +280,9 @@ let tests =
             let m = rtModel (int64 seed) (smallConfig RT.Dense GraphEncoding.Channel) l
             equivariant (RT.apply m) widths seed)
 
-        testProp "RT with the node-product pairing is permutation equivariant (sparse and dense)" (fun (SmallLayout widths) (seed: int) (dense: bool) ->
+        testProp "RT with the node-product pairing and the √degree aggregation is permutation equivariant (sparse and dense)" (fun (SmallLayout widths) (seed: int) (dense: bool) ->
             let l = Layout.create widths
-            let c = { smallConfig (if dense then RT.Dense else RT.Sparse) (GraphEncoding.Fourier 4) with Pairing = RT.SumAndProduct }
+            let c = { smallConfig (if dense then RT.Dense else RT.Sparse) (GraphEncoding.Fourier 4) with Pairing = RT.SumAndProduct; Aggregation = RT.SqrtDegree }
             let m = rtModel (int64 seed) c l
             equivariant (RT.apply m) widths seed)
 
@@ -321,19 +321,57 @@ let tests =
                 Expect.isGreaterThan (d.ToDouble()) 1e-3 $"{n}: the product term changes the output"
         }
 
-        test "the node-product pairing is saved in the model file and read back; the default writes no entry" {
+        test "neighbourhood sizes: 1 + in-degree + out-degree (sparse), N (dense)" {
+            let l = Layout.parse "3-4-2"
+            Expect.equal (RT.neighbourhoodSizes RT.Sparse l) [| 5.; 5.; 5.; 6.; 6.; 6.; 6.; 5.; 5. |] "3-4-2 sparse"
+            Expect.equal (RT.neighbourhoodSizes RT.Dense l) (Array.create 9 9.0) "3-4-2 dense"
+            let m = RT.neighbourhoodSizes RT.Sparse (Layout.parse "784-10-10")
+            Expect.equal (m[0], m[784], m[803]) (11.0, 795.0, 11.0) "MNIST: a pixel, a hidden neuron, an output"
+        }
+
+        test "the √degree aggregation changes the attention output only and adds no parameter" {
+            // Through the public model: the same parameters with Mean and with SqrtDegree compute different
+            // functions, and the same function once the attention's last Linear (attn.lin0) is zero, i.e. the
+            // option touches the attention output and nothing else.
+            let l = Layout.parse "3-4-2"
+            use g = NeuralGraph.create torch.CPU l
+            use gen = Scope.Rng.create 21L
+            let theta, t = inputs gen l 2
+            use theta = theta
+            use t = t
+            let c = smallConfig RT.Sparse (GraphEncoding.Fourier 4)
+            let mean = rtModel 5L c l
+            let scaled = rtModel 5L { c with Aggregation = RT.SqrtDegree } l
+            Expect.equal (RT.parameters mean |> List.map fst) (RT.parameters scaled |> List.map fst) "the aggregation adds no parameter"
+            use _ = torch.no_grad ()
+            use a = RT.apply mean g t theta
+            use b = RT.apply scaled g t theta
+            use d = (a - b).abs().max()
+            // the same seed draws the same parameters; a ×√5..√7 attention output changes every node's features by O(1)
+            Expect.isGreaterThan (d.ToDouble()) 1e-3 "the scale changes the function"
+            // with every attention output projection zero the attention contributes nothing, scaled or not
+            for m in [ mean; scaled ] do
+                for name, p in RT.parameters m do
+                    if name.Contains "attn.lin0" then p.zero_() |> ignore
+            use a0 = RT.apply mean g t theta
+            use b0 = RT.apply scaled g t theta
+            Expect.bitExact b0 a0 "the scale acts on the attention output only"
+        }
+
+        test "the node-product pairing and the √degree aggregation are saved in the model file and read back; the defaults write no entry" {
             let l = Layout.parse "3-4-2"
             let c = smallConfig RT.Sparse (GraphEncoding.Fourier 4)
             let meta config = VelocityModel.toMetadata config l |> List.map fst
             Expect.isFalse (meta (VelocityConfig.Rt c) |> List.contains "model.pairing") "the default adds no header entry (existing checkpoints keep their identity)"
-            let product = VelocityConfig.Rt { c with Pairing = RT.SumAndProduct }
+            Expect.isFalse (meta (VelocityConfig.Rt c) |> List.contains "model.aggregation") "nor does the default aggregation"
+            let product = VelocityConfig.Rt { c with Pairing = RT.SumAndProduct; Aggregation = RT.SqrtDegree }
             use gen0 = Scope.Rng.create 3L
             let m = VelocityModel.init gen0 torch.CPU product l
             let path = Path.Combine(Path.GetTempPath(), $"wf-rt-pairing-{Guid.NewGuid()}.safetensors")
             try
                 VelocityModel.save path m
                 let back = VelocityModel.load torch.CPU path
-                Expect.equal back.Config product "the pairing read back"
+                Expect.equal back.Config product "the pairing and the aggregation read back"
                 use gen = Scope.Rng.create 4L
                 let theta, t = inputs gen l 2
                 use theta = theta
