@@ -13,8 +13,10 @@ def opt(v):
 out = sys.argv[1]
 rows = []
 for path in sorted(glob.glob(os.path.join(out, "seed*", "tau*.json"))):
-    m = re.search(r"seed(\d+)/tau([0-9.]+)\.json$", path)
-    seed, tau = int(m.group(1)), float(m.group(2))
+    # tau0.8.json: every flow at that tau; tauLABEL.json (scripts/uci-flow-temperatures.fsx): each flow's own tau
+    m = re.search(r"seed(\d+)/tau([^/]+)\.json$", path)
+    seed, label = int(m.group(1)), m.group(2)
+    tau = float(label) if re.fullmatch(r"[0-9.]+", label) else label
     try:
         job = json.load(open(path))
     except ValueError:
@@ -25,6 +27,7 @@ for path in sorted(glob.glob(os.path.join(out, "seed*", "tau*.json"))):
         for tok in open(tpath).read().split():
             k, v = tok.split("="); tm[k] = float(v)
     train_s = {f["name"]: f.get("training_seconds") for f in job["flows"]}
+    flow_tau = {f["name"]: f.get("temperature") for f in job["flows"]}  # a flow's own tau (absent before it existed)
     for t in job["tables"]:
         by = {b["Name"]: b for b in t["baselines"]}
         g, h = by["fitted Gaussian"], by["held-out"]
@@ -33,7 +36,7 @@ for path in sorted(glob.glob(os.path.join(out, "seed*", "tau*.json"))):
         for f in t["flows"] + [g] + ([gt] if gt else []):
             ce, div = f["CalibratedCrossEntropy"], opt(f["Diversity"])
             rows.append(dict(
-                seed=seed, tau=tau, space=t["space"], name=f["Name"], n=f["Count"],
+                seed=seed, tau=flow_tau.get(f["Name"]) or tau, space=t["space"], name=f["Name"], n=f["Count"],
                 acc=f["AccuracyMean"], acc_min=f["AccuracyMin"], held_min=h["AccuracyMin"],
                 ce_cal=ce, ce_cal_median=f["CalibratedCrossEntropyMedian"], gauss=g["CalibratedCrossEntropy"],
                 held=h["CalibratedCrossEntropy"], ce_vs_gauss=ce / g["CalibratedCrossEntropy"] - 1.0,

@@ -28,9 +28,14 @@ type TargetZoo =
     | AlignedZoo
     | UnalignedZoo
 
-/// A flow the main job trains: its name in tables and file names, its training settings and its targets.
+/// A flow the main job trains: its name in tables and file names, its training settings, its targets and its own
+/// sampling temperature τ (Prior.sampleTempered), if it has one; None samples it at the job's
+/// `MainJobConfig.Sampling.Temperature`. Why per flow: the prior's spread sets the samples' spread, and the flows'
+/// priors differ (the Euclidean flows from N(0, s² I), the canonical RT flows on UCI from the Gaussian fitted to their
+/// targets, `MainJobConfig.uciFlow`), so one τ that narrows one flow's samples to their best CE can collapse another's
+/// diversity (README "The main job").
 [<NoEquality; NoComparison>]
-type FlowRun = { Name: string; Training: TrainingConfig; Source: TargetZoo }
+type FlowRun = { Name: string; Training: TrainingConfig; Source: TargetZoo; SamplingTemperature: float option }
 
 /// Sizes of the main job: `Quick` is the CPU preset (`TrainingConfig.cpu`, ≤ 15 min on 2 cores for UCI), `Full`
 /// trains every flow 5x longer.
@@ -97,6 +102,8 @@ type MainJobFlow =
       FinalLoss: float
       SamplesPath: string
       SamplingSeconds: float option
+      /// The sampling temperature τ it was sampled at (`MainJobConfig.samplingOf`).
+      Temperature: float
       /// Samples dropped as non-finite.
       NonFinite: int }
 
@@ -141,7 +148,7 @@ module MainJobConfig =
         let make name kind model =
             let c = TrainingConfig.cpu kind model
             let c = match preset with Quick -> c | Full -> { c with Iterations = 5 * c.Iterations }
-            { Name = name; Training = { c with Seed = seed }; Source = AlignedZoo }
+            { Name = name; Training = { c with Seed = seed }; Source = AlignedZoo; SamplingTemperature = None }
         [ make "Euclidean" Euclidean VelocityKind.Rt
           make "Normalized" Normalized VelocityKind.Rt
           make "Geometric" Geometric VelocityKind.Rt
@@ -165,6 +172,20 @@ module MainJobConfig =
     let withSamples (n: int) (c: MainJobConfig) : MainJobConfig =
         Check.arg "samples" (n >= 1) $"Samples per flow must be at least 1; got {n}."
         { c with Sampling = { c.Sampling with Count = n }; Evaluation = { c.Evaluation with DiversityMax = max 2 n } }
+
+    /// Every flow sampled at τ (`--temperature`, the facade's `SamplingTemperature`): the job's temperature set and
+    /// every flow's own (`FlowRun.SamplingTemperature`) cleared, so that τ reaches every flow.
+    let withTemperature (tau: float) (c: MainJobConfig) : MainJobConfig =
+        Prior.checkTemperature tau
+        { c with
+            Sampling = { c.Sampling with Temperature = tau }
+            Flows = c.Flows |> List.map (fun f -> { f with SamplingTemperature = None }) }
+
+    /// How a flow is sampled: the job's sampling settings at the flow's own temperature, if it has one.
+    let samplingOf (c: MainJobConfig) (f: FlowRun) : SamplingConfig =
+        match f.SamplingTemperature with
+        | Some tau -> { c.Sampling with Temperature = tau }
+        | None -> c.Sampling
 
     /// Parses "quick" or "full".
     let parsePreset (s: string) =
@@ -267,6 +288,10 @@ module MainJobConfig =
             Check.arg "Flows" (List.distinct names = names) $"Flow names must be distinct; got %A{names}."
             for f in c.Flows do TrainingConfig.validate f.Training
             SamplingConfig.validate c.Sampling
+            for f in c.Flows do
+                f.SamplingTemperature |> Option.iter (fun tau ->
+                    Check.arg "SamplingTemperature" (Double.IsFinite tau && tau >= 0.0)
+                        $"The {f.Name} flow's sampling temperature must be a finite number >= 0 (1 = the prior as trained, 0 = its centre), or None for the job's; got {tau}.")
             c.FlowThreads |> Option.iter (fun n -> Check.arg "FlowThreads" (n >= 1) $"FlowThreads must be at least 1 (or None: the process's); got {n}.")
             Check.arg "ParallelFlows" (c.ParallelFlows >= 1) $"ParallelFlows must be at least 1; got {c.ParallelFlows}."
 
@@ -290,7 +315,8 @@ module MainJob =
         let source = match f.Source with AlignedZoo -> "aligned" | UnalignedZoo -> "unaligned"
         $"{alignKey c};heldout={c.HeldOutRuns};targets={source};" + (TrainingConfig.toMetadata f.Training |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";")
     let private samplesKey (c: MainJobConfig) (f: FlowRun) =
-        $"{flowKey c f};count={c.Sampling.Count};" + (Sampling.metadata c.Sampling |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";")
+        let s = MainJobConfig.samplingOf c f
+        $"{flowKey c f};count={s.Count};" + (Sampling.metadata s |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";")
     let private evaluationKey (c: MainJobConfig) =
         let e = c.Evaluation
         (c.Flows |> List.map (samplesKey c) |> String.concat "|")
@@ -482,13 +508,15 @@ module MainJob =
             let dropped = try int (get "non_finite_dropped") with _ -> 0
             theta, None, dropped, true
         else
-            let batches = (c.Sampling.Count + c.Sampling.BatchSize - 1) / c.Sampling.BatchSize
-            let total = batches * c.Sampling.Steps
-            let label = $"sample {f.Name} ({c.Sampling.Count} x {c.Sampling.Steps} steps)"
+            let s = MainJobConfig.samplingOf c f
+            let batches = (s.Count + s.BatchSize - 1) / s.BatchSize
+            let total = batches * s.Steps
+            let tau = if s.Temperature = 1.0 then "" else $", τ {s.Temperature.ToString(CultureInfo.InvariantCulture)}"
+            let label = $"sample {f.Name} ({s.Count} x {s.Steps} steps{tau})"
             let r = Scope.noGrad (fun () ->
-                        Sampling.sample c.Sampling (fun d -> progress { Stage = SampleFlow f.Name; Label = label; Done = d; Total = total; Message = "" })
+                        Sampling.sample s (fun d -> progress { Stage = SampleFlow f.Name; Label = label; Done = d; Total = total; Message = "" })
                             torch.CPU flow)
-            Sampling.save path (("sample.seconds", inv r.Seconds) :: Sampling.metadata c.Sampling) flow r
+            Sampling.save path (("sample.seconds", inv r.Seconds) :: Sampling.metadata s) flow r
             record c (SampleFlow f.Name) key
             r.Theta, Some r.Seconds, r.NonFinite.Length, false
 
@@ -588,8 +616,10 @@ module MainJob =
                   "canonical", canonical, Canonical.canonicalize Canonical.defaultConfig aligned.Layout,
                   samples |> List.filter (fun (f, _) -> f.Training.Flow <> Euclidean) ]
                 |> List.filter (fun (_, _, _, xs) -> not xs.IsEmpty)
-            let tempered = c.Sampling.Temperature <> 1.0
-            let total = spaces |> List.sumBy (fun (_, _, _, xs) -> xs.Length + (if tempered then 5 else 4))
+            // the temperatures other than 1 of a space's flows, in the flows' order: one tempered Gaussian row each
+            let temperatures (flows: (FlowRun * Tensor) list) =
+                flows |> List.map (fun (f, _) -> (MainJobConfig.samplingOf c f).Temperature) |> List.filter (fun t -> t <> 1.0) |> List.distinct
+            let total = spaces |> List.sumBy (fun (_, _, _, xs) -> xs.Length + 4 + (temperatures xs).Length)
             let mutable done' = 0
             let tick label =
                 done' <- done' + 1
@@ -603,11 +633,11 @@ module MainJob =
                     for _ in 1 .. 3 do tick $"{space}: baselines"
                     // Flows sampled at τ <> 1 also meet the Gaussian at that τ (the bars stay against the τ = 1 one).
                     let baselines =
-                        if not tempered then baselines
-                        else
-                            let row = Evaluation.temperedGaussian ctx project c.Sampling.Count (c.Seed + 1L) c.Sampling.Temperature h.Train
-                            tick $"{space}: tempered Gaussian"
-                            baselines @ [ row ]
+                        baselines
+                        @ [ for tau in temperatures flows ->
+                              let row = Evaluation.temperedGaussian ctx project c.Sampling.Count (c.Seed + 1L) tau h.Train
+                              tick $"{space}: tempered Gaussian"
+                              row ]
                     pool.Dispose()
                     { Space = space; Flows = flowRows; Baselines = baselines } ]
             Report.writeText path (tablesJson tables)
@@ -645,11 +675,16 @@ module MainJob =
             c.Derivation |> Option.iter (fun d -> if not c.Flows.IsEmpty then line (FlowDerivation.describe d))
         | _ -> ()
         if not c.Flows.IsEmpty then
-            let tau = c.Sampling.Temperature
-            let tauText = tau.ToString("R", CultureInfo.InvariantCulture)
+            let tauText (tau: float) = tau.ToString("R", CultureInfo.InvariantCulture)
+            let taus = c.Flows |> List.map (fun f -> f.Name, (MainJobConfig.samplingOf c f).Temperature)
             let temperature =
-                if tau = 1.0 then "."
-                else $", prior temperature τ = {tauText} (x0 = c + τ·(x0 − c) about each flow's prior centre; a Normalized or Geometric flow with the isotropic prior only in its biases); the row 'fitted Gaussian (τ {tauText})' is the fitted Gaussian at the same τ, the bars stay against the τ = 1 one."
+                if taus |> List.forall (fun (_, t) -> t = 1.0) then "."
+                else
+                    let which =
+                        match taus |> List.map snd |> List.distinct with
+                        | [ tau ] -> $"prior temperature τ = {tauText tau}"
+                        | _ -> "prior temperature τ per flow (" + (taus |> List.map (fun (n, t) -> $"{n} {tauText t}") |> String.concat ", ") + ")"
+                    $", {which} (x0 = c + τ·(x0 − c) about each flow's prior centre; a Normalized or Geometric flow with the isotropic prior only in its biases); a row 'fitted Gaussian (τ X)' is the fitted Gaussian at a flow's τ, the bars stay against the τ = 1 one."
             line ($"Flows trained on the checkpoints of runs 0..{c.Zoo.Runs - c.HeldOutRuns - 1}; the last {c.HeldOutRuns} runs are held out (half judge novelty and fidelity, half are the held-out row). Samples: {c.Sampling.Count} per flow, {c.Sampling.Steps} Euler steps, deterministic" + temperature)
         line ""
         line "## Stages"
@@ -660,7 +695,8 @@ module MainJob =
                   for f in r.Flows do
                     [ $"train {f.Name}"; secondsText f.TrainingSeconds
                       $"{FlowKind.text f.Kind} flow, {VelocityKind.text f.Model}, {f.Iterations} iterations x batch {f.BatchSize}, final loss {Report.f4 f.FinalLoss}" ]
-                    [ $"sample {f.Name}"; secondsText f.SamplingSeconds; $"{f.NonFinite} non-finite samples dropped" ] ])
+                    [ $"sample {f.Name}"; secondsText f.SamplingSeconds
+                      $"""τ {f.Temperature.ToString("R", CultureInfo.InvariantCulture)}, {f.NonFinite} non-finite samples dropped""" ] ])
         line "## Loss barriers (thesis Fig. 7.2)"
         line ""
         line (Report.markdownTable [ "training-split cross-entropy"; "unaligned"; "aligned"; "thesis (unaligned → aligned)" ]
@@ -749,7 +785,8 @@ module MainJob =
                         { Name = f.Name; Kind = f.Training.Flow; Model = VelocityConfig.kind f.Training.Model
                           Iterations = f.Training.Iterations; BatchSize = f.Training.BatchSize
                           Path = flowPath c f; TrainingSeconds = seconds; FinalLoss = loss
-                          SamplesPath = samplesPath c f; SamplingSeconds = sampleSeconds; NonFinite = dropped }, (f, theta) ]
+                          SamplesPath = samplesPath c f; SamplingSeconds = sampleSeconds
+                          Temperature = (MainJobConfig.samplingOf c f).Temperature; NonFinite = dropped }, (f, theta) ]
                 ct.ThrowIfCancellationRequested()
                 let samples = trained |> List.map snd
                 let tables, evalReused = evaluate c aligned canonical samples progress

@@ -303,7 +303,7 @@ module Reproduce =
         let iterations (c: TrainingConfig) = match preset with Quick -> 100 | Full -> 3 * c.Iterations
         let flow name kind model coupling source =
             let c = TrainingConfig.cpu kind model
-            { Name = name; Source = source
+            { Name = name; Source = source; SamplingTemperature = None
               Training = { c with Coupling = coupling; Iterations = iterations c; Seed = seed
                                   Schedule = (match preset with Quick -> WarmupCosine 10 | Full -> c.Schedule) } }
             |> MainJobConfig.fittedPriorOnUci

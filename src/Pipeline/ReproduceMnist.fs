@@ -89,7 +89,7 @@ module ReproduceMnist =
     let config (preset: MainJobPreset) (seed: int64) (outDir: string) : MnistReproduction =
         let z = zoo preset
         let job = MainJobConfig.ofZoo Task.Mnist z preset seed outDir
-        let flow name kind model coupling = { Name = name; Source = AlignedZoo; Training = training preset seed kind model coupling }
+        let flow name kind model coupling = { Name = name; Source = AlignedZoo; Training = training preset seed kind model coupling; SamplingTemperature = None }
         // the RT flow that learns on a CPU budget (README "MNIST flows"): Euclidean, from the Gaussian fitted to the
         // aligned zoo, the model in per-parameter standardized coordinates (Prior.fs)
         let standardizedFlow name model =
@@ -609,7 +609,7 @@ module ReproduceScaling =
         let flows =
             [ for w in widths ->
                 let t = ReproduceMnist.training preset seed Geometric VelocityKind.Rt SymmetryAware
-                { Name = $"Geometric RT d {w}"; Source = AlignedZoo
+                { Name = $"Geometric RT d {w}"; Source = AlignedZoo; SamplingTemperature = None
                   Training = { t with Model = VelocityConfig.defaults VelocityKind.Rt w (snd (VelocityConfig.size t.Model)) } } ]
         { m with Job = { m.Job with Flows = flows } }
 

@@ -276,17 +276,19 @@ public static class Pipeline
             var preset = options.Preset == PipelinePreset.Full ? MainJobPreset.Full : MainJobPreset.Quick;
             var c0 = MainJobConfigModule.forTask(options.Task.ToCore(), preset, options.Seed, options.OutDir);
             var c1 = options.Iterations is int n ? MainJobConfigModule.withIterations(n, c0) : c0;
-            var c = options.Samples is int count ? MainJobConfigModule.withSamples(count, c1) : c1;
+            var c2 = options.Samples is int count ? MainJobConfigModule.withSamples(count, c1) : c1;
+            // every flow at that τ (the flows' own temperatures cleared), as `weightflow run --temperature`
+            var c = options.SamplingTemperature is double tau ? MainJobConfigModule.withTemperature(tau, c2) : c2;
             var z = c.Zoo;
             var epochs = options.Epochs ?? z.Epochs;
             var runs = options.Runs ?? z.Runs;
             var zoo = new ZooConfig(layout: z.Layout, runs: runs, epochs: epochs, batchSize: z.BatchSize, initStd: z.InitStd,
                 optimizer: z.Optimizer, dropEpochs: Math.Min(z.DropEpochs, epochs - 1), every: z.Every, seed: z.Seed);
             var flows = !options.Flows ? Microsoft.FSharp.Collections.FSharpList<FlowRun>.Empty : c.Flows;
-            var sampling = options.SamplingSteps is not null || options.SamplingTemperature is not null
+            var sampling = options.SamplingSteps is not null
                 ? new SamplingConfig(count: c.Sampling.Count, steps: options.SamplingSteps ?? c.Sampling.Steps, method: c.Sampling.Method, rule: c.Sampling.Rule,
                     noise: c.Sampling.Noise, guidance: c.Sampling.Guidance, layout: c.Sampling.Layout, batchSize: c.Sampling.BatchSize,
-                    temperature: options.SamplingTemperature ?? c.Sampling.Temperature, seed: c.Sampling.Seed)
+                    temperature: c.Sampling.Temperature, seed: c.Sampling.Seed)
                 : c.Sampling;
             var held = options.HeldOutRuns ?? Math.Max(2, runs / 10);
             var config = new MainJobConfig(task: c.Task, zoo: zoo, alignment: c.Alignment, pairs: options.Pairs, points: c.Points,

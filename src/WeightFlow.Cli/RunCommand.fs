@@ -35,7 +35,7 @@ let run (args: ParseResults<RunArgs>) : int =
         | None -> config
     let config =
         match args.TryGetResult RunArgs.Temperature with
-        | Some tau -> { config with Sampling = { config.Sampling with Temperature = tau } }
+        | Some tau -> MainJobConfig.withTemperature tau config
         | None -> config
     let zooPath = MainJob.zooPath config
     if File.Exists(zooPath + ".training-state") then Render.note $"resuming from the training state in {zooPath}.training-state"
@@ -70,7 +70,7 @@ let run (args: ParseResults<RunArgs>) : int =
                                            "iterations", box f.Iterations; "batch", box f.BatchSize; "file", box f.Path
                                            "training_seconds", box (Option.toNullable f.TrainingSeconds); "final_loss", box f.FinalLoss
                                            "samples", box f.SamplesPath; "sampling_seconds", box (Option.toNullable f.SamplingSeconds)
-                                           "non_finite", box f.NonFinite ] |]
+                                           "temperature", box f.Temperature; "non_finite", box f.NonFinite ] |]
                   "tables", box [| for t in r.Tables -> dict [ "space", box t.Space; "flows", box t.Flows; "baselines", box t.Baselines ] |]
                   "report", box r.ReportPath; "plots", box figures ])
     else
@@ -84,10 +84,10 @@ let run (args: ParseResults<RunArgs>) : int =
               [ "reduction"; ""; $"%.1f{fst relB / fst relA}x (relative), %.1f{fst midB / fst midA}x (midpoint)"; "3.5x (midpoint)" ] ]
         if not r.Flows.IsEmpty then
             let secs (s: float option) = match s with Some t -> $"%.1f{t} s" | None -> "reused"
-            Render.table "Flows (trained without the held-out runs)" [ "flow"; "model"; "iterations x batch"; "final loss"; "training"; "sampling"; "non-finite" ]
+            Render.table "Flows (trained without the held-out runs)" [ "flow"; "model"; "iterations x batch"; "final loss"; "training"; "sampling"; "τ"; "non-finite" ]
                 [ for f in r.Flows ->
                     [ f.Name; $"{FlowKind.text f.Kind}, {VelocityKind.text f.Model}"; $"{f.Iterations} x {f.BatchSize}"; Report.f4 f.FinalLoss
-                      secs f.TrainingSeconds; secs f.SamplingSeconds; string f.NonFinite ] ]
+                      secs f.TrainingSeconds; secs f.SamplingSeconds; f.Temperature.ToString(Globalization.CultureInfo.InvariantCulture); string f.NonFinite ] ]
         for t in r.Tables do
             qualityTable $"Samples and baselines, {t.Space} space (test split; calibration on the validation split)" (t.Flows @ t.Baselines)
         Render.table "Against the thesis (Table 7.1, target row)" [ "what"; "this run"; "thesis" ]

@@ -13,12 +13,13 @@ let private small (dir: string) =
 /// A tiny main job with every stage: 6 runs x 3 epochs (2 held out), the preset's four flows at 4 iterations of
 /// batch 8, 6 samples of 4 Euler steps each.
 let private tiny (dir: string) =
-    let c = MainJobConfig.uci 0L dir
+    // τ = 1 for every flow (the UCI job's defaults are MainJobConfig.uciTemperature and the flows' own, uciFlow)
+    let c = MainJobConfig.withTemperature 1.0 (MainJobConfig.uci 0L dir)
     { c with
         Zoo = { ZooConfig.uci with Runs = 6; Epochs = 3; DropEpochs = 1 }; Pairs = 10; HeldOutRuns = 2
         Flows = c.Flows |> List.map (fun f -> { f with Training = { f.Training with Iterations = 4; BatchSize = 8; Schedule = Constant } })
-        // τ = 1 (the UCI job's default is MainJobConfig.uciTemperature): the three baselines alone; τ <> 1 is tested below
-        Sampling = { c.Sampling with Count = 6; Steps = 4; Temperature = 1.0 } }
+        // τ = 1: the three baselines alone; τ <> 1 is tested below
+        Sampling = { c.Sampling with Count = 6; Steps = 4 } }
 
 [<Tests>]
 let tests =
@@ -130,8 +131,10 @@ let tests =
                 let second = MainJob.run c ignore CancellationToken.None
                 Expect.equal (set second.Reused).Count (3 + 1 + 2 * names.Length + 1) "every stage reused"
                 Expect.equal second.Tables first.Tables "the tables read back equal"
+                let samplesOf (r: MainJobResult) = [ for f in r.Flows -> f.Name, (let _, t, _ = Sampling.load f.SamplesPath in t) ] |> Map.ofList
+                let firstSamples = samplesOf first
                 // a sampling temperature resamples (the flows are reused) and adds the Gaussian at that τ
-                let tempered = MainJob.run { c with Sampling = { c.Sampling with Temperature = 0.5 } } ignore CancellationToken.None
+                let tempered = MainJob.run (MainJobConfig.withTemperature 0.5 c) ignore CancellationToken.None
                 for n in names do Expect.contains tempered.Reused (TrainFlow n) $"{n} reused"
                 Expect.isFalse (List.contains (SampleFlow "Euclidean") tempered.Reused) "resampled at τ = 0.5"
                 for t, t0 in List.zip tempered.Tables first.Tables do
@@ -139,6 +142,31 @@ let tests =
                     // the same draws, evaluated again (bit for bit the same computation)
                     Expect.equal t.Baselines[1].CalibratedCrossEntropy t0.Baselines[1].CalibratedCrossEntropy "the τ = 1 Gaussian unchanged (the bars' baseline)"
                 Expect.stringContains (File.ReadAllText tempered.ReportPath) "prior temperature τ = 0.5" "the report states τ"
+                let temperedSamples = samplesOf tempered
+                // A flow's own temperature (FlowRun.SamplingTemperature) reaches its sampler and its samples' key: the
+                // Euclidean flow at τ 0.5 in a job at τ 1 reuses the τ = 0.5 job's samples (the same draw), the other
+                // flows are resampled at τ 1 and equal the first run's bit for bit; only the raw table (the Euclidean
+                // flow's) gets the Gaussian at τ 0.5.
+                let own = { c with Flows = c.Flows |> List.map (fun f -> if f.Name = "Euclidean" then { f with SamplingTemperature = Some 0.5 } else f) }
+                let mixed = MainJob.run own ignore CancellationToken.None
+                Expect.equal (mixed.Flows |> List.map (fun f -> f.Temperature)) [ 0.5; 1.0; 1.0; 1.0 ] "each flow's τ recorded"
+                Expect.contains mixed.Reused (SampleFlow "Euclidean") "the Euclidean samples at τ 0.5 reused"
+                for n in names |> List.filter ((<>) "Euclidean") do
+                    Expect.isFalse (List.contains (SampleFlow n) mixed.Reused) $"{n} resampled at τ 1"
+                let mixedSamples = samplesOf mixed
+                Expect.bitExact mixedSamples["Euclidean"] temperedSamples["Euclidean"] "Euclidean: the τ 0.5 draw"
+                Expect.isGreaterThan ((mixedSamples["Euclidean"] - firstSamples["Euclidean"]).abs().max().item<float32>()) 0.0f "Euclidean: not the τ 1 draw"
+                for n in names |> List.filter ((<>) "Euclidean") do
+                    Expect.bitExact mixedSamples[n] firstSamples[n] $"{n}: τ 1 unchanged"
+                Expect.equal (mixed.Tables |> List.map (fun t -> t.Baselines |> List.map (fun r -> r.Name)))
+                    [ [ "zoo mean"; "fitted Gaussian"; "held-out"; "fitted Gaussian (τ 0.5)" ]; [ "zoo mean"; "fitted Gaussian"; "held-out" ] ]
+                    "the tempered Gaussian only where a flow is tempered"
+                Expect.stringContains (File.ReadAllText mixed.ReportPath) "prior temperature τ per flow (Euclidean 0.5, Normalized 1," "the report states each τ"
+                // withTemperature (`run --temperature`) sets every flow's τ, the flows' own cleared
+                let all = MainJobConfig.withTemperature 0.7 own
+                Expect.equal [ for f in all.Flows -> (MainJobConfig.samplingOf all f).Temperature ] [ 0.7; 0.7; 0.7; 0.7 ] "τ reaches every flow"
+                let bad = { c with Flows = c.Flows |> List.map (fun f -> { f with SamplingTemperature = Some -1.0 }) }
+                Expect.throws (fun () -> MainJobConfig.validate bad) "a negative flow temperature refused"
                 // a cancelled job stops with OperationCanceledException
                 use cts = new CancellationTokenSource()
                 cts.Cancel()
