@@ -96,7 +96,9 @@ module Prior =
     /// B prior samples [B, P] at sampling temperature τ (issue 13's "sampling noise" axis): the draw contracted
     /// towards the prior's centre c, x0 = c + τ·(x0 − c), before the flow integrates it. τ = 1 is the prior the flow
     /// was trained on (the very same tensor: no arithmetic is done), τ < 1 trades diversity for samples nearer the
-    /// flow of the centre, τ = 0 gives one network for every sample (deterministic sampling). What it acts on:
+    /// flow of the centre, τ = 0 gives one network for every sample (deterministic sampling); τ > 1 widens the draw
+    /// past the prior the flow was trained on (its spread sets the samples' spread: the UCI main job samples its
+    /// fitted-prior canonical flows at τ > 1, `MainJobConfig.uciFlow`). What it acts on:
     /// - Euclidean flows: the raw draw, c = 0 (N(0, s² I)) or the fit's mean μ (fitted/standardized prior): exactly
     ///   N(c, τ²·Σ).
     /// - Normalized/Geometric flows with a fitted prior: the raw draw about μ, then canonicalized, so the neurons'

@@ -44,7 +44,8 @@ type SamplingConfig =
       BatchSize: int
       /// Sampling temperature τ >= 0 on the prior draw, x0 = c + τ·(x0 − c) about the prior's centre c
       /// (`Prior.sampleTempered`: for the canonical flows with the isotropic prior only the biases are scaled).
-      /// 1 = the prior as trained (the default), 0 = the centre: one network for every sample.
+      /// 1 = the prior as trained (the default), 0 = the centre: one network for every sample; τ > 1 widens the draw
+      /// beyond the prior the flow was trained on (the UCI main job's canonical RT flows, `MainJobConfig.uciFlow`).
       Temperature: float
       Seed: int64 }
 

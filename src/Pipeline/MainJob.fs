@@ -205,8 +205,9 @@ module MainJobConfig =
     /// (seconds per flow on one thread) and little evaluation.
     let samples = 256
 
-    /// The sampling temperature τ of the UCI main job's flows (Prior.sampleTempered; other tasks sample at τ = 1, the
-    /// prior as trained, since nothing else was measured). Measured on the UCI main job, seed 0, 256 samples, one
+    /// The sampling temperature τ of the UCI main job (`Sampling.Temperature`: the Euclidean RT's, and every flow's in
+    /// `reproduce uci`; the main job's MLP and canonical RT flows have their own, `uciFlow`; other tasks sample at
+    /// τ = 1, the prior as trained, since nothing else was measured). Measured on the UCI main job, seed 0, 256 samples, one
     /// thread (README "The main job", calibrated CE against the τ = 1 fitted Gaussian's 0.0496 raw / 0.0494 canonical,
     /// held-out 0.0493): τ = 1 → 0.8: Euclidean RT 0.0477 → 0.0413 (min accuracy 0.930 → 0.947, diversity 2.39x →
     /// 2.19x held-out), MLP 0.0509 → 0.0447 (diversity 1.90x → 1.32x; every bar met); the Normalized and Geometric RT
@@ -232,13 +233,45 @@ module MainJobConfig =
             { f with Training = { f.Training with Prior = { f.Training.Prior with Centre = FitToTargets false } } }
         | _ -> f
 
+    /// The sampling temperature of the UCI main job's MLP-velocity flow (`uciFlow`; the Euclidean RT keeps the job's
+    /// `uciTemperature`). Measured on the UCI main job (256 samples, one thread, README "The main job"): seed 0
+    /// τ 1 / 0.9 / 0.8 calibrated CE 0.0509 / 0.0475 / 0.0447 against the fitted Gaussian's 0.0496, diversity 1.58x /
+    /// 1.31x / 1.07x held-out; seed 1 (Gaussian 0.1509) τ 1 0.1519 (misses CE) at 0.69x, τ 0.8 0.1478 at 0.44x (misses
+    /// diversity), τ 0.9 0.1496 at 0.56x: the one value of the three that meets both bars at both seeds.
+    let uciMlpTemperature = 0.9
+
+    /// The sampling temperature of the UCI main job's Normalized and Geometric RT flows, which start from the Gaussian
+    /// fitted to their canonical targets (`fittedPriorOnUci`): that prior's spread sets the samples' spread (it is the
+    /// zoo's own, so a flow from it has much less room to spread than one from N(0, s² I)), and τ is the one knob on
+    /// it at sampling time (x0 = μ + τ·σ·ε, then canonicalized). Measured on the UCI main job (256 samples, one
+    /// thread, README "The main job"), calibrated CE against the fitted Gaussian's and diversity x held-out,
+    /// Normalized / Geometric: seed 0 (Gaussian 0.0494) τ 0.8 0.0450 / 0.0461 at 0.54x / 0.46x, τ 1 0.0460 / 0.0471
+    /// at 0.79x / 0.70x, τ 1.1 0.0468 / 0.0478 at 0.91x / 0.81x, τ 1.3 0.0499 / 0.0500 (both miss CE) at 1.19x /
+    /// 1.05x; seed 1 (Gaussian 0.1523) τ 1 0.1423 / 0.1417 at 0.34x / 0.29x, τ 1.2 0.1460 / 0.1462 at 0.48x / 0.44x
+    /// (both miss diversity), τ 1.3 0.1482 / 0.1496 at 0.56x / 0.53x (every bar but the minimum accuracy, which the
+    /// held-out checkpoints miss too). No one τ meets every bar at both seeds: seed 0's CE wants τ <= ~1.2, seed 1's
+    /// diversity τ >= ~1.3. 1.1 keeps seed 0's every bar with a margin (CE 5% / 3% below the Gaussian) and moves
+    /// towards seed 1's diversity; seed 2 was run once with it afterwards (README "The main job").
+    let uciCanonicalTemperature = 1.1
+
+    /// A flow of the UCI main job: the Normalized and Geometric RT from the fitted prior (`fittedPriorOnUci`), and
+    /// each flow's own sampling temperature (`FlowRun.SamplingTemperature`): `uciCanonicalTemperature` for those two,
+    /// `uciMlpTemperature` for the MLP-velocity flow; the Euclidean RT samples at the job's `uciTemperature`.
+    let uciFlow (f: FlowRun) : FlowRun =
+        let f = fittedPriorOnUci f
+        match f.Training.Flow, VelocityConfig.kind f.Training.Model with
+        | (Normalized | Geometric), (VelocityKind.Rt | VelocityKind.Pna) -> { f with SamplingTemperature = Some uciCanonicalTemperature }
+        | Euclidean, VelocityKind.Mlp -> { f with SamplingTemperature = Some uciMlpTemperature }
+        | _ -> f
+
     /// The main job for a task whose zoo settings are given: 10% of the runs held out (at least 2), `samples`
-    /// networks per flow with 100 Euler steps (deterministic; at `uciTemperature` on UCI, else τ = 1), the default
+    /// networks per flow with 100 Euler steps (deterministic; on UCI at each flow's temperature, `uciFlow`, else
+    /// τ = 1), the default
     /// evaluation with diversity over every sample, each flow on one thread, `defaultParallelFlows` at a time.
     let ofZoo (task: Task) (zoo: ZooConfig) (preset: MainJobPreset) (seed: int64) (outDir: string) : MainJobConfig =
         { Task = task; Zoo = { zoo with Seed = seed }; Alignment = WeightMatching
           Pairs = 250; Points = 3; Seed = seed; OutDir = outDir
-          Flows = (match task with Task.Uci -> flows preset seed |> List.map fittedPriorOnUci | _ -> flows preset seed)
+          Flows = (match task with Task.Uci -> flows preset seed |> List.map uciFlow | _ -> flows preset seed)
           HeldOutRuns = max 2 (zoo.Runs / 10)
           Sampling = { SamplingConfig.defaults samples with Seed = seed; Temperature = (match task with Task.Uci -> uciTemperature | _ -> 1.0) }
           Evaluation = { Evaluation.defaultConfig with Seed = seed; DiversityMax = samples }

@@ -40,6 +40,15 @@ let tests =
             for f in d.Flows do
                 let fitted = match f.Training.Prior.Centre with FitToTargets false -> true | _ -> false
                 Expect.equal fitted (f.Training.Flow <> Euclidean) $"{f.Name}: the fitted prior on UCI exactly for the canonical RT flows"
+            // each UCI flow's own sampling temperature reaches its sampling settings (uciFlow); other tasks sample at τ = 1
+            let expected (f: FlowRun) =
+                match f.Training.Flow, VelocityConfig.kind f.Training.Model with
+                | Euclidean, VelocityKind.Mlp -> MainJobConfig.uciMlpTemperature
+                | Euclidean, _ -> MainJobConfig.uciTemperature
+                | _ -> MainJobConfig.uciCanonicalTemperature
+            for f in d.Flows do Expect.equal (MainJobConfig.samplingOf d f).Temperature (expected f) $"{f.Name}: its UCI temperature"
+            let other = MainJobConfig.ofZoo Task.Mnist ZooConfig.uci Quick 0L "unused"
+            for f in other.Flows do Expect.equal (MainJobConfig.samplingOf other f).Temperature 1.0 $"{f.Name}: τ 1 off UCI"
             Expect.throws (fun () -> MainJobConfig.withIterations 0 c |> ignore) "zero iterations refused"
         }
 
