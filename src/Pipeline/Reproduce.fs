@@ -55,6 +55,20 @@ type GaussiansResult =
 /// One point of the steps sweep (Fig. 7.3).
 type StepsPoint = { Flow: string; Guided: bool; Steps: int; AccuracyMean: float; CrossEntropy: float; CalibratedCrossEntropy: float }
 
+/// A sweep point as one JSON line of a sweep's cache file (the UCI and MNIST steps sweeps), and back.
+[<RequireQualifiedAccess>]
+module StepsPoint =
+    let toJson (p: StepsPoint) =
+        JsonSerializer.Serialize(dict [ "flow", box p.Flow; "guided", box p.Guided; "steps", box p.Steps; "accuracy", box p.AccuracyMean
+                                        "ce", box p.CrossEntropy; "ce_calibrated", box p.CalibratedCrossEntropy ])
+
+    let ofJson (s: string) : StepsPoint =
+        use d = JsonDocument.Parse s
+        let e = d.RootElement
+        { Flow = e.GetProperty("flow").GetString(); Guided = e.GetProperty("guided").GetBoolean(); Steps = e.GetProperty("steps").GetInt32()
+          AccuracyMean = e.GetProperty("accuracy").GetDouble(); CrossEntropy = e.GetProperty("ce").GetDouble()
+          CalibratedCrossEntropy = e.GetProperty("ce_calibrated").GetDouble() }
+
 /// A setting where a reproduction's preset departs from the thesis, stated in its report beside the thesis' setting:
 /// the setting, ours, the thesis' and why (a measurement, with where it is recorded).
 type PresetDeparture = { Setting: string; Ours: string; Thesis: string; Why: string }
@@ -356,17 +370,6 @@ module Reproduce =
                 let u, k = String.Join(", ", unknown), String.Join(", ", known)
                 invalidArg "rows" $"Unknown row(s) {u}; the rows of `reproduce uci` are {k} (comma-separated)."
 
-    let private pointJson (p: StepsPoint) =
-        JsonSerializer.Serialize(dict [ "flow", box p.Flow; "guided", box p.Guided; "steps", box p.Steps; "accuracy", box p.AccuracyMean
-                                        "ce", box p.CrossEntropy; "ce_calibrated", box p.CalibratedCrossEntropy ])
-
-    let private pointOfJson (s: string) : StepsPoint =
-        use d = JsonDocument.Parse s
-        let e = d.RootElement
-        { Flow = e.GetProperty("flow").GetString(); Guided = e.GetProperty("guided").GetBoolean(); Steps = e.GetProperty("steps").GetInt32()
-          AccuracyMean = e.GetProperty("accuracy").GetDouble(); CrossEntropy = e.GetProperty("ce").GetDouble()
-          CalibratedCrossEntropy = e.GetProperty("ce_calibrated").GetDouble() }
-
     /// The steps sweep as figure series (one per flow and guidance setting): log2 Euler steps against `value`.
     let stepsSeries (guidance: float) (sweep: StepsPoint list) (value: StepsPoint -> float) =
         sweep |> List.groupBy (fun p -> p.Flow, p.Guided)
@@ -398,7 +401,7 @@ module Reproduce =
                |> List.map (fun f -> TrainingConfig.toMetadata f.Training |> List.map snd |> String.concat ",") |> String.concat "|")
         let plan = [ for steps in r.Steps do for name in names do for guided in [ false; true ] -> name, guided, steps ]
         let earlier =
-            if Report.cached path key then File.ReadAllLines path |> Array.skip 1 |> Array.map pointOfJson |> List.ofArray else []
+            if Report.cached path key then File.ReadAllLines path |> Array.skip 1 |> Array.map StepsPoint.ofJson |> List.ofArray else []
         let find (name, guided, steps) = earlier |> List.tryFind (fun p -> p.Flow = name && p.Guided = guided && p.Steps = steps)
         if plan |> List.forall (find >> Option.isSome) then plan |> List.map (find >> Option.get), true
         else
@@ -427,7 +430,7 @@ module Reproduce =
                     points.Add { Flow = name; Guided = guided; Steps = steps; AccuracyMean = row.AccuracyMean
                                  CrossEntropy = row.CrossEntropy; CalibratedCrossEntropy = row.CalibratedCrossEntropy }
                     // every point on disk as soon as it is measured: a stopped sweep resumes after it
-                    Report.writeText path (String.concat "\n" (key :: (points |> Seq.map pointJson |> List.ofSeq)))
+                    Report.writeText path (String.concat "\n" (key :: (points |> Seq.map StepsPoint.toJson |> List.ofSeq)))
                 progress "Fig. 7.3: steps sweep" points.Count plan.Length
             List.ofSeq points, points.Count = plan.Length
 

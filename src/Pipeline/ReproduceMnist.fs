@@ -40,11 +40,9 @@ type MnistResult = { Job: MainJobResult; Sweep: StepsPoint list; NoiseSweep: Noi
 
 [<RequireQualifiedAccess>]
 module ReproduceMnist =
-    let private inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
-    let private f3 (x: float) = x.ToString("F3", CultureInfo.InvariantCulture)
-
-    let private cached (path: string) (key: string) =
-        File.Exists path && (use r = new StreamReader(path) in r.ReadLine() = key)
+    let private inv = Report.inv
+    let private f3 = Report.f3
+    let private cached = Report.cached
 
     /// The thesis' Table 7.2 (MNIST, aligned zoo; accuracy / loss / diversity).
     let thesisTable72 : (string * string) list =
@@ -129,17 +127,6 @@ module ReproduceMnist =
           // README "MNIST flows": the standardized RT at τ 1 / 0.8 / 0.6 / 0.4: accuracy 0.650 / 0.747 / 0.790 / 0.817
           Temperatures = (match preset with Quick -> [ 1.0; 0.5 ] | Full -> [ 1.0; 0.8; 0.6; 0.4 ]) }
 
-    let private pointJson (p: StepsPoint) =
-        JsonSerializer.Serialize(dict [ "flow", box p.Flow; "guided", box p.Guided; "steps", box p.Steps; "accuracy", box p.AccuracyMean
-                                        "ce", box p.CrossEntropy; "ce_calibrated", box p.CalibratedCrossEntropy ])
-
-    let private pointOfJson (s: string) : StepsPoint =
-        use d = JsonDocument.Parse s
-        let e = d.RootElement
-        { Flow = e.GetProperty("flow").GetString(); Guided = e.GetProperty("guided").GetBoolean(); Steps = e.GetProperty("steps").GetInt32()
-          AccuracyMean = e.GetProperty("accuracy").GetDouble(); CrossEntropy = e.GetProperty("ce").GetDouble()
-          CalibratedCrossEntropy = e.GetProperty("ce_calibrated").GetDouble() }
-
     let private noiseJson (p: NoisePoint) =
         let n (x: float) = if Double.IsFinite x then box x else null
         JsonSerializer.Serialize(dict [ "flow", box p.Flow; "eps", box p.Eps; "tau", box p.Tau; "accuracy", n p.AccuracyMean; "bma", n p.BmaAccuracy
@@ -162,7 +149,7 @@ module ReproduceMnist =
         let c = r.Job
         let path = Path.Combine(c.OutDir, "fig-7.4.points")
         let key = flowsKey c + $";steps={r.Steps};count={r.SweepCount};lambda={inv r.Guidance};seed={c.Seed}"
-        if cached path key then File.ReadAllLines path |> Array.skip 1 |> Array.map pointOfJson |> List.ofArray
+        if cached path key then File.ReadAllLines path |> Array.skip 1 |> Array.map StepsPoint.ofJson |> List.ofArray
         else
             let data = Sources.load c.Task c.Zoo.Seed
             let ctx = Evaluation.prepare { c.Evaluation with BmaK = 1 } c.Zoo.Layout data None
@@ -183,7 +170,7 @@ module ReproduceMnist =
                             progress "Fig. 7.4: steps sweep" k total
                             yield { Flow = f.Name; Guided = guided; Steps = steps; AccuracyMean = row.AccuracyMean
                                     CrossEntropy = row.CrossEntropy; CalibratedCrossEntropy = row.CalibratedCrossEntropy } ]
-            Report.writeText path (String.concat "\n" (key :: (points |> List.map pointJson)))
+            Report.writeText path (String.concat "\n" (key :: (points |> List.map StepsPoint.toJson)))
             points
 
     /// The fitted Gaussian's name in the noise sweep.
@@ -395,11 +382,9 @@ type TransferResult = { Job: MainJobResult; Rows: TransferRow list; Curves: Adam
 
 [<RequireQualifiedAccess>]
 module ReproduceTransfer =
-    let private inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
-    let private f3 (x: float) = x.ToString("F3", CultureInfo.InvariantCulture)
-
-    let private cached (path: string) (key: string) =
-        File.Exists path && (use r = new StreamReader(path) in r.ReadLine() = key)
+    let private inv = Report.inv
+    let private f3 = Report.f3
+    let private cached = Report.cached
 
     /// The thesis' Table 7.3 (Fashion-MNIST accuracy, flows trained on MNIST weights, 512 Euler steps, λ = 0.1).
     let thesisTable73 : (string * string) list =
