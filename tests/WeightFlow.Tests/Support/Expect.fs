@@ -17,6 +17,20 @@ let allClose (atol: float) (actual: torch.Tensor) (expected: torch.Tensor) (mess
             failtestf "%s: max |actual - expected| = %g at flat index %d (actual %g, expected %g), tolerance %g"
                 message err worst (a.flatten().[worst].ToDouble()) (e.flatten().[worst].ToDouble()) atol
 
+/// Fails unless |actual - expected| <= rtol · max(1, |expected|) everywhere: for values whose size varies over orders of
+/// magnitude (a rounding error grows with the value); prints the largest relative error and its flat index.
+let allCloseRelative (rtol: float) (actual: torch.Tensor) (expected: torch.Tensor) (message: string) =
+    let a = actual.detach().cpu().to_type(torch.float64)
+    let e = expected.detach().cpu().to_type(torch.float64)
+    if a.shape <> e.shape then failtestf "%s: shapes differ: %A vs %A" message a.shape e.shape
+    let r = ((a - e).abs() / e.abs().clamp_min(1.0)).flatten()
+    if r.numel() > 0L then
+        let worst = r.argmax().ToInt64()
+        let err = r.[worst].ToDouble()
+        if not (err <= rtol) then
+            failtestf "%s: max |actual - expected| / max(1, |expected|) = %g at flat index %d (actual %g, expected %g), tolerance %g"
+                message err worst (a.flatten().[worst].ToDouble()) (e.flatten().[worst].ToDouble()) rtol
+
 /// Fails unless the two tensors are bitwise equal (same shape, dtype and values).
 let bitExact (actual: torch.Tensor) (expected: torch.Tensor) (message: string) =
     if actual.shape <> expected.shape || actual.dtype <> expected.dtype then
