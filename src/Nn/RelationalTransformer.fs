@@ -258,16 +258,21 @@ module Block =
                 // its backward is two sum reductions instead of two index_adds (scatters).
                 let w = g.Layout.Widths |> Array.map int64
                 let b, eh = s.shape[0], s.shape[2]
-                let sL, tL = s.split(w, 1L), t.split(w, 1L)
-                let pairs =
-                    [| for l in 0 .. w.Length - 2 ->
-                        use sS = sL[l].unsqueeze(2L)
-                        use tT = tL[l + 1].unsqueeze(1L)
-                        use st = sS + tT
-                        st.view(b, w[l] * w[l + 1], eh) |]
-                for x in Array.append sL tL do x.Dispose()
-                use st = torch.cat(pairs, 1L)
-                for x in pairs do x.Dispose()
+                // combine(src rows of layer l, dst rows of layer l + 1) broadcast to [B, in·out, eh] per weight layer,
+                // concatenated in edge order
+                let perEdge (combine: Tensor -> Tensor -> Tensor) (src: Tensor) (dst: Tensor) : Tensor =
+                    let sL, tL = src.split(w, 1L), dst.split(w, 1L)
+                    let pairs =
+                        [| for l in 0 .. w.Length - 2 ->
+                            use sS = sL[l].unsqueeze(2L)
+                            use tT = tL[l + 1].unsqueeze(1L)
+                            use st = combine sS tT
+                            st.view(b, w[l] * w[l + 1], eh) |]
+                    for x in Array.append sL tL do x.Dispose()
+                    let all = torch.cat(pairs, 1L)
+                    for x in pairs do x.Dispose()
+                    all
+                use st = perEdge (fun a c -> a + c) s t
                 // in place on a fresh Linear output (its backward does not need the output)
                 let x1 = x0.add_(st)
                 match p.Product with
@@ -276,16 +281,7 @@ module Block =
                     // (P_s n_src) ⊙ (P_t n_dst) per weight layer, broadcast as the sum above
                     use ls = Linear.apply ps nodes
                     use lt = Linear.apply pt nodes
-                    let pS, pT = ls.split(w, 1L), lt.split(w, 1L)
-                    let prods =
-                        [| for l in 0 .. w.Length - 2 ->
-                            use a = pS[l].unsqueeze(2L)
-                            use c = pT[l + 1].unsqueeze(1L)
-                            use pr = a * c
-                            pr.view(b, w[l] * w[l + 1], eh) |]
-                    for x in Array.append pS pT do x.Dispose()
-                    use pr = torch.cat(prods, 1L)
-                    for x in prods do x.Dispose()
+                    use pr = perEdge (fun a c -> a * c) ls lt
                     use _ = x1
                     x1 + pr
             | Dense ->
