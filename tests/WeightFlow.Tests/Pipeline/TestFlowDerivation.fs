@@ -22,7 +22,7 @@ let private withDir (f: string -> unit) =
 let tests =
     testList "FlowDerivation" [
         test "UCI's own layout: s = B = 2 for the RT flows, the MLP unchanged, the RT flows from fitted priors" {
-            let d = FlowDerivation.derive ZooConfig.uci.Layout
+            let d = FlowDerivation.derive MainJobConfig.uciTemperature ZooConfig.uci.Layout
             Expect.equal (d.Parameters, d.ReferenceParameters, d.BudgetMultiple, d.IterationScale) (802, 802, 2.0, 2.0) "802 parameters, s = 2 · 802 / 802"
             for f in MainJobConfig.flows Quick 0L do
                 let c = FlowDerivation.apply d f.Training
@@ -43,29 +43,29 @@ let tests =
             let cases = [ "4-16-16-3", 403, 2.0 * 802.0 / 403.0; "13-16-16-3", 547, 2.0 * 802.0 / 547.0
                           "64-16-16-10", 1482, 2.0 * 802.0 / 1482.0; "64-32-32-10", 3466, 1.0; "2-4-2", 22, 8.0 ]
             for layout, p, s in cases do
-                let d = FlowDerivation.derive (Layout.parse layout)
+                let d = FlowDerivation.derive MainJobConfig.uciTemperature (Layout.parse layout)
                 Expect.equal d.Parameters p $"{layout}: parameters"
                 // exact: the same float arithmetic, or a clamp bound
                 Expect.equal d.IterationScale s $"{layout}: s"
             let preset = TrainingConfig.cpu Geometric VelocityKind.Rt
             Expect.equal (preset.Iterations, preset.Schedule, preset.Prior.Centre) (1000, WarmupCosine 100, Origin) "the preset these numbers scale"
-            let c = FlowDerivation.apply (FlowDerivation.derive (Layout.parse "4-16-16-3")) preset
+            let c = FlowDerivation.apply (FlowDerivation.derive MainJobConfig.uciTemperature (Layout.parse "4-16-16-3")) preset
             // 1000 · 1604 / 403 = 3980.15 -> 3980; 100 · 3.98015 = 398.01 -> 398
             Expect.equal (c.Iterations, c.Schedule) (3980, WarmupCosine 398) "iterations and warm-up"
             let strip (c: TrainingConfig) = TrainingConfig.toMetadata c |> List.filter (fun (k, _) -> k <> "train.iterations" && k <> "train.schedule" && k <> "train.prior_centre")
             Expect.equal (strip c) (strip preset) "every other setting kept"
             Expect.equal (Prior.centreText c.Prior.Centre) "fitted" "the Geometric RT from the Gaussian fitted to its canonical targets (rule 3)"
-            let tiny = FlowDerivation.apply (FlowDerivation.derive (Layout.parse "2-4-2")) preset
+            let tiny = FlowDerivation.apply (FlowDerivation.derive MainJobConfig.uciTemperature (Layout.parse "2-4-2")) preset
             Expect.equal tiny.Iterations 8000 "capped at 8x"
             let mlp = TrainingConfig.cpu Euclidean VelocityKind.Mlp
-            Expect.equal (TrainingConfig.toMetadata (FlowDerivation.apply (FlowDerivation.derive (Layout.parse "4-16-16-3")) mlp)) (TrainingConfig.toMetadata mlp) "the MLP keeps its preset"
+            Expect.equal (TrainingConfig.toMetadata (FlowDerivation.apply (FlowDerivation.derive MainJobConfig.uciTemperature (Layout.parse "4-16-16-3")) mlp)) (TrainingConfig.toMetadata mlp) "the MLP keeps its preset"
             // a prior already chosen (here UCI's fitted one for the Geometric RT) is kept, not replaced
             let fitted = { preset with Prior = { preset.Prior with Centre = FitToTargets true } }
-            Expect.equal (Prior.centreText (FlowDerivation.apply (FlowDerivation.derive (Layout.parse "4-16-16-3")) fitted).Prior.Centre) "standardized" "a chosen prior kept"
-            Expect.stringContains (FlowDerivation.describe (FlowDerivation.derive (Layout.parse "4-16-16-3"))) "= 3.98" "the report sentence gives s"
+            Expect.equal (Prior.centreText (FlowDerivation.apply (FlowDerivation.derive MainJobConfig.uciTemperature (Layout.parse "4-16-16-3")) fitted).Prior.Centre) "standardized" "a chosen prior kept"
+            Expect.stringContains (FlowDerivation.describe (FlowDerivation.derive MainJobConfig.uciTemperature (Layout.parse "4-16-16-3"))) "= 3.98" "the report sentence gives s"
         }
 
-        test "forTask: a CSV task's flows are derived and say so; UCI's are the presets; --iterations overrides the derivation" {
+        test "forTask: a CSV task's flows are derived and say so (the Euclidean RT at the UCI τ 0.8); UCI's are the presets; --iterations and --temperature override the derivation" {
             withDir (fun dir ->
                 let csv = Path.Combine(dir, "blobs.csv")
                 writeBlobs csv 150
@@ -81,6 +81,24 @@ let tests =
                 // UCI keeps the presets, except the canonical RT flows' fitted prior (MainJobConfig.fittedPriorOnUci).
                 for f, p in List.zip u.Flows presets do
                     Expect.equal (TrainingConfig.toMetadata f.Training) (TrainingConfig.toMetadata (MainJobConfig.fittedPriorOnUci p).Training) $"UCI {f.Name}: the preset"
+                // rule 4: the Euclidean RT samples at the UCI job's τ for it, every other flow at τ = 1
+                Expect.equal MainJobConfig.uciTemperature 0.8 "the UCI Euclidean RT's τ this rule takes (README 'CSV tasks')"
+                Expect.equal c.Derivation.Value.EuclideanTemperature (Some MainJobConfig.uciTemperature) "the derivation records it"
+                Expect.equal c.Sampling.Temperature 1.0 "the job's τ for the other flows"
+                for f in c.Flows do
+                    let isEuclideanRt = f.Training.Flow = Euclidean && VelocityConfig.kind f.Training.Model = VelocityKind.Rt
+                    Expect.equal f.SamplingTemperature (if isEuclideanRt then Some 0.8 else None) $"{f.Name}: its own τ"
+                    Expect.equal (MainJobConfig.samplingOf c f).Temperature (if isEuclideanRt then 0.8 else 1.0) $"{f.Name}: sampled at"
+                Expect.stringContains (FlowDerivation.describe c.Derivation.Value) "τ = 0.8" "the report sentence gives τ"
+                // UCI unaffected: its own per-flow temperatures (uciFlow) and job τ, as before
+                Expect.equal u.Sampling.Temperature MainJobConfig.uciTemperature "UCI job τ"
+                for f, p in List.zip u.Flows presets do
+                    Expect.equal f.SamplingTemperature (MainJobConfig.uciFlow p).SamplingTemperature $"UCI {f.Name}: τ"
+                // --temperature sets every flow's τ, and the derivation no longer claims rule 4's
+                let t = MainJobConfig.withTemperature 0.7 c
+                Expect.isTrue (t.Flows |> List.forall (fun f -> (MainJobConfig.samplingOf t f).Temperature = 0.7)) "τ 0.7 everywhere"
+                Expect.equal t.Derivation.Value.EuclideanTemperature None "no derived τ claimed"
+                Expect.isFalse ((FlowDerivation.describe t.Derivation.Value).Contains "τ = 0.8") "not stated"
                 let o = MainJobConfig.withIterations 7 c
                 Expect.isNone o.Derivation "set by hand: no derivation claimed"
                 Expect.isTrue (o.Flows |> List.forall (fun f -> f.Training.Iterations = 7)) "7 iterations")
@@ -107,6 +125,7 @@ let tests =
                 Expect.stringContains report "Flows derived from the data (FlowDerivation)" "derivation stated"
                 Expect.stringContains report "= 3.98" "with its factor"
                 Expect.stringContains report "standardized Gaussian fitted" "the Euclidean RT's prior stated"
-                Expect.stringContains report "canonicalized training checkpoints" "the canonical RT flows' prior stated")
+                Expect.stringContains report "canonicalized training checkpoints" "the canonical RT flows' prior stated"
+                Expect.stringContains report "Euclidean 0.8" "the Euclidean RT sampled at τ 0.8 (rule 4)")
         }
     ]
