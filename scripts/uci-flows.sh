@@ -3,6 +3,9 @@
 # evaluate them beside the three baselines (zoo mean, fitted diagonal Gaussian, held-out checkpoints) computed in the
 # same `weightflow eval` call and in the flow's space (the samples file records it: raw for Euclidean, canonical for
 # Normalized/Geometric). Then scripts/uci-flows-table.py writes results.csv and table.md from the JSON files.
+# These are `weightflow train`'s settings (the CPU preset from N(0, 0.1² I), τ 1, 64 samples), not the main job's: for
+# flows as the UCI main job trains and samples them (fitted canonical prior, per-flow τ, 256 samples) use
+# scripts/uci-main-flows.fsx (scripts/uci-couplings.sh does, for the coupling table).
 #
 #   scripts/uci-flows.sh                       # all flows below, seed 0, into results/uci-flows/seed0
 #   SEED=1 JOBS=2 scripts/uci-flows.sh         # a second seed (training, sampling and eval subsets), 2 at a time
