@@ -108,17 +108,30 @@ let tests =
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withRows [ "euclidean-aligned-+-ot" ] r |> ignore) "an unknown id"
         }
 
-        test "uci: the full preset samples the main job's 256 networks per row at its UCI temperature, the canonical RT rows from the fitted prior, each departure tabled" {
+        test "uci: the full preset samples the main job's 256 networks per row at its UCI temperature, the canonical RT rows from the fitted prior and as long as the main job's, each departure tabled" {
             let r = Reproduce.uciConfig Full 0L "unused"
             Expect.equal r.Job.Sampling.Count MainJobConfig.samples "the main job's sample count"
             Expect.equal r.Job.Sampling.Temperature MainJobConfig.uciTemperature "the main job's UCI temperature"
+            // the main job's canonical RT flows, whose training length the full preset's canonical rows take
+            let mainJob = MainJobConfig.uci 0L "unused"
+            let mainCanonical = mainJob.Flows |> List.filter (fun f -> f.Training.Flow <> Euclidean)
+            Expect.equal mainCanonical.Length 2 "the main job has a Normalized and a Geometric RT flow"
             for f in r.Job.Flows do
                 let fitted = match f.Training.Prior.Centre with FitToTargets _ -> true | _ -> false
                 let canonicalRt = f.Training.Flow <> Euclidean && VelocityConfig.kind f.Training.Model = VelocityKind.Rt
                 Expect.equal fitted canonicalRt $"{f.Name}: fitted prior exactly for the canonical RT rows"
-                Expect.equal f.Training.Iterations 3000 $"{f.Name}: 3,000 iterations"
+                if canonicalRt then
+                    let m = mainCanonical |> List.find (fun g -> g.Training.Flow = f.Training.Flow)
+                    Expect.equal f.Training.Iterations m.Training.Iterations $"{f.Name}: the main job's canonical flow's iterations"
+                    Expect.equal f.Training.Schedule m.Training.Schedule $"{f.Name}: and its warm-up"
+                    Expect.equal f.Training.Iterations 1000 $"{f.Name}: 1,000 iterations"
+                else Expect.equal f.Training.Iterations 3000 $"{f.Name}: 3,000 iterations"
                 Expect.equal f.Training.BatchSize 32 $"{f.Name}: the thesis' batch"
-            Expect.equal (r.Departures |> List.map (fun d -> d.Setting)) [ "sampling temperature τ (every row)"; "prior of the Normalized and Geometric RT rows" ] "both departures stated"
+            Expect.equal (r.Departures |> List.map (fun d -> d.Setting))
+                [ "sampling temperature τ (every row)"; "prior of the Normalized and Geometric RT rows"; "iterations of the Normalized and Geometric RT rows (full preset)" ]
+                "the three departures stated"
+            Expect.equal ((Reproduce.uciConfig Quick 0L "unused").Departures |> List.map (fun d -> d.Setting))
+                [ "sampling temperature τ (every row)"; "prior of the Normalized and Geometric RT rows" ] "quick: the two method departures (its 100 iterations are a smoke run's)"
             Expect.equal (Reproduce.withParallelFlows 1 r).Job.ParallelFlows 1 "one flow at a time"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withParallelFlows 0 r |> ignore) "at least one"
             Expect.equal (Reproduce.withTemperature 1.0 r).Job.Sampling.Temperature 1.0 "--temperature reaches every row"
