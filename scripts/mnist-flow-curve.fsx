@@ -10,16 +10,23 @@
 // PAIRING [sum | product: the RT's edge update with the node-product term, RelationalTransformer.NodePairing],
 // AGGREGATION [mean | sqrt-degree: the RT's attention output times √(neighbourhood size), RelationalTransformer.Aggregation],
 // TIME [beta(1,2)], PRED [endpoint | velocity | via: x̂1 = x_t + (1 - t) v],
-// PRIOR [origin | fitted | standardized (Euclidean; Prior.fs)], PRIOR_STD [0.1],
+// PRIOR [origin | fitted | standardized (Euclidean; Prior.fs) | full | standardized-full (the targets' full covariance,
+// Prior.fitFull, RANK [512] principal directions plus the residual diagonal)], PRIOR_STD [0.1],
 // PRECOND [the CPU preset's: edm-weighted for the Euclidean RT | plain | input | edm] (s1 in the README was plain),
 // STANDARDIZE [0; 1: the same as PRIOR=standardized done by this script: the Euclidean flow on standardized targets],
-// EVERY [250], HOLD [5], SAMPLES [16], STEPS [20], SEED [0],
+// EVERY [250], FIRST [none: also evaluate after this many steps, e.g. 50], HOLD [5], SAMPLES [16], STEPS [20], SEED [0],
+// STEPLIST [STEPS: after the last segment, sample at each of these Euler step counts (and each of TAUS)],
 // CKPT [/tmp/mnist-exp/curve.checkpoint] (deleted first unless RESUME=1; RESUME=1 on a finished run only evaluates),
 // EVALONLY [0; 1 with RESUME=1: evaluate the checkpoint as it stands (e.g. a run stopped at a segment's end) without
 // training further, with TAUS],
 // TAUS [none; e.g. 1,0.8,0.6,0.4: after the last segment, sample the flow with its prior draw scaled by each
 // temperature tau (x0 ~ N(0, (tau·s)² I), Origin prior only) and the fitted Gaussian at the same tau
-// (μ + tau·σ·ε): the accuracy-against-novelty curve over sampling noise, flow beside the Gaussian].
+// (μ + tau·σ·ε): the accuracy-against-novelty curve over sampling noise, flow beside the Gaussian; a fitted prior
+// (PRIOR fitted/standardized/full/standardized-full) is sampled at temperature tau (Prior.sampleTempered), beside the
+// diagonal and the full-covariance Gaussian (Baselines.gaussianAt / fullGaussianAt) at the same tau].
+// With a fitted prior the loss by t bucket adds a third predictor: the Gaussian-optimal linear one,
+// x̂1 = μ + t/((1 − t)² + t²)·(x_t − μ) (optimal when prior and targets are the same Gaussian, Prior.fs), and before
+// training the prior's own samples and both Gaussians (τ 1) are evaluated.
 #load "_load.fsx"
 open System
 open System.IO
@@ -60,7 +67,16 @@ let config =
         Time = TimeDistribution.parse (env "TIME" "beta(1,2)")
         Prediction = (match env "PRED" "endpoint" with "velocity" -> Velocity | "via" -> EndpointViaVelocity | _ -> Endpoint)
         Preconditioning = (match env "PRECOND" "" with "" -> baseCfg.Preconditioning | k -> PreconditioningKind.parse k)
-        Prior = { Std = float (env "PRIOR_STD" (string baseCfg.Prior.Std)); Centre = (match env "PRIOR" "origin" with "fitted" -> FitToTargets false | "standardized" -> FitToTargets true | _ -> Origin) }
+        Prior =
+            { Std = float (env "PRIOR_STD" (string baseCfg.Prior.Std))
+              Centre =
+                match env "PRIOR" "origin" with
+                | "fitted" -> FitToTargets false
+                | "standardized" -> FitToTargets true
+                | "full" -> FitFullToTargets { Standardized = false; Rank = int (env "RANK" "512") }
+                | "standardized-full" -> FitFullToTargets { Standardized = true; Rank = int (env "RANK" "512") }
+                | "origin" -> Origin
+                | p -> failwith $"PRIOR {p}? (origin | fitted | standardized | full | standardized-full)" }
         CheckpointEvery = 1_000_000
         Seed = int64 (env "SEED" "0") }
 let every = int (env "EVERY" "250")
@@ -84,6 +100,13 @@ let targets = if standardize then Scope.noGrad (fun () -> (split.Train - mu) / s
 let toRaw (theta: Tensor) = if standardize then Scope.noGrad (fun () -> theta * sd + mu) else theta
 let inSpace = Scope.noGrad (fun () -> FlowSpace.embed space targets)
 let zooMean = LossByTime.zooMean space inSpace
+// the Gaussian-optimal linear predictor (raw space): μ + t/((1 − t)² + t²)·(x_t − μ)
+let gaussLinear (t: Tensor) (xt: Tensor) =
+    let c = t / ((1.0 - t).pow(Scalar.op_Implicit 2.0) + t.pow(Scalar.op_Implicit 2.0))
+    mu + c.unsqueeze(1L) * (xt - mu)
+let fittedPrior = match config.Prior.Centre with Origin -> false | _ -> true
+let predictorsOf (flow: Flow) = [ Flow.predict flow; zooMean ] @ (if fittedPrior && not standardize then [ gaussLinear ] else [])
+let first = int (env "FIRST" "0")
 let proc = Diagnostics.Process.GetCurrentProcess()
 let cpu () = proc.Refresh(); proc.TotalProcessorTime.TotalSeconds
 let cpu0 = cpu ()
@@ -97,15 +120,32 @@ printfn "# standardize %b; %s %s %s width %d layers %d batch %d iter %d lr %g ti
 printfn "step\tcpu_s\twall_s\ttrain_loss\tflow_by_t\tzoo_mean_by_t\tacc_mean\tacc_min\tbma\tdiversity\tnovelty\tfidelity(floor)"
 let opt (x: float option) = x |> Option.map fg |> Option.defaultValue "-"
 // the prior's own samples (step 0 of sampling): for the fitted prior, the fitted-Gaussian baseline
-match config.Prior.Centre with
-| FitToTargets st ->
-    let prior = { config.Prior with Centre = Prior.fit st zoo.Layout split.Train }
+let printRow name (row: Evaluation.Row) =
+    printfn "%s\t-\t-\t-\t-\t-\t%s\t%s\t%s\t%s\t%s\t%s (%s)" name (f4 row.AccuracyMean) (f4 row.AccuracyMin) (f4 row.Bma.Accuracy)
+        (opt row.Diversity) (opt row.NoveltyRatio) (opt row.Fidelity) (opt row.FidelityFloor)
+    Console.Out.Flush()
+let gaussians (tau: float) =
+    for name, draw in [ "diag-gauss", Baselines.gaussianAt; "full-gauss", Baselines.fullGaussianAt ] do
+        use gen = Scope.Rng.create 1L
+        let g = Scope.noGrad (fun () -> draw tau id gen samples split.Train)
+        printRow $"{name}@tau={tau}" (Evaluation.evaluate ctx name g)
+        g.Dispose()
+let fitPrior () =
+    match config.Prior.Centre with
+    | FitToTargets st -> Some { config.Prior with Centre = Prior.fit st zoo.Layout split.Train }
+    | FitFullToTargets f -> Some { config.Prior with Centre = Prior.fitFull f zoo.Layout split.Train }
+    | Origin | Fitted _ -> None
+match (let c0 = cpu () in let p = fitPrior () in printfn "# prior fit: %.1f CPU s" (cpu () - c0); p) with
+| Some prior ->
     use gen = Scope.Rng.create 1L
     let x0 = Scope.noGrad (fun () -> Prior.sample prior space gen torch.CPU samples)
-    let row = Evaluation.evaluate ctx "prior" x0
-    printfn "prior\t-\t-\t-\t-\t-\t%s\t%s\t%s\t%s\t%s\t%s (%s)" (f4 row.AccuracyMean) (f4 row.AccuracyMin) (f4 row.Bma.Accuracy)
-        (opt row.Diversity) (opt row.NoveltyRatio) (opt row.Fidelity) (opt row.FidelityFloor)
-| Origin | Fitted _ -> ()
+    printRow "prior" (Evaluation.evaluate ctx "prior" x0)
+    if env "RESUME" "0" <> "1" then gaussians 1.0
+    // the loss by t bucket of the predictors that need no training (the flow's column: the zoo mean again)
+    let byT = LossByTime.evaluate space prior config.Coupling config.BatchSize 5 32 1L inSpace [ zooMean; gaussLinear ]
+    printfn "# untrained predictors by t bucket: zoo mean %s; Gaussian-linear %s"
+        (byT[0] |> Array.map fg |> String.concat " ") (byT[1] |> Array.map fg |> String.concat " ")
+| None -> ()
 let evalOnly = env "EVALONLY" "0" = "1"
 if evalOnly && env "RESUME" "0" <> "1" then failwith "EVALONLY=1 needs RESUME=1 (a checkpoint to evaluate)"
 let mutable finished = false
@@ -118,19 +158,20 @@ while not finished do
     let before = cpu ()
     let r =
         Training.train config zoo.Layout targets (Some ckpt)
-            (fun p -> if p.Step % every = 0 && p.Step < config.Iterations then cts.Cancel()) cts.Token
+            (fun p -> if (p.Step % every = 0 || p.Step = first) && p.Step < config.Iterations then cts.Cancel()) cts.Token
     finished <- (r.Outcome = Completed) || evalOnly
     (match r.Outcome with Diverged s -> failwith $"diverged at {s}" | _ -> ())
     let step = r.Losses.Length
     let seg = r.Losses[lastLosses ..]
     lastLosses <- step
     trainCpu <- trainCpu + (cpu () - before)
-    let byT = LossByTime.evaluate space r.Flow.Prior config.Coupling config.BatchSize 5 32 1L inSpace [ Flow.predict r.Flow; zooMean ]
+    let byT = LossByTime.evaluate space r.Flow.Prior config.Coupling config.BatchSize 5 32 1L inSpace (predictorsOf r.Flow)
     let s = Scope.noGrad (fun () -> Sampling.sample { SamplingConfig.defaults samples with Steps = steps; Seed = 1L } ignore torch.CPU r.Flow)
     let row = Evaluation.evaluate ctx "flow" (toRaw s.Theta)
     s.Theta.Dispose()
     let b (xs: float[]) = xs |> Array.map fg |> String.concat " "
-    printfn "%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s (%s)" step trainCpu sw.Elapsed.TotalSeconds (fg (Array.average seg)) (b byT[0]) (b byT[1])
+    printfn "%d\t%.0f\t%.0f\t%s\t%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%s (%s)" step trainCpu sw.Elapsed.TotalSeconds (fg (Array.average seg)) (b byT[0]) (b byT[1])
+        (if byT.Length > 2 then " | linear " + b byT[2] else "")
         (f4 row.AccuracyMean) (f4 row.AccuracyMin) (f4 row.Bma.Accuracy) (opt row.Diversity) (opt row.NoveltyRatio) (opt row.Fidelity) (opt row.FidelityFloor)
     Console.Out.Flush()
     // the sampling-noise axis (issue 13): a reduced prior temperature trades novelty for accuracy; the fitted
@@ -138,6 +179,15 @@ while not finished do
     match env "TAUS" "" with
     | "" -> ()
     | _ when not finished -> ()
+    | taus when fittedPrior ->
+        for steps in (env "STEPLIST" (string steps)).Split(',') |> Array.map int do
+            for tau in taus.Split(',') |> Array.map (fun x -> float (x.Trim())) do
+                let c0 = cpu ()
+                let s = Scope.noGrad (fun () -> Sampling.sample { SamplingConfig.defaults samples with Steps = steps; Seed = 1L; Temperature = tau } ignore torch.CPU r.Flow)
+                printRow $"flow@steps={steps},tau={tau} ({cpu () - c0:F0} CPU s sampling)" (Evaluation.evaluate ctx "flow" s.Theta)
+                s.Theta.Dispose()
+        for tau in taus.Split(',') |> Array.map (fun x -> float (x.Trim())) do
+            if tau <> 1.0 || env "RESUME" "0" = "1" then gaussians tau
     | taus ->
         if config.Prior.Centre <> Origin then failwith "TAUS needs the Origin prior (STANDARDIZE=1 for the standardized flow): the script scales the prior's Std"
         let row name (theta: Tensor) =

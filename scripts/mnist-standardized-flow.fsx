@@ -24,7 +24,7 @@ let mu, sd =
         let m = split.Train.mean([| 0L |], false)
         let s = split.Train.std(0L, false, false).clamp_min(Scalar.op_Implicit 1e-6)
         m.DetachFromDisposeScope(), s.DetachFromDisposeScope())
-let fit = Fitted { Layout = zoo.Layout; Mean = mu; Std = sd; Standardized = true }
+let fit = Fitted { Layout = zoo.Layout; Mean = mu; Std = sd; Standardized = true; Covariance = None }
 let out = env "OUT" "/tmp/mnist-exp/p1.flow"
 Flow.save out { flow with Prior = { Std = 1.0; Centre = fit } }
 printfn "wrote %s (%s, standardized fitted prior on %d training checkpoints)" out (string zoo.Layout) split.Train.shape[0]

@@ -197,6 +197,23 @@ let temperedGaussian (ctx: Context) (project: Tensor -> Tensor) (count: int) (se
     theta.Dispose()
     r
 
+/// The full-covariance Gaussian baseline's row name.
+[<Literal>]
+let FullGaussianName = "full-covariance Gaussian"
+
+/// The Gaussian with the training checkpoints' full covariance at temperature τ (`Baselines.fullGaussianAt`), as a
+/// row "full-covariance Gaussian" (τ = 1) or "full-covariance Gaussian (τ X)", drawn from a generator seeded with
+/// `seed`: the same ε for every τ.
+let fullGaussian (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: int64) (temperature: float) (training: Tensor) : Row =
+    use g = Scope.Rng.create seed
+    let theta = Baselines.fullGaussianAt temperature project g count training
+    let name =
+        if temperature = 1.0 then FullGaussianName
+        else FullGaussianName + " (τ " + temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + ")"
+    let r = evaluate ctx name theta
+    theta.Dispose()
+    r
+
 /// A context for a zoo split by `holdout` (raw or canonicalized: `space` maps the zoo's weights into the evaluated
 /// networks' space): judges with one half of the held-out runs and returns the other half as the held-out baseline's
 /// pool (`Holdout.halves`); the reference is the zoo's first checkpoint, mapped by `space`. Returns the context, the

@@ -65,16 +65,21 @@ module Flow =
           "flow.prior_std", flow.Prior.Std.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
           "flow.prediction", Prediction.text flow.Prediction ]
         @ (match flow.Prior.Centre with
-           | Fitted g -> [ "flow.prior_centre", Prior.centreText flow.Prior.Centre; "flow.prior_layout", string g.Layout ]
-           | Origin | FitToTargets _ -> [])
+           | Fitted g ->
+               [ "flow.prior_centre", Prior.centreText flow.Prior.Centre; "flow.prior_layout", string g.Layout ]
+               @ (match g.Covariance with Some cov -> [ "flow.prior_rank", string cov.Factor.shape[0] ] | None -> [])
+           | Origin | FitToTargets _ | FitFullToTargets _ -> [])
         @ Preconditioning.toMetadata flow.Space.Preconditioning
         @ VelocityModel.toMetadata flow.Model.Config flow.Model.Layout
 
-    /// The fitted prior's tensors ("prior.mean", "prior.std"), or none.
+    /// The fitted prior's tensors ("prior.mean", "prior.std"; with a full covariance "prior.factor" [K, P] and
+    /// "prior.residual"), or none.
     let priorTensors (flow: Flow) : (string * Tensor) list =
         match flow.Prior.Centre with
-        | Fitted g -> [ "prior.mean", g.Mean; "prior.std", g.Std ]
-        | Origin | FitToTargets _ -> []
+        | Fitted g ->
+            [ "prior.mean", g.Mean; "prior.std", g.Std ]
+            @ (match g.Covariance with Some cov -> [ "prior.factor", cov.Factor; "prior.residual", cov.Residual ] | None -> [])
+        | Origin | FitToTargets _ | FitFullToTargets _ -> []
 
     /// Writes a flow (the EMA model's parameters under "ema.") atomically, with extra header entries (e.g. the
     /// training settings and the held-out runs).
@@ -113,7 +118,7 @@ module Flow =
             let centre =
                 match s.Metadata.TryFind "flow.prior_centre" with
                 | None | Some "origin" -> Origin
-                | Some ("fitted" | "standardized" as name) ->
+                | Some ("fitted" | "standardized" | "fitted-full" | "standardized-full" as name) ->
                     let priorLayout = Storage.interpret path "a flow" (fun () -> Layout.parse (get "flow.prior_layout"))
                     let tensor (name: string) =
                         match s.Tensors |> List.tryFind (fun (n, _) -> n = name) with
@@ -122,10 +127,25 @@ module Flow =
                     let std = tensor "prior.std"
                     if not ((use ok = (std.isfinite().all().logical_and(std.gt(scalar 0.0).all())) in ok.ToBoolean())) then
                         Check.dataError $"{path}: the fitted prior's standard deviations must be finite and > 0; the file was edited or damaged."
-                    if name = "standardized" && kind <> Euclidean then
+                    let standardized = name.StartsWith "standardized"
+                    if standardized && kind <> Euclidean then
                         Check.dataError $"{path}: a standardized prior needs the Euclidean flow, but flow.kind is {FlowKind.text kind}; the file was edited or damaged."
-                    Fitted { Layout = priorLayout; Mean = tensor "prior.mean"; Std = std; Standardized = (name = "standardized") }
-                | Some other -> Check.dataError $"{path}: unknown flow.prior_centre '{other}' (expected origin, fitted or standardized)."
+                    let covariance =
+                        if not (name.EndsWith "-full") then None
+                        else
+                            let rank = Storage.interpret path "a flow" (fun () -> int (get "flow.prior_rank"))
+                            let p = Layout.paramCount priorLayout
+                            let factor =
+                                match s.Tensors |> List.tryFind (fun (n, _) -> n = "prior.factor") with
+                                | Some (_, t) when t.dim() = 2L && t.shape[0] = int64 rank && t.shape[1] = int64 p && rank >= 1 ->
+                                    t.to_type(torch.float32).clone()
+                                | _ -> Check.dataError $"{path}: the full-covariance prior needs a tensor prior.factor of {rank} x {p} values (flow.prior_rank, flow.prior_layout {priorLayout}); the file was edited or damaged."
+                            let residual = tensor "prior.residual"
+                            if not ((use ok = factor.isfinite().all().logical_and(residual.isfinite().all()).logical_and(residual.gt(scalar 0.0).all()) in ok.ToBoolean())) then
+                                Check.dataError $"{path}: the full-covariance prior's factor must be finite and its residual deviations finite and > 0; the file was edited or damaged."
+                            Some { Factor = factor; Residual = residual }
+                    Fitted { Layout = priorLayout; Mean = tensor "prior.mean"; Std = std; Standardized = standardized; Covariance = covariance }
+                | Some other -> Check.dataError $"{path}: unknown flow.prior_centre '{other}' (expected origin, fitted, standardized, fitted-full or standardized-full)."
             let preconditioning = Preconditioning.ofMetadata path layout sigma s.Metadata.TryFind
             { Space = { FlowSpace.create kind sigma layout with Preconditioning = preconditioning }
               Prior = { Std = priorStd; Centre = centre }

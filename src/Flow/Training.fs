@@ -137,7 +137,7 @@ module TrainingConfig =
     let preconditioning (c: TrainingConfig) =
         match c.Prior.Centre with
         | Origin -> c.Preconditioning
-        | FitToTargets _ | Fitted _ -> PreconditioningKind.Plain
+        | FitToTargets _ | FitFullToTargets _ | Fitted _ -> PreconditioningKind.Plain
 
     let validate (c: TrainingConfig) =
         Check.arg "Iterations" (c.Iterations >= 1) $"Iterations must be >= 1; got {c.Iterations}."
@@ -149,8 +149,11 @@ module TrainingConfig =
         c.ClipNorm |> Option.iter (fun x -> Check.arg "ClipNorm" (x > 0.0 && Double.IsFinite x) $"ClipNorm must be finite and > 0; got {x}.")
         Check.arg "CheckpointEvery" (c.CheckpointEvery >= 1) $"CheckpointEvery must be >= 1; got {c.CheckpointEvery}."
         TimeDistribution.validate c.Time
+        match c.Prior.Centre with
+        | FitFullToTargets f -> Check.arg "Prior" (f.Rank >= 1) $"The full-covariance prior keeps Rank >= 1 principal directions (FitFullToTargets); got {f.Rank}."
+        | Origin | FitToTargets _ | Fitted _ -> ()
         match c.Prior.Centre, c.Flow with
-        | (FitToTargets true | Fitted { Standardized = true }), (Normalized | Geometric) ->
+        | (FitToTargets true | FitFullToTargets { Standardized = true } | Fitted { Standardized = true }), (Normalized | Geometric) ->
             invalidArg "Prior" $"The standardized prior works in per-parameter standardized coordinates, which exist only for the Euclidean flow (the {FlowKind.text c.Flow} flow's space is a product of spheres); use the Euclidean flow or the fitted prior without standardization."
         | _ -> ()
         if preconditioning c <> PreconditioningKind.Plain && c.Flow = Geometric then
@@ -171,6 +174,7 @@ module TrainingConfig =
           "train.seed", string c.Seed ]
         // only a non-default centre adds an entry, so the identity of existing checkpoints is unchanged
         @ (match c.Prior.Centre with Origin -> [] | centre -> [ "train.prior_centre", Prior.centreText centre ])
+        @ (match c.Prior.Centre with FitFullToTargets f -> [ "train.prior_rank", string f.Rank ] | _ -> [])
         @ (match preconditioning c with PreconditioningKind.Plain -> [] | k -> [ "train.preconditioning", PreconditioningKind.text k ])
         @ VelocityModel.toMetadata c.Model (Layout.create [ 1; 1 ]) |> List.filter (fun (k, _) -> k <> "model.layout")
 
@@ -263,7 +267,11 @@ module Training =
         let x1all = Scope.noGrad (fun () -> Scope.run (fun () -> (FlowSpace.embed space0 targets).contiguous()))
         // the fitted prior (Prior.fs) comes from the raw targets: a pure function of them, so a resumed run refits it
         // identically
-        let c = match c.Prior.Centre with FitToTargets st -> { c with Prior = { c.Prior with Centre = Prior.fit st layout targets } } | _ -> c
+        let c =
+            match c.Prior.Centre with
+            | FitToTargets st -> { c with Prior = { c.Prior with Centre = Prior.fit st layout targets } }
+            | FitFullToTargets f -> { c with Prior = { c.Prior with Centre = Prior.fitFull f layout targets } }
+            | Origin | Fitted _ -> c
         let space = { space0 with Preconditioning = fitPreconditioning c space0 x1all }
         let model = (use g = Scope.Rng.create (Scope.Rng.derive c.Seed 1L) in VelocityModel.init g device c.Model layout)
         let ema = Ema.create c.EmaDecay device model

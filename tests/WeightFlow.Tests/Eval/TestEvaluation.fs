@@ -56,6 +56,35 @@ let tests =
             Expect.allClose 1e-7 (draw 0.0) (mu.expand(16L, -1L)) "τ = 0 is μ"
             Expect.throws (fun () -> draw -1.0 |> ignore) "negative τ refused"
         }
+
+        test "the full-covariance Gaussian: the training checkpoints' mean and covariance, in their span; deterministic; τ contracts" {
+            use g = Scope.Rng.create 9L
+            let p = int64 (Layout.paramCount layout)
+            // 6 checkpoints: the unbiased covariance has rank 5, so a draw of the full Gaussian lies in their span,
+            // where the diagonal Gaussian's does not
+            let training = torch.randn([| 6L; p |], generator = g) * 0.3 + 1.0
+            let n = 20000L
+            let draw tau seed = (use gen = Scope.Rng.create seed in Baselines.fullGaussianAt tau id gen (int n) training)
+            let s = draw 1.0 10L
+            let mu = training.mean([| 0L |], keepdim = true)
+            let centred = training - mu
+            let cov = centred.t().matmul(centred) / 5.0
+            let sc = s - s.mean([| 0L |], keepdim = true)
+            let sampleCov = sc.t().matmul(sc) / float (n - 1L)
+            // standard error of a sample mean: σ/√n <= ~0.5/141 = 0.0035; of a covariance entry √(C_ii C_jj + C_ij²)/√n
+            // <= √2·max C_ii/√n; allow 6 standard errors over the 44 means and 44² entries
+            let maxVar = cov.diag().max().ToDouble()
+            Expect.allClose (6.0 * sqrt maxVar / sqrt (float n)) (s.mean([| 0L |], keepdim = true)) mu "sample mean = the checkpoints' mean"
+            Expect.allClose (6.0 * sqrt 2.0 * maxVar / sqrt (float n)) sampleCov cov "sample covariance = the checkpoints' (unbiased) covariance"
+            // rank 5: the 6th singular value of the centred draws is float32 rounding (~1e-7 relative), not noise
+            let sv = torch.linalg.svdvals(s - mu)
+            Expect.isLessThan (sv[5].ToDouble() / sv[0].ToDouble()) 1e-4 "the draws lie in the checkpoints' affine span"
+            Expect.bitExact (draw 1.0 10L) s "the same seed, the same draws"
+            // (μ + τ·A ε) − μ = τ·(A ε) up to float32 rounding of O(1) values
+            Expect.allClose 1e-5 ((draw 0.5 10L) - mu) ((s - mu) * 0.5) "τ contracts the same draws towards μ"
+            Expect.allClose 1e-6 (draw 0.0 10L) (mu.expand(n, -1L)) "τ = 0 is μ"
+            Expect.throws (fun () -> Baselines.fullGaussianAt 1.0 id g 4 (training.narrow(0L, 0L, 1L)) |> ignore) "one checkpoint refused"
+        }
     ]
     // Sequenced: run apart from the parallel property tests, to add no garbage-collection pressure while they run (a
     // GC during a native call can finalize a temporary TorchSharp Scalar still in use there; see the Ode report).

@@ -33,7 +33,7 @@ let tests =
             Expect.allClose 1e-5 std (x.std(0L, false)) "std"
             let space = FlowSpace.create FlowKind.Euclidean 0.0 layout
             use gen = Scope.Rng.create 1L
-            let s = Prior.sample { Std = 0.1; Centre = Fitted { Layout = l; Mean = mean; Std = std; Standardized = false } } space gen torch.CPU 4000
+            let s = Prior.sample { Std = 0.1; Centre = Fitted { Layout = l; Mean = mean; Std = std; Standardized = false; Covariance = None } } space gen torch.CPU 4000
             // 4,000 draws: the sample mean's standard error is std/63 <= 0.0003; allow 5 standard errors
             Expect.isLessThan ((s.mean([| 0L |]) - mean).abs().max().ToDouble()) (5.0 * 0.17 / 63.0) "sample mean"
             // the sample std's relative standard error is ~1/√8000 = 1.1%; allow 5%
@@ -117,5 +117,95 @@ let tests =
             finally if File.Exists path then File.Delete path
             for kind in [ FlowKind.Normalized; FlowKind.Geometric ] do
                 Expect.throwsT<System.ArgumentException> (fun () -> Training.train { c with Flow = kind } layout x None ignore CancellationToken.None |> ignore) $"{kind} refuses it"
+        }
+
+        test "the full-covariance prior: the targets' covariance exactly (N <= Rank) or its top principal directions, and samples from it" {
+            let p = int64 (Layout.paramCount layout)
+            use gen = Scope.Rng.create 11L
+            // 400 targets with a rank-3 structure plus small independent noise: strongly correlated coordinates
+            let x = torch.randn([| 400L; 3L |], generator = gen).matmul(torch.randn([| 3L; p |], generator = gen)) * 0.2
+                    + torch.randn([| 400L; p |], generator = gen) * 0.01 + 0.5
+            let x64 = x.to_type(torch.float64)
+            let centred = x64 - x64.mean([| 0L |], true)
+            let cov = centred.t().matmul(centred) / 400.0               // population covariance
+            let scale = cov.abs().max().ToDouble()
+            let fitted rank =
+                match (Prior.fitFull { Standardized = false; Rank = rank } layout x) with
+                | Fitted ({ Covariance = Some c } as g) -> g, c
+                | _ -> failtest "a fitted prior with a covariance"
+            // N <= Rank: every centred target / √N, so FᵀF is the covariance (float32 factor: ~1e-7 relative per
+            // product, 400 terms: allow 1e-5 of the largest entry)
+            let g, exact = fitted 500
+            Expect.equal exact.Factor.shape [| 400L; p |] "exact factor: all targets"
+            Expect.allClose (1e-5 * scale) (exact.Factor.to_type(torch.float64).t().matmul(exact.Factor.to_type(torch.float64))) cov "FᵀF = C"
+            Expect.isLessThan (exact.Residual.max().ToDouble()) 1e-3 "nothing left for the residual but its floor"
+            Expect.allClose 1e-5 g.Mean (x.mean([| 0L |])) "mean as the diagonal fit"
+            Expect.bitExact g.Std (match Prior.fit false layout x with Fitted d -> d.Std | _ -> failtest "fit") "Std: the diagonal fit's (the standardization's scale)"
+            // Rank 3 < N: the randomized SVD gives the best rank-3 approximation V3 Λ3 V3ᵀ (eigh in float64), and the
+            // residual diagonal makes the marginal variances whole
+            let _, low = fitted 3
+            Expect.equal low.Factor.shape [| 3L; p |] "three directions"
+            let struct (vals, vecs) = torch.linalg.eigh(cov)
+            let top = vecs.narrow(1L, p - 3L, 3L)
+            let best = top.matmul(torch.diag(vals.narrow(0L, p - 3L, 3L))).matmul(top.t())
+            let f64 = low.Factor.to_type(torch.float64)
+            Expect.allClose (1e-4 * scale) (f64.t().matmul(f64)) best "FᵀF = the best rank-3 approximation"
+            Expect.allClose (1e-4 * scale) (f64.pow(scalar 2.0).sum(0L) + low.Residual.to_type(torch.float64).pow(scalar 2.0)) (cov.diag()) "diag FᵀF + d² = the variances"
+            // 20,000 draws: mean and covariance FᵀF + diag d² within 6 standard errors (σ/√n; √2·max C_ii/√n per entry)
+            let prior = { Std = 0.1; Centre = Fitted { g with Covariance = Some low } }
+            let space = FlowSpace.create FlowKind.Euclidean 0.0 layout
+            let draw tau = (use r = Scope.Rng.create 12L in Prior.sampleTempered tau prior space r torch.CPU 20000)
+            let s = draw 1.0
+            let model = f64.t().matmul(f64) + torch.diag(low.Residual.to_type(torch.float64).pow(scalar 2.0))
+            let maxVar = model.diag().max().ToDouble()
+            Expect.allClose (6.0 * sqrt (maxVar / 20000.0)) (s.mean([| 0L |])) g.Mean "sample mean"
+            let sc = (s.to_type(torch.float64) - s.to_type(torch.float64).mean([| 0L |], true))
+            Expect.allClose (6.0 * sqrt 2.0 * maxVar / sqrt 20000.0) (sc.t().matmul(sc) / 19999.0) model "sample covariance = FᵀF + diag d²"
+            // τ contracts the very same draw towards μ (float32 rounding of O(1) values)
+            Expect.allClose 1e-5 (draw 0.5 - g.Mean) ((s - g.Mean) * 0.5) "τ 0.5"
+            Expect.throwsT<System.ArgumentException> (fun () -> Prior.fitFull { Standardized = false; Rank = 0 } layout x |> ignore) "Rank 0 refused"
+        }
+
+        test "a full-covariance factor tiles row by row to wider layouts" {
+            let p = int64 (Layout.paramCount layout)
+            let rows = torch.arange(int64 (3 * Layout.paramCount layout), dtype = torch.float32).reshape([| 3L; p |])
+            let wide = Layout.parse "3-5-2"
+            let t = Prior.tile layout wide rows
+            for k in 0L .. 2L do
+                Expect.bitExact (t.select(0L, k)) (Prior.tile layout wide (rows.select(0L, k))) $"row {k} as a vector"
+        }
+
+        test "training with FitFullToTargets (standardized) keeps the factor in the checkpoint and the flow file; canonical flows refuse standardization" {
+            let x = targets ()
+            let c = { TrainingConfig.cpu FlowKind.Euclidean VelocityKind.Rt with
+                        Model = VelocityConfig.defaults VelocityKind.Rt 8 1; Iterations = 3; BatchSize = 4; CheckpointEvery = 2
+                        Coupling = Independent; Prior = { Prior.defaults with Centre = FitFullToTargets { Standardized = true; Rank = 4 } } }
+            Expect.contains (TrainingConfig.toMetadata c) ("train.prior_rank", "4") "the rank in the run's identity"
+            let path = Path.Combine(Path.GetTempPath(), $"wf-fullprior-{System.Guid.NewGuid():N}.safetensors")
+            try
+                use cts = new CancellationTokenSource()
+                let r = Training.train c layout x (Some path) (fun p -> if p.Step = 2 then cts.Cancel()) cts.Token
+                let g, cov = match r.Flow.Prior.Centre with Fitted ({ Covariance = Some cov } as g) -> g, cov | _ -> failtest "full-covariance fit"
+                Expect.isTrue g.Standardized "standardized"
+                Expect.equal cov.Factor.shape [| 4L; int64 (Layout.paramCount layout) |] "rank 4"
+                let fromCheckpoint = (Flow.load torch.CPU path).Prior
+                let done' = Training.train c layout x (Some path) ignore CancellationToken.None
+                Expect.equal done'.Outcome Completed "resumed (the fit redone identically)"
+                Flow.save path done'.Flow
+                let loaded = Flow.load torch.CPU path
+                for prior in [ fromCheckpoint; loaded.Prior ] do
+                    match prior.Centre with
+                    | Fitted { Covariance = Some c2; Standardized = true } ->
+                        Expect.bitExact c2.Factor cov.Factor "factor kept"
+                        Expect.bitExact c2.Residual cov.Residual "residual kept"
+                    | _ -> failtest "the full-covariance prior read back"
+                use g1 = Scope.Rng.create 3L
+                use g2 = Scope.Rng.create 3L
+                // the same ε and z; z·F is a matrix product, whose last bit may depend on where the factor's copy sits in
+                // memory (the kernels' alignment paths), so equal to float32 rounding of O(1) values
+                Expect.allClose 1e-6 (Flow.samplePrior loaded g1 torch.CPU 2) (Prior.sample r.Flow.Prior r.Flow.Space g2 torch.CPU 2) "same prior draws"
+            finally
+                for f in [ path; path + ".lock" ] do if File.Exists f then File.Delete f
+            Expect.throwsT<System.ArgumentException> (fun () -> Training.train { c with Flow = FlowKind.Normalized } layout x None ignore CancellationToken.None |> ignore) "Normalized refuses standardized-full"
         }
     ]

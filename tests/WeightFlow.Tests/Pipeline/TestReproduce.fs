@@ -208,6 +208,8 @@ let mnistTests =
             Expect.isLessThanOrEqual (q.Job.Zoo.Runs * q.Job.Zoo.Epochs) 20 "a tiny zoo"
             for f in q.Job.Flows do Expect.isLessThanOrEqual f.Training.Iterations 10 $"{f.Name}: a smoke run"
             Expect.equal q.Guidance 0.1 "thesis λ"
+            Expect.isTrue q.Job.FullCovarianceBaseline "the full-covariance Gaussian in Table 7.2 (issue 13)"
+            Expect.isFalse (MainJobConfig.uci 0L "unused").FullCovarianceBaseline "not in the UCI main job (its tables unchanged)"
             let scaling = ReproduceScaling.config Full 0L "unused"
             Expect.equal [ for f in scaling.Job.Flows -> fst (VelocityConfig.size f.Training.Model) ] [ 8; 16; 32 ] "Fig. 7.7's widths"
             Expect.isTrue (scaling.Job.Flows |> List.forall (fun f -> f.Training.Flow = Geometric && f.Training.Coupling = SymmetryAware)) "one flow kind, only the width varies"
@@ -245,8 +247,13 @@ let mnistTests =
                 let first = ReproduceMnist.run r ignore CancellationToken.None
                 Expect.equal first.Sweep.Length (2 * flows.Length) "one point per flow, guided and not"
                 Expect.equal [ for p in first.NoiseSweep -> p.Flow, p.Eps, p.Tau ]
-                    ([ for f in flows do yield f.Name, 0.0, 1.0; yield f.Name, 0.0, 0.5 ] @ [ ReproduceMnist.GaussianName, 0.0, 1.0; ReproduceMnist.GaussianName, 0.0, 0.5 ])
-                    "per flow ε 0 at τ 1 and τ 0.5, then the fitted Gaussian at both τ"
+                    ([ for f in flows do yield f.Name, 0.0, 1.0; yield f.Name, 0.0, 0.5 ]
+                     @ [ for g in [ ReproduceMnist.GaussianName; Evaluation.FullGaussianName ] do yield g, 0.0, 1.0; yield g, 0.0, 0.5 ])
+                    "per flow ε 0 at τ 1 and τ 0.5, then the fitted and the full-covariance Gaussian at both τ"
+                // Table 7.2's baselines: the full-covariance Gaussian beside the three, in each space (issue 13)
+                for t in first.Job.Tables do
+                    Expect.equal (t.Baselines |> List.map (fun row -> row.Name)) [ "zoo mean"; "fitted Gaussian"; "held-out"; Evaluation.FullGaussianName ] $"{t.Space}: four baselines"
+                Expect.stringContains (File.ReadAllText(Path.Combine(dir, "out", "table-7.2.md"))) Evaluation.FullGaussianName "its row in Table 7.2"
                 for p in first.NoiseSweep do Expect.isTrue (System.Double.IsFinite p.NoveltyRatio) $"{p.Flow}: a novelty ratio"
                 for f in first.Files do Expect.isTrue (File.Exists f) f
                 Expect.stringContains (File.ReadAllText(Path.Combine(dir, "out", "table-7.2.md"))) "0.786 ± 0.064" "the thesis' Table 7.2 beside ours"
