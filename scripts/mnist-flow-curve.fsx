@@ -11,7 +11,8 @@
 // AGGREGATION [mean | sqrt-degree: the RT's attention output times √(neighbourhood size), RelationalTransformer.Aggregation],
 // TIME [beta(1,2)], PRED [endpoint | velocity | via: x̂1 = x_t + (1 - t) v],
 // PRIOR [origin | fitted | standardized (Euclidean; Prior.fs) | full | standardized-full (the targets' full covariance,
-// Prior.fitFull, RANK [512] principal directions plus the residual diagonal)], PRIOR_STD [0.1],
+// Prior.fitFull, RANK [512] principal directions plus the residual diagonal; SKIP=1: standardized-full with the
+// Gaussian-optimal linear skip, LowRankCovariance.LinearSkip)], PRIOR_STD [0.1],
 // PRECOND [the CPU preset's: edm-weighted for the Euclidean RT | plain | input | edm] (s1 in the README was plain),
 // STANDARDIZE [0; 1: the same as PRIOR=standardized done by this script: the Euclidean flow on standardized targets],
 // EVERY [250], FIRST [none: also evaluate after this many steps, e.g. 50], HOLD [5], SAMPLES [16], STEPS [20], SEED [0],
@@ -73,8 +74,8 @@ let config =
                 match env "PRIOR" "origin" with
                 | "fitted" -> FitToTargets false
                 | "standardized" -> FitToTargets true
-                | "full" -> FitFullToTargets { Standardized = false; Rank = int (env "RANK" "512") }
-                | "standardized-full" -> FitFullToTargets { Standardized = true; Rank = int (env "RANK" "512") }
+                | "full" -> FitFullToTargets { Standardized = false; Rank = int (env "RANK" "512"); LinearSkip = false }
+                | "standardized-full" -> FitFullToTargets { Standardized = true; Rank = int (env "RANK" "512"); LinearSkip = env "SKIP" "0" = "1" }
                 | "origin" -> Origin
                 | p -> failwith $"PRIOR {p}? (origin | fitted | standardized | full | standardized-full)" }
         CheckpointEvery = 1_000_000

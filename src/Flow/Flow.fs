@@ -45,7 +45,8 @@ module Flow =
             | Some (toZ, ofZ) ->
                 // a standardized flow's model works on z = (x - μ)/s (Prior.fs); Euclidean only, so no projection
                 let zt = toZ xt
-                ofZ (Objective.endpoint flow.Prediction s t zt (model t zt)))
+                let out = match Prior.skip flow.Prior with Some skip -> skip t zt (model t zt) | None -> model t zt
+                ofZ (Objective.endpoint flow.Prediction s t zt out))
 
     /// x̂1 on the trained layout: t [B], x_t [B, P] -> [B, P].
     let predict (flow: Flow) (t: Tensor) (xt: Tensor) : Tensor = predictOn flow (layout flow) t xt
@@ -68,6 +69,7 @@ module Flow =
            | Fitted g ->
                [ "flow.prior_centre", Prior.centreText flow.Prior.Centre; "flow.prior_layout", string g.Layout ]
                @ (match g.Covariance with Some cov -> [ "flow.prior_rank", string cov.Factor.shape[0] ] | None -> [])
+               @ (match g.Covariance with Some { LinearSkip = true } -> [ "flow.prior_skip", "linear" ] | _ -> [])
            | Origin | FitToTargets _ | FitFullToTargets _ -> [])
         @ Preconditioning.toMetadata flow.Space.Preconditioning
         @ VelocityModel.toMetadata flow.Model.Config flow.Model.Layout
@@ -143,7 +145,12 @@ module Flow =
                             let residual = tensor "prior.residual"
                             if not ((use ok = factor.isfinite().all().logical_and(residual.isfinite().all()).logical_and(residual.gt(scalar 0.0).all()) in ok.ToBoolean())) then
                                 Check.dataError $"{path}: the full-covariance prior's factor must be finite and its residual deviations finite and > 0; the file was edited or damaged."
-                            Some { Factor = factor; Residual = residual }
+                            let skip =
+                                match s.Metadata.TryFind "flow.prior_skip" with
+                                | None -> false
+                                | Some "linear" when standardized -> true
+                                | Some other -> Check.dataError $"{path}: flow.prior_skip '{other}' needs a standardized prior and must be 'linear'; the file was edited or damaged."
+                            Some { Factor = factor; Residual = residual; LinearSkip = skip }
                     Fitted { Layout = priorLayout; Mean = tensor "prior.mean"; Std = std; Standardized = standardized; Covariance = covariance }
                 | Some other -> Check.dataError $"{path}: unknown flow.prior_centre '{other}' (expected origin, fitted, standardized, fitted-full or standardized-full)."
             let preconditioning = Preconditioning.ofMetadata path layout sigma s.Metadata.TryFind

@@ -39,15 +39,23 @@ open TorchSharp
 [<NoComparison>]
 type FittedGaussian = { Layout: Layout; Mean: Tensor; Std: Tensor; Standardized: bool; Covariance: LowRankCovariance option }
 
-/// A low-rank-plus-diagonal covariance FᵀF + diag(Residual²) (FittedGaussian).
-and [<NoComparison>] LowRankCovariance = { Factor: Tensor; Residual: Tensor }
+/// A low-rank-plus-diagonal covariance FᵀF + diag(Residual²) (FittedGaussian). With `LinearSkip` (a standardized
+/// fit, x1-prediction) the model predicts only what the Gaussian-optimal linear predictor misses:
+/// ẑ1 = c(t)·z_t + c_out(t)·F(t, z_t), c(t) = t/((1 − t)² + t²), c_out(t) = (1 − t)/√((1 − t)² + t²) — the optimal
+/// x1-predictor if the targets were this Gaussian (module comment) and its residual's standard deviation, as EDM's
+/// c_skip/c_out (Karras et al. 2022, Eq. 7) for this path. F = 0 is then the Gaussian flow itself (it transports the
+/// prior onto itself), so training starts at the full-covariance Gaussian's samples, where a plain model starts at
+/// the zoo mean and must first learn the near-identity map at large t.
+and [<NoComparison>] LowRankCovariance = { Factor: Tensor; Residual: Tensor; LinearSkip: bool }
 
 /// How the full-covariance prior is fitted (`FitFullToTargets`).
 type CovarianceFit =
     { /// As FittedGaussian.Standardized.
       Standardized: bool
       /// K, the principal directions kept (the factor's rows; K x P floats are stored with the flow).
-      Rank: int }
+      Rank: int
+      /// As LowRankCovariance.LinearSkip (needs Standardized and x1-prediction).
+      LinearSkip: bool }
 
 /// Where the prior is centred.
 [<NoComparison>]
@@ -138,7 +146,7 @@ module Prior =
                 let residual = (centred.pow(scalar 2.0).mean([| 0L |]) - explained).clamp_min(scalar 1e-12).sqrt().to_type(torch.float32)
                 factor.DetachFromDisposeScope() |> ignore
                 residual.DetachFromDisposeScope() |> ignore
-                Fitted { g with Covariance = Some { Factor = factor; Residual = residual } })
+                Fitted { g with Covariance = Some { Factor = factor; Residual = residual; LinearSkip = settings.LinearSkip } })
         | _ -> failwith "Prior.fit returns Fitted"
 
     /// Per-parameter [P] (or rows [K, P]) of `target` from per-parameter [P] (rows [K, P]) of `fitted` (same depth,
@@ -231,6 +239,18 @@ module Prior =
     /// drawn from `gen` (CPU) and moved to `device`: `sampleTempered 1.0`.
     let sample (prior: Prior) (space: FlowSpace) (gen: torch.Generator) (device: Device) (b: int) : Tensor =
         sampleTempered 1.0 prior space gen device b
+
+    /// The linear skip of a fit with `LinearSkip` (LowRankCovariance): (t [B], z_t [B, P], model output [B, P]) ->
+    /// ẑ1 = c(t)·z_t + c_out(t)·output; None for any other prior.
+    let skip (prior: Prior) : (Tensor -> Tensor -> Tensor -> Tensor) option =
+        match prior.Centre with
+        | Fitted { Covariance = Some { LinearSkip = true } } ->
+            Some (fun t zt out ->
+                let norm = ((1.0 - t).pow(scalar 2.0) + t.pow(scalar 2.0)).sqrt()
+                let c = (t / norm.pow(scalar 2.0)).unsqueeze(1L)
+                let cOut = ((1.0 - t) / norm).unsqueeze(1L)
+                c * zt + cOut * out)
+        | _ -> None
 
     /// The standardization of a `Standardized` fit on `layout` (tiled to it): (to z, from z) on [B, P] tensors, or
     /// None (identity) for any other prior.

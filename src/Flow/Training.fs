@@ -150,7 +150,10 @@ module TrainingConfig =
         Check.arg "CheckpointEvery" (c.CheckpointEvery >= 1) $"CheckpointEvery must be >= 1; got {c.CheckpointEvery}."
         TimeDistribution.validate c.Time
         match c.Prior.Centre with
-        | FitFullToTargets f -> Check.arg "Prior" (f.Rank >= 1) $"The full-covariance prior keeps Rank >= 1 principal directions (FitFullToTargets); got {f.Rank}."
+        | FitFullToTargets f ->
+            Check.arg "Prior" (f.Rank >= 1) $"The full-covariance prior keeps Rank >= 1 principal directions (FitFullToTargets); got {f.Rank}."
+            Check.arg "Prior" (not f.LinearSkip || (f.Standardized && c.Prediction = Endpoint))
+                $"The full-covariance prior's linear skip acts on the standardized coordinates' x1-prediction; use Standardized = true and endpoint prediction, or LinearSkip = false."
         | Origin | FitToTargets _ | Fitted _ -> ()
         match c.Prior.Centre, c.Flow with
         | (FitToTargets true | FitFullToTargets { Standardized = true } | Fitted { Standardized = true }), (Normalized | Geometric) ->
@@ -175,6 +178,7 @@ module TrainingConfig =
         // only a non-default centre adds an entry, so the identity of existing checkpoints is unchanged
         @ (match c.Prior.Centre with Origin -> [] | centre -> [ "train.prior_centre", Prior.centreText centre ])
         @ (match c.Prior.Centre with FitFullToTargets f -> [ "train.prior_rank", string f.Rank ] | _ -> [])
+        @ (match c.Prior.Centre with FitFullToTargets { LinearSkip = true } -> [ "train.prior_skip", "linear" ] | _ -> [])
         @ (match preconditioning c with PreconditioningKind.Plain -> [] | k -> [ "train.preconditioning", PreconditioningKind.text k ])
         @ VelocityModel.toMetadata c.Model (Layout.create [ 1; 1 ]) |> List.filter (fun (k, _) -> k <> "model.layout")
 
@@ -213,7 +217,9 @@ module Training =
         | Some (toZ, _) ->
             // the model and the loss in standardized coordinates (Prior.fs, FittedGaussian)
             let zt = toZ xt
-            Objective.loss c.Prediction space (model.On space.Layout t zt) (toZ x0) (toZ x1) zt t, t
+            let out = model.On space.Layout t zt
+            let out = match Prior.skip c.Prior with Some skip -> skip t zt out | None -> out
+            Objective.loss c.Prediction space out (toZ x0) (toZ x1) zt t, t
 
     /// The run's preconditioning with its scales: the targets' RMS per group (in the space) and the prior's (s for
     /// the Euclidean flow; measured on 1,024 canonicalized prior samples from a generator of its own for the

@@ -59,8 +59,8 @@ let train (args: ParseResults<TrainArgs>) : int =
                 | Some PriorArg.Origin -> { prior with Centre = PriorCentre.Origin }
                 | Some PriorArg.Fitted -> { prior with Centre = PriorCentre.FitToTargets false }
                 | Some PriorArg.Standardized -> { prior with Centre = PriorCentre.FitToTargets true }
-                | Some PriorArg.Full -> { prior with Centre = PriorCentre.FitFullToTargets { Standardized = false; Rank = Prior.defaultRank } }
-                | Some PriorArg.Standardized_Full -> { prior with Centre = PriorCentre.FitFullToTargets { Standardized = true; Rank = Prior.defaultRank } }
+                | Some PriorArg.Full -> { prior with Centre = PriorCentre.FitFullToTargets { Standardized = false; Rank = Prior.defaultRank; LinearSkip = false } }
+                | Some PriorArg.Standardized_Full -> { prior with Centre = PriorCentre.FitFullToTargets { Standardized = true; Rank = Prior.defaultRank; LinearSkip = false } }
                 | None -> prior
             Seed = int64 (args.GetResult(TrainArgs.Seed, 0)) }
     if File.Exists checkpoint && not (args.Contains TrainArgs.Resume) then

@@ -130,7 +130,7 @@ let tests =
             let cov = centred.t().matmul(centred) / 400.0               // population covariance
             let scale = cov.abs().max().ToDouble()
             let fitted rank =
-                match (Prior.fitFull { Standardized = false; Rank = rank } layout x) with
+                match (Prior.fitFull { Standardized = false; Rank = rank; LinearSkip = false } layout x) with
                 | Fitted ({ Covariance = Some c } as g) -> g, c
                 | _ -> failtest "a fitted prior with a covariance"
             // N <= Rank: every centred target / √N, so FᵀF is the covariance (float32 factor: ~1e-7 relative per
@@ -163,7 +163,7 @@ let tests =
             Expect.allClose (6.0 * sqrt 2.0 * maxVar / sqrt 20000.0) (sc.t().matmul(sc) / 19999.0) model "sample covariance = FᵀF + diag d²"
             // τ contracts the very same draw towards μ (float32 rounding of O(1) values)
             Expect.allClose 1e-5 (draw 0.5 - g.Mean) ((s - g.Mean) * 0.5) "τ 0.5"
-            Expect.throwsT<System.ArgumentException> (fun () -> Prior.fitFull { Standardized = false; Rank = 0 } layout x |> ignore) "Rank 0 refused"
+            Expect.throwsT<System.ArgumentException> (fun () -> Prior.fitFull { Standardized = false; Rank = 0; LinearSkip = false } layout x |> ignore) "Rank 0 refused"
         }
 
         test "a full-covariance factor tiles row by row to wider layouts" {
@@ -179,7 +179,7 @@ let tests =
             let x = targets ()
             let c = { TrainingConfig.cpu FlowKind.Euclidean VelocityKind.Rt with
                         Model = VelocityConfig.defaults VelocityKind.Rt 8 1; Iterations = 3; BatchSize = 4; CheckpointEvery = 2
-                        Coupling = Independent; Prior = { Prior.defaults with Centre = FitFullToTargets { Standardized = true; Rank = 4 } } }
+                        Coupling = Independent; Prior = { Prior.defaults with Centre = FitFullToTargets { Standardized = true; Rank = 4; LinearSkip = false } } }
             Expect.contains (TrainingConfig.toMetadata c) ("train.prior_rank", "4") "the rank in the run's identity"
             let path = Path.Combine(Path.GetTempPath(), $"wf-fullprior-{System.Guid.NewGuid():N}.safetensors")
             try
@@ -207,5 +207,36 @@ let tests =
             finally
                 for f in [ path; path + ".lock" ] do if File.Exists f then File.Delete f
             Expect.throwsT<System.ArgumentException> (fun () -> Training.train { c with Flow = FlowKind.Normalized } layout x None ignore CancellationToken.None |> ignore) "Normalized refuses standardized-full"
+        }
+
+        test "the linear skip: x̂1 = μ + s·(c(t)·z_t + c_out(t)·F), the identity at t = 1; kept in the flow file; refused without standardization" {
+            let x = targets ()
+            let fit = { Standardized = true; Rank = 4; LinearSkip = true }
+            let c = { TrainingConfig.cpu FlowKind.Euclidean VelocityKind.Rt with
+                        Model = VelocityConfig.defaults VelocityKind.Rt 8 1; Iterations = 2; BatchSize = 4
+                        Coupling = Independent; Prior = { Prior.defaults with Centre = FitFullToTargets fit } }
+            let r = Training.train c layout x None ignore CancellationToken.None
+            Expect.all r.Losses System.Double.IsFinite "finite losses"
+            let g = match r.Flow.Prior.Centre with Fitted g -> g | _ -> failtest "fitted"
+            use gen = Scope.Rng.create 2L
+            let xt = Flow.samplePrior r.Flow gen torch.CPU 3
+            let zt = (xt - g.Mean) / g.Std
+            let at (tv: float) = torch.full([| 3L |], scalar tv)
+            // c(0.3) = 0.3/0.58, c_out(0.3) = 0.7/√0.58; the same float32 operations up to their order: 1e-5 of O(1) values
+            let expected = Scope.noGrad (fun () -> (zt * (0.3 / 0.58) + r.Flow.Model.On layout (at 0.3) zt * (0.7 / sqrt 0.58)) * g.Std + g.Mean)
+            Expect.allClose 1e-5 (Scope.noGrad (fun () -> Flow.predict r.Flow (at 0.3) xt)) expected "the skip at t = 0.3"
+            // t = 1: c = 1, c_out = 0, whatever the model says
+            Expect.allClose 1e-5 (Scope.noGrad (fun () -> Flow.predict r.Flow (at 1.0) xt)) xt "the identity at t = 1"
+            let path = Path.Combine(Path.GetTempPath(), $"wf-skip-{System.Guid.NewGuid():N}.safetensors")
+            try
+                Flow.save path r.Flow
+                let loaded = Flow.load torch.CPU path
+                Expect.isSome (Prior.skip loaded.Prior) "the skip read back"
+                Expect.allClose 1e-6 (Scope.noGrad (fun () -> Flow.predict loaded (at 0.3) xt)) expected "the loaded flow predicts the same"
+            finally if File.Exists path then File.Delete path
+            Expect.throwsT<System.ArgumentException>
+                (fun () -> Training.train { c with Prior = { c.Prior with Centre = FitFullToTargets { fit with Standardized = false } } } layout x None ignore CancellationToken.None |> ignore)
+                "the skip needs standardized coordinates"
+            Expect.throwsT<System.ArgumentException> (fun () -> Training.train { c with Prediction = Velocity } layout x None ignore CancellationToken.None |> ignore) "and x1-prediction"
         }
     ]
