@@ -48,10 +48,12 @@ let fullGaussianAt (temperature: float) (project: Tensor -> Tensor) (gen: torch.
     Check.arg "training" (training.shape[0] >= 2L) "Fitting a Gaussian needs at least two training checkpoints."
     Prior.checkTemperature temperature
     use _ = torch.no_grad ()
-    let m = training.shape[0]
-    let mu = training.mean([| 0L |], keepdim = true)
-    let eps = torch.randn([| int64 count; m |], generator = gen, dtype = training.dtype).``to``(training.device)
-    project (mu + eps.matmul(training - mu).mul(scalar (temperature / sqrt (float (m - 1L)))))
+    // in a dispose scope: the centred copy of the checkpoints (M x P) is freed at once
+    Scope.run (fun () ->
+        let m = training.shape[0]
+        let mu = training.mean([| 0L |], keepdim = true)
+        let eps = torch.randn([| int64 count; m |], generator = gen, dtype = training.dtype).``to``(training.device)
+        project (mu + eps.matmul(training - mu).mul(scalar (temperature / sqrt (float (m - 1L))))))
 
 /// `count` checkpoints drawn without replacement from held-out [H, P] (all of them, shuffled, when H <= count).
 let heldOut (gen: torch.Generator) (count: int) (heldOut: Tensor) : Tensor =

@@ -137,6 +137,8 @@ module Prior =
         match fit settings.Standardized layout targets with
         | Fitted g ->
             Scope.noGrad (fun () ->
+                // the float64 copies of the targets (~4 x N x P x 8 bytes) are freed here, not when the GC runs
+                use _ = Scope.enter ()
                 let x = targets.cpu().to_type(torch.float64)
                 let n = x.shape[0]
                 let centred = x - x.mean([| 0L |], true)
