@@ -216,13 +216,15 @@ let mnistTests =
             let full = ReproduceMnist.config Full 0L "unused"
             Expect.equal full.Job.Zoo.Runs ZooConfig.mnist.Runs "appendix A zoo"
             Expect.equal full.Steps [ 8; 16; 32; 64; 128; 256; 512 ] "Fig. 7.4's step counts"
-            Expect.stringContains full.Job.Flows.Head.Name "standardized" "the strongest RT flow first (README \"MNIST flows\")"
-            Expect.equal full.Job.Flows.Head.Training.Iterations 1000 "the measured s1 recipe"
+            Expect.stringContains full.Job.Flows.Head.Name "full-covariance" "the strongest RT flow first (README \"MNIST flows\")"
+            Expect.equal full.Job.Flows.Head.Training.Iterations 800 "the measured fc1 recipe"
+            Expect.equal full.Job.Flows.Head.Training.Prior.Centre (FitFullToTargets { Standardized = true; Rank = 512; LinearSkip = false }) "fc1's prior"
+            Expect.equal full.Job.Flows[1].Training.Iterations 1000 "then the measured s1 recipe"
             for f in full.Job.Flows do
                 let expected = if VelocityConfig.kind f.Training.Model = VelocityKind.Mlp then 1e-3 else 3e-3
                 Expect.equal f.Training.LearningRate expected $"{f.Name}: the measured MNIST learning rate (README \"MNIST flows\")"
             for f in full.Job.Flows do
-                Expect.isTrue (ReproduceMnist.thesisTable72 |> List.exists (fun (n, _) -> n = f.Name) || f.Name.Contains "symmetry" || f.Name.Contains "MLP" || f.Name.Contains "standardized")
+                Expect.isTrue (ReproduceMnist.thesisTable72 |> List.exists (fun (n, _) -> n = f.Name) || f.Name.Contains "symmetry" || f.Name.Contains "MLP" || f.Name.Contains "standardized" || f.Name.Contains "full-covariance")
                     $"{f.Name}: a Table 7.2 row, or one of our extra rows"
         }
 
