@@ -9,6 +9,7 @@
 //   WEIGHTFLOW_THREADS=1 dotnet fsi scripts/uci-main-flows.fsx SEED OUT SPEC [SPEC ...] > flows.json
 // SPEC = BASE[:key=value[;key=value...]], BASE one of the main job's flows (Euclidean, Normalized, Geometric,
 // "Euclidean MLP"), keys: coupling (independent|ot|symmetry|symmetry+ot), prior (origin|fitted|standardized), tau,
+// priorscale (k: the fitted prior's std times k, after prior=fitted or on a flow with it),
 // iterations (warm-up kept at a tenth), lr, ema, name (the row's name; default: the spec with spaces for : ; =). A bare BASE is the main
 // job's flow as it is (same name, so a main job's run in OUT is reused). Earlier flows and samples in OUT with the same
 // settings are reused (the main job's stage keys); the evaluation reruns.
@@ -45,13 +46,27 @@ let variant (spec: string) : FlowRun =
             let centre = match v with "origin" -> Origin | "fitted" -> FitToTargets false | "standardized" -> FitToTargets true | _ -> failwith $"prior '{v}': use origin, fitted or standardized."
             { f with Training = { t with Prior = { t.Prior with Centre = centre } } }
         | "tau" -> { f with SamplingTemperature = Some (parseFloat v) }
+        | "priorscale" ->
+            // the Gaussian fitted to the training targets (as FitToTargets fits it, Training.train) with its std times
+            // k: a wider prior to train and sample from. Needs OUT's aligned zoo (run the job once first). The flow's
+            // stage key records only "fitted", so the row's name must carry k (the default name does).
+            let aligned = MainJob.alignedPath preset
+            if not (File.Exists aligned) then failwith $"priorscale needs {aligned}: run the main job (or this script without priorscale) in {out} first."
+            let zoo = Zoo.load aligned
+            let split = Holdout.lastRuns preset.HeldOutRuns zoo
+            let centre =
+                match Prior.fit false zoo.Layout split.Train with
+                | Fitted g -> Fitted { g with Std = g.Std * parseFloat v }
+                | c -> c
+            split.Train.Dispose(); split.HeldOut.Dispose(); zoo.Theta.Dispose()
+            { f with Training = { t with Prior = { t.Prior with Centre = centre } } }
         | "iterations" ->
             let n = int v
             { f with Training = { t with Iterations = n; Schedule = (match t.Schedule with WarmupCosine _ -> WarmupCosine (max 1 (n / 10)) | s -> s) } }
         | "lr" -> { f with Training = { t with LearningRate = parseFloat v } }
         | "ema" -> { f with Training = { t with EmaDecay = parseFloat v } }
         | "name" -> { f with Name = v }
-        | _ -> failwith $"Unknown key '{k}' in '{spec}'; keys: coupling, prior, tau, iterations, lr, ema, name."
+        | _ -> failwith $"Unknown key '{k}' in '{spec}'; keys: coupling, prior, tau, priorscale, iterations, lr, ema, name."
     // the row's and the files' name: "Geometric coupling ot" for "Geometric:coupling=ot"
     let named = if opts.IsEmpty || opts |> List.exists (fun (k, _) -> k = "name") then f else { f with Name = spec.Replace(':', ' ').Replace(';', ' ').Replace('=', ' ') }
     opts |> List.fold apply named
