@@ -104,6 +104,44 @@ let runsOn (apply: NeuralGraph -> Tensor -> Tensor -> Tensor) (layoutText: strin
     Expect.equal (T.shape out) [| 1; Layout.paramCount l |] $"one output per weight and bias of {layoutText}"
     Check.finite "output" "" out
 
+
+/// The Jacobian ∂out_i/∂θ_j [P, P] of a model t [B], θ [B, P] -> [B, P] at one θ [1, P], by one backward pass over a
+/// batch of P copies of θ (rows are independent networks, so the gradient of Σ_i out[i, i] puts row i of the
+/// Jacobian in copy i).
+let jacobian (apply: Tensor -> Tensor -> Tensor) (t: Tensor) (theta: Tensor) : float[,] =
+    let p = theta.shape[1]
+    use _ = torch.enable_grad ()
+    use x = theta.expand(p, -1L).contiguous().requires_grad_(true)
+    use tt = t.expand(p)
+    use out = apply tt x
+    use eye = torch.eye(p, dtype = out.dtype)
+    use diag = (out * eye).sum()
+    let g = torch.autograd.grad([| diag |], [| x |])[0]
+    use gd = g.to_type(torch.float64)
+    let a = gd.data<float>().ToArray()
+    g.Dispose()
+    Array2D.init (int p) (int p) (fun i j -> a[i * int p + j])
+
+/// Message passing on the 3-4-2 graph (issue 13: does an edge's output depend on *other* weights?). Flat indices
+/// (Layout.fs: weight (a, b) of layer l at weightOffset l + a·out + b, then the biases): f = edge (in0, h0) = 0;
+/// one hop from f (sharing a neuron): (in0, h1) = 1, (in1, h0) = 4, (h0, out0) = 12; two hops (no shared neuron):
+/// (h1, out0) = 14, (in1, h1) = 5. Bias of h0 = 20; its neighbour out0's bias = 24, the edge (in1, h0) = 4; two hops:
+/// the bias of h1 = 21.
+module MessagePassing =
+    let f, oneHop, twoHop = 0, [ 1; 4; 12 ], [ 14; 5 ]
+    let bias, biasOneHop, biasTwoHop = 20, [ 24; 4 ], [ 21 ]
+    /// RMS of the diagonal ∂out_i/∂θ_i, the scale every cross entry is compared with.
+    let diagonalRms (j: float[,]) = sqrt ((Seq.init (Array2D.length1 j) (fun i -> j[i, i] ** 2.0) |> Seq.sum) / float (Array2D.length1 j))
+    /// |∂out_e/∂θ_src| relative to the diagonal RMS, for each e.
+    let relative (j: float[,]) (src: int) (es: int list) = es |> List.map (fun e -> e, abs j[e, src] / diagonalRms j)
+    // A cross entry of a model that passes messages is O(0.01-1) of the diagonal at random initialisation; float32
+    // autograd rounding is ~1e-6 of the O(1) terms it sums. 1e-4 is 100x above that noise, 100x below a working path.
+    let reached = 1e-4
+    let expectReached (what: string) (rel: (int * float) list) =
+        for e, r in rel do Expect.isGreaterThan r reached $"{what}: output {e} must depend on the perturbed input (|J| / diagonal RMS = {r:g3})"
+    let expectUnreached (what: string) (rel: (int * float) list) =
+        for e, r in rel do Expect.equal r 0.0 $"{what}: output {e} is beyond the model's receptive field and must not depend on the input"
+
 [<Tests>]
 let tests =
     testList "RelationalTransformer" [
@@ -490,5 +528,50 @@ let tests =
             for _ in 1 .. 10 do step ()
             Expect.equal (live ()) before "no tensor outlives its step"
         }
+
+        testList "message passing reaches other edges (issue 13)" [
+            let l = Layout.parse "3-4-2"
+            let point seed =
+                use gen = Scope.Rng.create seed
+                let theta, t = inputs gen l 1
+                theta, t
+            for name, c in [ "defaults", RT.Config.defaults 8 2
+                             "sum+product, sqrt-degree", { RT.Config.defaults 8 2 with Pairing = RT.SumAndProduct; Aggregation = RT.SqrtDegree }
+                             "dense", { RT.Config.defaults 8 2 with Neighbourhood = RT.Dense } ] do
+                test $"2-layer RT ({name}): one hop and two hops, edges and biases" {
+                    let m = rtModel 21L c l
+                    use g = NeuralGraph.create torch.CPU l
+                    let theta, t = point 22L
+                    use theta = theta
+                    use t = t
+                    let j = jacobian (RT.apply m g) t theta
+                    MessagePassing.expectReached "edge -> edge, one hop" (MessagePassing.relative j MessagePassing.f MessagePassing.oneHop)
+                    MessagePassing.expectReached "edge -> edge, two hops" (MessagePassing.relative j MessagePassing.f MessagePassing.twoHop)
+                    MessagePassing.expectReached "bias -> edge/bias, one hop" (MessagePassing.relative j MessagePassing.bias MessagePassing.biasOneHop)
+                    MessagePassing.expectReached "bias -> bias, two hops" (MessagePassing.relative j MessagePassing.bias MessagePassing.biasTwoHop)
+                }
+            test "1-layer sparse RT: one hop reached, two hops exactly not (the check can fail)" {
+                let m = rtModel 21L (RT.Config.defaults 8 1) l
+                use g = NeuralGraph.create torch.CPU l
+                let theta, t = point 22L
+                use theta = theta
+                use t = t
+                let j = jacobian (RT.apply m g) t theta
+                MessagePassing.expectReached "edge -> edge, one hop" (MessagePassing.relative j MessagePassing.f MessagePassing.oneHop)
+                MessagePassing.expectUnreached "edge -> edge, two hops" (MessagePassing.relative j MessagePassing.f MessagePassing.twoHop)
+                MessagePassing.expectUnreached "bias -> bias, two hops" (MessagePassing.relative j MessagePassing.bias MessagePassing.biasTwoHop)
+            }
+            test "the velocity-model wrapper (VelocityConfig.defaults Rt) passes messages as the RT does" {
+                use gen = Scope.Rng.create 23L
+                let vm = VelocityModel.init gen torch.CPU (VelocityConfig.defaults VelocityKind.Rt 8 2) l
+                let theta, t = point 22L
+                use theta = theta
+                use t = t
+                let j = jacobian (VelocityModel.apply vm) t theta
+                MessagePassing.expectReached "edge -> edge, one hop" (MessagePassing.relative j MessagePassing.f MessagePassing.oneHop)
+                MessagePassing.expectReached "edge -> edge, two hops" (MessagePassing.relative j MessagePassing.f MessagePassing.twoHop)
+                MessagePassing.expectReached "bias -> bias, two hops" (MessagePassing.relative j MessagePassing.bias MessagePassing.biasTwoHop)
+            }
+        ]
     ]
 
