@@ -72,7 +72,7 @@ let neurons (l: Layout) : Set<int * int>[] =
          for a in 0 .. fin - 1 do
              for b in 0 .. fout - 1 -> set [ i, a; i + 1, b ]
        for i in 0 .. Layout.depth l - 1 do
-         for b in 0 .. snd (Layout.dims l i) - 1 -> set [ i + 1, b ] |]
+         for b in 0 .. snd (Layout.dims l i) - 1 -> Set.singleton (i + 1, b) |]
 
 /// Shares of ‖J‖²_F: from coordinates that share a neuron with the output's (one hop in the neural graph) and from
 /// all others (two or more hops); the rest is the diagonal.
