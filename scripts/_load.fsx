@@ -17,3 +17,7 @@ for assembly in [ typeof<SkiaSharp.SKTypeface>.Assembly; typeof<HarfBuzzSharp.Fo
     System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(assembly, fun name _ _ ->
         let path = System.IO.Path.Combine(nativeDir, name + ".so")
         if System.IO.File.Exists path then System.Runtime.InteropServices.NativeLibrary.Load path else nativeint 0)
+
+/// A script setting from the environment variable `k`, or `d` when it is unset or empty (the experiment scripts take
+/// their settings this way).
+let env (k: string) (d: string) = match System.Environment.GetEnvironmentVariable k with null | "" -> d | v -> v

@@ -18,11 +18,11 @@
 // SUB keeps every SUB-th training checkpoint for the eigenvalues (the Gram matrix's size), all of them for v_i and the
 // posterior.
 #load "_load.fsx"
+open _load
 open System
 open TorchSharp
 open WeightFlow
 
-let env (k: string) (d: string) = match Environment.GetEnvironmentVariable k with null | "" -> d | v -> v
 torch.set_num_threads (int (env "WEIGHTFLOW_THREADS" "1"))
 let zoo = Zoo.load (env "ZOO" "/tmp/mnist-exp/zoo-aligned.safetensors")
 let split = Holdout.lastRuns (int (env "HOLD" "5")) zoo

@@ -29,13 +29,13 @@
 // x̂1 = μ + t/((1 − t)² + t²)·(x_t − μ) (optimal when prior and targets are the same Gaussian, Prior.fs), and before
 // training the prior's own samples and both Gaussians (τ 1) are evaluated.
 #load "_load.fsx"
+open _load
 open System
 open System.IO
 open System.Threading
 open TorchSharp
 open WeightFlow
 
-let env (k: string) (d: string) = match Environment.GetEnvironmentVariable k with null | "" -> d | v -> v
 let threads = int (env "WEIGHTFLOW_THREADS" "1")
 torch.set_num_threads threads
 let zooPath = env "ZOO" "/tmp/mnist-exp/zoo-aligned.safetensors"

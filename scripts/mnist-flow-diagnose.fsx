@@ -4,12 +4,12 @@
 // x̂1 with the mean |cosine| between hidden neurons (collapse), then the samples' accuracy and |cosine| at 4/8/20 Euler steps.
 //   WEIGHTFLOW_THREADS=1 CKPT=/tmp/mnist-exp/e2.checkpoint LR=3e-3 nice -n 5 dotnet fsi scripts/mnist-flow-diagnose.fsx
 #load "_load.fsx"
+open _load
 open System
 open System.Threading
 open TorchSharp
 open WeightFlow
 torch.set_num_threads 1
-let env (k: string) (d: string) = match Environment.GetEnvironmentVariable k with null | "" -> d | v -> v
 let zoo = Zoo.load (env "ZOO" "/tmp/mnist-exp/zoo-aligned.safetensors")
 let split = Holdout.lastRuns 5 zoo
 let c0 = TrainingConfig.cpu Geometric VelocityKind.Rt

@@ -8,11 +8,11 @@
 // RANK=K adds the flows' full-covariance prior (Prior.fitFull: top K principal directions plus the residual diagonal)
 // sampled at each τ (Prior.sampleTempered, generator seed 1), i.e. a flow from it that learned nothing (the identity).
 #load "_load.fsx"
+open _load
 open System
 open TorchSharp
 open WeightFlow
 
-let env (k: string) (d: string) = match Environment.GetEnvironmentVariable k with null | "" -> d | v -> v
 torch.set_num_threads (int (env "WEIGHTFLOW_THREADS" "1"))
 let zoo = Zoo.load (env "ZOO" "/tmp/mnist-exp/zoo-aligned.safetensors")
 let split = Holdout.lastRuns 5 zoo

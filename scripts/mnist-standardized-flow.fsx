@@ -8,11 +8,11 @@
 //   ZOO=/tmp/mnist-exp/zoo-aligned.safetensors CKPT=/tmp/mnist-exp/p1.checkpoint OUT=/tmp/mnist-exp/p1.flow [HOLD=5] \
 //     dotnet fsi scripts/mnist-standardized-flow.fsx
 #load "_load.fsx"
+open _load
 open System
 open TorchSharp
 open WeightFlow
 
-let env (k: string) (d: string) = match Environment.GetEnvironmentVariable k with null | "" -> d | v -> v
 let zoo = Zoo.load (env "ZOO" "/tmp/mnist-exp/zoo-aligned.safetensors")
 let split = Holdout.lastRuns (int (env "HOLD" "5")) zoo
 let flow = Flow.load torch.CPU (env "CKPT" "/tmp/mnist-exp/p1.checkpoint")

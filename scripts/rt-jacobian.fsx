@@ -16,11 +16,11 @@
 //   [ZOO=zoo-uci-aligned.safetensors] [POINTS=3] WEIGHTFLOW_THREADS=1 dotnet fsi scripts/rt-jacobian.fsx
 // FLOWS may hold absolute paths (e.g. an MLP flow trained elsewhere); the zoo must be on the flows' layout.
 #load "_load.fsx"
+open _load
 open System
 open TorchSharp
 open WeightFlow
 
-let env (k: string) (d: string) = match Environment.GetEnvironmentVariable k with null | "" -> d | v -> v
 torch.set_num_threads (int (env "WEIGHTFLOW_THREADS" "1"))
 let dir = env "DIR" "/work/wt/full/results/reproduce-uci"
 let inDir (f: string) = if IO.Path.IsPathRooted f then f else IO.Path.Combine(dir, f)

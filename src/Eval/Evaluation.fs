@@ -173,29 +173,27 @@ let evaluate (ctx: Context) (name: string) (theta: Tensor) : Row =
           NoveltyRatio = novelty |> Option.map snd
           Seconds = sw.Elapsed.TotalSeconds })
 
+/// `evaluate` on networks drawn for this row alone (a baseline's samples), freed once judged.
+let private evaluateOwned (ctx: Context) (name: string) (theta: Tensor) : Row =
+    use theta = theta
+    evaluate ctx name theta
+
 /// The three baseline rows of a zoo in one space: the mean of the training checkpoints (one network), `count` samples
 /// of a diagonal Gaussian fitted to them, and `count` held-out checkpoints (from `baselinePool`, runs disjoint from
 /// the context's judge runs). `project` maps the mean and the Gaussian's samples into the space (`id` for raw).
 let baselines (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: int64) (training: Tensor) (baselinePool: Tensor) : Row list =
     use g = Scope.Rng.create seed
-    let rowOf name (theta: Tensor) =
-        let r = evaluate ctx name theta
-        theta.Dispose()
-        r
-    [ rowOf "zoo mean" (Baselines.mean project training)
-      rowOf "fitted Gaussian" (Baselines.gaussian project g count training)
-      rowOf "held-out" (Baselines.heldOut g count baselinePool) ]
+    [ evaluateOwned ctx "zoo mean" (Baselines.mean project training)
+      evaluateOwned ctx "fitted Gaussian" (Baselines.gaussian project g count training)
+      evaluateOwned ctx "held-out" (Baselines.heldOut g count baselinePool) ]
 
 /// The fitted Gaussian at sampling temperature τ (`Baselines.gaussianAt`), as an extra row "fitted Gaussian (τ X)"
 /// beside flows sampled at that τ: drawn from a generator seeded with `seed`, so its ε are those of `baselines`' fitted
 /// Gaussian with the same seed (the same networks, contracted towards μ).
 let temperedGaussian (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: int64) (temperature: float) (training: Tensor) : Row =
     use g = Scope.Rng.create seed
-    let theta = Baselines.gaussianAt temperature project g count training
     let name = "fitted Gaussian (τ " + temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + ")"
-    let r = evaluate ctx name theta
-    theta.Dispose()
-    r
+    evaluateOwned ctx name (Baselines.gaussianAt temperature project g count training)
 
 /// The full-covariance Gaussian baseline's row name.
 [<Literal>]
@@ -206,13 +204,10 @@ let FullGaussianName = "full-covariance Gaussian"
 /// `seed`: the same ε for every τ.
 let fullGaussian (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: int64) (temperature: float) (training: Tensor) : Row =
     use g = Scope.Rng.create seed
-    let theta = Baselines.fullGaussianAt temperature project g count training
     let name =
         if temperature = 1.0 then FullGaussianName
         else FullGaussianName + " (τ " + temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + ")"
-    let r = evaluate ctx name theta
-    theta.Dispose()
-    r
+    evaluateOwned ctx name (Baselines.fullGaussianAt temperature project g count training)
 
 /// A context for a zoo split by `holdout` (raw or canonicalized: `space` maps the zoo's weights into the evaluated
 /// networks' space): judges with one half of the held-out runs and returns the other half as the held-out baseline's

@@ -45,8 +45,7 @@ module Flow =
             | Some (toZ, ofZ) ->
                 // a standardized flow's model works on z = (x - μ)/s (Prior.fs); Euclidean only, so no projection
                 let zt = toZ xt
-                let out = match Prior.skip flow.Prior with Some skip -> skip t zt (model t zt) | None -> model t zt
-                ofZ (Objective.endpoint flow.Prediction s t zt out))
+                ofZ (Objective.endpoint flow.Prediction s t zt (Prior.withSkip flow.Prior t zt (model t zt))))
 
     /// x̂1 on the trained layout: t [B], x_t [B, P] -> [B, P].
     let predict (flow: Flow) (t: Tensor) (xt: Tensor) : Tensor = predictOn flow (layout flow) t xt
@@ -68,8 +67,9 @@ module Flow =
         @ (match flow.Prior.Centre with
            | Fitted g ->
                [ "flow.prior_centre", Prior.centreText flow.Prior.Centre; "flow.prior_layout", string g.Layout ]
-               @ (match g.Covariance with Some cov -> [ "flow.prior_rank", string cov.Factor.shape[0] ] | None -> [])
-               @ (match g.Covariance with Some { LinearSkip = true } -> [ "flow.prior_skip", "linear" ] | _ -> [])
+               @ (match g.Covariance with
+                  | Some cov -> ("flow.prior_rank", string cov.Factor.shape[0]) :: (if cov.LinearSkip then [ "flow.prior_skip", "linear" ] else [])
+                  | None -> [])
            | Origin | FitToTargets _ | FitFullToTargets _ -> [])
         @ Preconditioning.toMetadata flow.Space.Preconditioning
         @ VelocityModel.toMetadata flow.Model.Config flow.Model.Layout

@@ -254,6 +254,10 @@ module Prior =
                 c * zt + cOut * out)
         | _ -> None
 
+    /// The model output as ẑ1: through the prior's linear skip (`skip`) if it has one, else as it is.
+    let withSkip (prior: Prior) (t: Tensor) (zt: Tensor) (out: Tensor) : Tensor =
+        match skip prior with Some s -> s t zt out | None -> out
+
     /// The standardization of a `Standardized` fit on `layout` (tiled to it): (to z, from z) on [B, P] tensors, or
     /// None (identity) for any other prior.
     let standardize (prior: Prior) (layout: Layout) : ((Tensor -> Tensor) * (Tensor -> Tensor)) option =

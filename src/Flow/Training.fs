@@ -177,8 +177,9 @@ module TrainingConfig =
           "train.seed", string c.Seed ]
         // only a non-default centre adds an entry, so the identity of existing checkpoints is unchanged
         @ (match c.Prior.Centre with Origin -> [] | centre -> [ "train.prior_centre", Prior.centreText centre ])
-        @ (match c.Prior.Centre with FitFullToTargets f -> [ "train.prior_rank", string f.Rank ] | _ -> [])
-        @ (match c.Prior.Centre with FitFullToTargets { LinearSkip = true } -> [ "train.prior_skip", "linear" ] | _ -> [])
+        @ (match c.Prior.Centre with
+           | FitFullToTargets f -> ("train.prior_rank", string f.Rank) :: (if f.LinearSkip then [ "train.prior_skip", "linear" ] else [])
+           | _ -> [])
         @ (match preconditioning c with PreconditioningKind.Plain -> [] | k -> [ "train.preconditioning", PreconditioningKind.text k ])
         @ VelocityModel.toMetadata c.Model (Layout.create [ 1; 1 ]) |> List.filter (fun (k, _) -> k <> "model.layout")
 
@@ -217,8 +218,7 @@ module Training =
         | Some (toZ, _) ->
             // the model and the loss in standardized coordinates (Prior.fs, FittedGaussian)
             let zt = toZ xt
-            let out = model.On space.Layout t zt
-            let out = match Prior.skip c.Prior with Some skip -> skip t zt out | None -> out
+            let out = Prior.withSkip c.Prior t zt (model.On space.Layout t zt)
             Objective.loss c.Prediction space out (toZ x0) (toZ x1) zt t, t
 
     /// The run's preconditioning with its scales: the targets' RMS per group (in the space) and the prior's (s for
