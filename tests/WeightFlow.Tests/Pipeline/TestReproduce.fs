@@ -215,7 +215,10 @@ let mnistTests =
             Expect.isTrue (scaling.Job.Flows |> List.forall (fun f -> f.Training.Flow = Geometric && f.Training.Coupling = SymmetryAware)) "one flow kind, only the width varies"
             let full = ReproduceMnist.config Full 0L "unused"
             Expect.equal full.Job.Zoo.Runs ZooConfig.mnist.Runs "appendix A zoo"
-            Expect.equal full.Steps [ 8; 16; 32; 64; 128; 256; 512 ] "Fig. 7.4's step counts"
+            Expect.equal full.Steps [ 8; 16; 32; 64; 128; 256 ] "Fig. 7.4's step counts (512 cut: the preset's departures)"
+            // the full preset's Fig. 7.4 covers the best RT flow only (departures table), a flow of the job
+            Expect.equal full.StepsFlows (SweepFlows.Named [ full.Job.Flows.Head.Name ]) "Fig. 7.4: the full-covariance RT flow only"
+            Expect.isTrue (full.Departures |> List.exists (fun d -> d.Setting = "Fig. 7.4")) "the cut is stated in the departures table"
             Expect.stringContains full.Job.Flows.Head.Name "full-covariance" "the strongest RT flow first (README \"MNIST flows\")"
             Expect.equal full.Job.Flows.Head.Training.Iterations 800 "the measured fc1 recipe"
             Expect.equal full.Job.Flows.Head.Training.Prior.Centre (FitFullToTargets { Standardized = true; Rank = 512; LinearSkip = false }) "fc1's prior"
@@ -245,9 +248,15 @@ let mnistTests =
                 // the fitted one also tiled to 784-32-10 by `wider`
                 let flows = q.Job.Flows |> List.filter (fun f -> f.Name = "Geometric (aligned + symmetry)" || f.Name.Contains "standardized") |> List.map (fun f -> { f with Training = { f.Training with Iterations = 3 } })
                 let r = { q with Job = { q.Job with Task = Task.Csv csv; Flows = flows; Zoo = { q.Job.Zoo with Runs = 4; Every = 2; Epochs = 2; DropEpochs = 0 }; Pairs = 4 }
-                                 Steps = [ 2 ]; SweepCount = 2; Noise = [ 0.0 ]; Temperatures = [ 1.0; 0.5 ] }
+                                 Steps = [ 2 ]; SweepCount = 2; Noise = [ 0.0 ]; Temperatures = [ 1.0; 0.5 ]
+                                 StepsFlows = SweepFlows.Named [ flows[1].Name ] }
+                // a Fig. 7.4 flow that is not one of the job's: one clear error before any sampling
+                let bad = { r with StepsFlows = SweepFlows.Named [ "no such flow" ] }
+                Expect.throwsC (fun () -> ReproduceMnist.stepsSweep bad (fun _ _ _ -> ()) CancellationToken.None |> ignore)
+                    (fun e -> Expect.stringContains e.Message "no such flow" "names the flow")
                 let first = ReproduceMnist.run r ignore CancellationToken.None
-                Expect.equal first.Sweep.Length (2 * flows.Length) "one point per flow, guided and not"
+                Expect.equal [ for p in first.Sweep -> p.Flow, p.Guided ] [ flows[1].Name, false; flows[1].Name, true ] "Fig. 7.4: the named flow only, guided and not"
+                Expect.stringContains (File.ReadAllText(Path.Combine(dir, "out", "table-7.2.md"))) "smoke run" "the preset's departures in Table 7.2's report"
                 Expect.equal [ for p in first.NoiseSweep -> p.Flow, p.Eps, p.Tau ]
                     ([ for f in flows do yield f.Name, 0.0, 1.0; yield f.Name, 0.0, 0.5 ]
                      @ [ for g in [ ReproduceMnist.GaussianName; Evaluation.FullGaussianName ] do yield g, 0.0, 1.0; yield g, 0.0, 0.5 ])
