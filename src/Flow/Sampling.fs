@@ -13,8 +13,14 @@ open TorchSharp
 type VelocityRule =
     /// log_{x_t}(x̂1)/(1 - t) (Euclidean: (x̂1 - x_t)/(1 - t)); the default.
     | Conditional
-    /// The anchor code's x̂1 - x0 (pitfall P4), for parity.
+    /// The anchor code's x̂1 - x0 (pitfall P4), for parity. Guidance under it accumulates: the sample is the
+    /// average of the per-step predictions minus λ·Σ∇L·dt (anchors §6), where the conditional rule steers a
+    /// displacement that leaves x̂1 unchanged back by t = 1 (`Guidance.guided`).
     | AnchorDisplacement
+    /// Velocity 0: the flow is not evaluated and the sample is the prior draw moved by guidance alone, i.e. gradient
+    /// descent on the task loss from the prior with step λ·dt and the same minibatches (x ← x − λ·∇L·dt). The
+    /// honest control of a guided transfer (Table 7.3, 7.4): what guidance does without the flow.
+    | PriorOnly
 
 /// Where guidance takes the task-loss gradient.
 [<RequireQualifiedAccess>]
@@ -85,8 +91,10 @@ module Sampling =
     let field (flow: Flow) (layout: Layout) (rule: VelocityRule) (x0: Tensor) : VectorField =
         let m = (Flow.spaceOn flow layout).Manifold
         let predict = Flow.predictOn flow layout
-        let endpoint = match rule with VelocityRule.Conditional -> TowardsPrediction | VelocityRule.AnchorDisplacement -> FromInitial x0
-        Field.ofPrediction m endpoint predict
+        match rule with
+        | VelocityRule.Conditional -> Field.ofPrediction m TowardsPrediction predict
+        | VelocityRule.AnchorDisplacement -> Field.ofPrediction m (FromInitial x0) predict
+        | VelocityRule.PriorOnly -> fun _ x -> torch.zeros_like x
 
     /// The task loss for guidance: each network's mean cross-entropy on `batch` fresh training rows per call.
     let taskLoss (layout: Layout) (data: Dataset) (batch: int) (gen: torch.Generator) (device: Device) : Tensor -> Tensor =
@@ -163,7 +171,7 @@ module Sampling =
     let metadata (c: SamplingConfig) : (string * string) list =
         [ "sample.steps", string c.Steps
           "sample.solver", (match c.Method with Method.Euler -> "euler" | Method.Heun -> "heun" | Method.Rk4 -> "rk4")
-          "sample.rule", (match c.Rule with VelocityRule.Conditional -> "conditional" | VelocityRule.AnchorDisplacement -> "anchor")
+          "sample.rule", (match c.Rule with VelocityRule.Conditional -> "conditional" | VelocityRule.AnchorDisplacement -> "anchor" | VelocityRule.PriorOnly -> "prior-only")
           "sample.noise", (match c.Noise with Some n -> $"{inv n.Eps}@[{inv n.Start},{inv n.Stop})" | None -> "none")
           "sample.guidance",
           (match c.Guidance with

@@ -436,6 +436,12 @@ type TransferConfig =
       Steps: int
       /// Guidance λ (thesis: 0.1).
       Guidance: float
+      /// How the x1-prediction becomes a velocity for Table 7.3 / 7.4's samples, guided and unguided alike (thesis
+      /// code: the anchor's x̂1 − x0, under which guidance accumulates; `Conditional` steers it back, README
+      /// "Guided transfer").
+      Rule: VelocityRule
+      /// Where guidance takes the task-loss gradient (thesis code: at the state x_t).
+      GuideAt: GuideAt
       /// Fig. 7.6: Adam runs per initialisation (thesis: 5), iterations, evaluation interval, batch, learning rate.
       AdamRuns: int
       AdamIterations: int
@@ -472,15 +478,23 @@ module ReproduceTransfer =
         match preset with
         | Quick ->
             { Mnist = m; Count = 4; Steps = 8; Guidance = 0.1; AdamRuns = 2; AdamIterations = 20; AdamEvery = 5; AdamBatch = 128
-              AdamLearningRate = 1e-3; Wider = Layout.parse "784-32-10"; Target = Task.FashionMnist }
+              AdamLearningRate = 1e-3; Wider = Layout.parse "784-32-10"; Target = Task.FashionMnist
+              Rule = VelocityRule.Conditional; GuideAt = GuideAt.State }
         | Full ->
             { Mnist = m; Count = 16; Steps = 512; Guidance = 0.1; AdamRuns = 5; AdamIterations = 500; AdamEvery = 25; AdamBatch = 128
-              AdamLearningRate = 1e-3; Wider = Layout.parse "784-32-10"; Target = Task.FashionMnist }
+              AdamLearningRate = 1e-3; Wider = Layout.parse "784-32-10"; Target = Task.FashionMnist
+              Rule = VelocityRule.Conditional; GuideAt = GuideAt.State }
+
+    let private ruleName (r: VelocityRule) =
+        match r with VelocityRule.Conditional -> "conditional" | VelocityRule.AnchorDisplacement -> "anchor" | VelocityRule.PriorOnly -> "prior-only"
+    let private atName (a: GuideAt) = match a with GuideAt.State -> "state" | GuideAt.Prediction -> "prediction"
+    let private atText (a: GuideAt) = match a with GuideAt.State -> "the state x_t" | GuideAt.Prediction -> "the prediction x̂1"
 
     let private rowsKey (c: TransferConfig) (what: string) =
         let j = c.Mnist.Job
         (j.Flows |> List.map (fun f -> MainJob.flowPath j f + ":" + (TrainingConfig.toMetadata f.Training |> List.map snd |> String.concat ",")) |> String.concat "|")
         + $";{what};count={c.Count};steps={c.Steps};lambda={inv c.Guidance};seed={j.Seed};wider={c.Wider};target={Task.name c.Target}"
+        + $";rule={ruleName c.Rule};at={atName c.GuideAt};control=prior-only"
 
     let private readLines<'a> (path: string) = File.ReadAllLines path |> Array.skip 1 |> Array.map (fun (l: string) -> JsonSerializer.Deserialize<'a> l) |> List.ofArray
     let private writeLines (path: string) (key: string) (xs: 'a list) =
@@ -494,10 +508,34 @@ module ReproduceTransfer =
             { Flow = flow; Setting = setting; Count = int theta.shape[0]; AccuracyMean = acc.mean().ToDouble()
               AccuracyStd = (if theta.shape[0] > 1L then acc.std().ToDouble() else 0.0); CrossEntropy = ce.mean().ToDouble() })
 
-    let private sampleWith (c: TransferConfig) (flow: Flow) (layout: Layout) (guide: Dataset option) : Tensor =
-        let guidance = guide |> Option.map (fun d -> { Lambda = c.Guidance; At = GuideAt.State; Data = d; Batch = 64 })
-        let config = { SamplingConfig.defaults c.Count with Steps = c.Steps; Guidance = guidance; Layout = Some layout; Seed = c.Mnist.Job.Seed + 11L }
+    /// Samples under the configured rule, guided by `guide`'s training loss (minibatches of 64, the anchor's) or not;
+    /// `rule` overrides the rule (the prior-only control). Every setting starts from the same prior draws (one seed).
+    let private sampleWith (c: TransferConfig) (rule: VelocityRule) (flow: Flow) (layout: Layout) (guide: Dataset option) : Tensor =
+        let guidance = guide |> Option.map (fun d -> { Lambda = c.Guidance; At = c.GuideAt; Data = d; Batch = 64 })
+        let config = { SamplingConfig.defaults c.Count with Steps = c.Steps; Rule = rule; Guidance = guidance; Layout = Some layout; Seed = c.Mnist.Job.Seed + 11L }
         (Sampling.sample config ignore torch.CPU flow).Theta
+
+    /// The settings of one flow's rows: unguided and guided under the configured rule, and the control: velocity 0
+    /// (the flow's prior draws moved by the same guidance alone), which shows what the flow adds beyond guidance.
+    let private settings (c: TransferConfig) : (string * VelocityRule * bool) list =
+        let rule = ruleName c.Rule
+        let at = match c.GuideAt with GuideAt.State -> "" | GuideAt.Prediction -> ", at x̂1"
+        [ $"no guidance ({rule} rule)", c.Rule, false
+          $"guided λ = {c.Guidance} ({rule} rule{at})", c.Rule, true
+          $"prior + guidance only λ = {c.Guidance} (velocity 0)", VelocityRule.PriorOnly, true ]
+
+    let private sampleRows (c: TransferConfig) (flows: FlowRun list) (layout: Layout) (task: Dataset) (label: string) (report: string -> int -> int -> unit) (ct: CancellationToken) =
+        let j = c.Mnist.Job
+        let total = flows.Length * (settings c).Length
+        let mutable k = 0
+        [ for f in flows do
+            let flow = Flow.load torch.CPU (MainJob.flowPath j f)
+            for setting, rule, guided in settings c do
+                ct.ThrowIfCancellationRequested()
+                use theta = sampleWith c rule flow layout (if guided then Some task else None)
+                k <- k + 1
+                report label k total
+                yield evaluateRow layout task f.Name setting theta ]
 
     /// Adam from initial networks theta0 [R, P] on a task (batched: one model over the R runs), the test accuracy and
     /// cross-entropy averaged over runs every `AdamEvery` iterations (iteration 0 = the initialisation).
@@ -542,17 +580,7 @@ module ReproduceTransfer =
             let key = rowsKey c "fashion"
             if cached rowsPath key then readLines<TransferRow> rowsPath
             else
-                let total = flows.Length * 2
-                let mutable k = 0
-                let rows =
-                    [ for f in flows do
-                        let flow = Flow.load torch.CPU (MainJob.flowPath j f)
-                        for guided in [ false; true ] do
-                            ct.ThrowIfCancellationRequested()
-                            use theta = sampleWith c flow layout (if guided then Some fashion else None)
-                            k <- k + 1
-                            report "Table 7.3: Fashion-MNIST samples" k total
-                            yield evaluateRow layout fashion f.Name (if guided then $"guided λ = {c.Guidance}" else "no guidance") theta ]
+                let rows = sampleRows c flows layout fashion "Table 7.3: Fashion-MNIST samples" report ct
                 writeLines rowsPath key rows
                 rows
         let curvesPath = Path.Combine(j.OutDir, "fig-7.6.curves")
@@ -570,7 +598,7 @@ module ReproduceTransfer =
                 let fromFlow =
                     euclid |> Option.map (fun f ->
                         let flow = Flow.load torch.CPU (MainJob.flowPath j f)
-                        use theta0 = sampleWith { c with Count = c.AdamRuns; Steps = j.Sampling.Steps } flow layout None
+                        use theta0 = sampleWith { c with Count = c.AdamRuns; Steps = j.Sampling.Steps } VelocityRule.Conditional flow layout None
                         adamCurve c layout fashion $"{f.Name} flow samples (MNIST)" theta0)
                 report "Fig. 7.6: Adam on Fashion-MNIST" 2 2
                 let curves = gaussian :: Option.toList fromFlow
@@ -589,7 +617,7 @@ module ReproduceTransfer =
             (String.concat "\n"
                 [ $"# Reproduction: thesis Table 7.3, Fig. 7.6 (Fashion-MNIST from MNIST flows, preset {j.Preset})"
                   ""
-                  $"Flows: the MNIST reproduction's ({j.OutDir}), trained on MNIST 784-10-10 weights only. {c.Count} samples per row, {c.Steps} Euler steps, guidance λ = {c.Guidance} on the Fashion-MNIST training loss (minibatches of 64) at the state; accuracy on Fashion-MNIST's test split (5,000 images)."
+                  $"Flows: the MNIST reproduction's ({j.OutDir}), trained on MNIST 784-10-10 weights only. {c.Count} samples per row, {c.Steps} Euler steps, guidance λ = {c.Guidance} on the Fashion-MNIST training loss (minibatches of 64) at {atText c.GuideAt}, the {ruleName c.Rule} velocity rule; the control row moves the flow's own prior draws by the same guidance with velocity 0; accuracy on Fashion-MNIST's test split (5,000 images)."
                   ""
                   Report.markdownTable [ "flow"; "setting"; "accuracy mean ± std"; "test CE" ]
                       [ for r in rows -> [ r.Flow; r.Setting; $"{f3 r.AccuracyMean} ± {f3 r.AccuracyStd}"; f3 r.CrossEntropy ] ]
@@ -617,17 +645,7 @@ module ReproduceTransfer =
         let rows =
             if cached rowsPath key then readLines<TransferRow> rowsPath
             else
-                let total = flows.Length * 2
-                let mutable k = 0
-                let rows =
-                    [ for f in flows do
-                        let flow = Flow.load torch.CPU (MainJob.flowPath j f)
-                        for guided in [ false; true ] do
-                            ct.ThrowIfCancellationRequested()
-                            use theta = sampleWith c flow c.Wider (if guided then Some mnist else None)
-                            k <- k + 1
-                            report $"Table 7.4: {c.Wider} samples" k total
-                            yield evaluateRow c.Wider mnist f.Name (if guided then $"guided λ = {c.Guidance}" else "no guidance") theta ]
+                let rows = sampleRows c flows c.Wider mnist $"Table 7.4: {c.Wider} samples" report ct
                 writeLines rowsPath key rows
                 rows
         let md = Path.Combine(j.OutDir, "table-7.4.md")
@@ -638,7 +656,7 @@ module ReproduceTransfer =
             (String.concat "\n"
                 [ $"# Reproduction: thesis Table 7.4 ({j.Zoo.Layout} flows sampled for {c.Wider}, preset {j.Preset})"
                   ""
-                  $"Flows: the MNIST reproduction's ({j.OutDir}); no zoo network had the {c.Wider} layout. {c.Count} samples per row, {c.Steps} Euler steps, guidance λ = {c.Guidance} on the MNIST training loss; accuracy on the MNIST test split (1,000 digits)."
+                  $"Flows: the MNIST reproduction's ({j.OutDir}); no zoo network had the {c.Wider} layout. {c.Count} samples per row, {c.Steps} Euler steps, guidance λ = {c.Guidance} on the MNIST training loss at {atText c.GuideAt}, the {ruleName c.Rule} velocity rule; the control row moves the flow's own prior draws by the same guidance with velocity 0; accuracy on the MNIST test split (1,000 digits)."
                   ""
                   Report.markdownTable [ "flow"; "setting"; "accuracy mean ± std"; "test CE" ]
                       [ for r in rows -> [ r.Flow; r.Setting; $"{f3 r.AccuracyMean} ± {f3 r.AccuracyStd}"; f3 r.CrossEntropy ] ]

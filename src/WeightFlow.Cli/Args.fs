@@ -252,6 +252,7 @@ type SolverArg =
 type RuleArg =
     | Conditional
     | Anchor
+    | Prior_Only
 
 /// How --noise scales with the step (see Transform.Noise and Transform.perGridPoint).
 type NoiseScaleArg =
@@ -299,7 +300,7 @@ type SampleArgs =
             | Guide_Batch _ -> "training rows per guidance evaluation, drawn afresh each time (default 64)."
             | Split_Seed _ -> "seed of the task's data split (default 0, the zoo's default)."
             | Layout _ -> "layout of the sampled networks, e.g. 30-32-2 (default: the flow's; same depth, thesis 7.3.4)."
-            | Rule _ -> "velocity from the x1-prediction: conditional (default, (x1 - x_t)/(1 - t) or its log-map) or anchor (x1 - x0)."
+            | Rule _ -> "velocity from the x1-prediction: conditional (default, (x1 - x_t)/(1 - t) or its log-map) or anchor (x1 - x0); prior-only: velocity 0, the prior draw moved by guidance alone (the guidance-only control)."
             | Batch _ -> "networks integrated together (default 64)."
             | Temperature _ -> "tau >= 0: the prior draw contracted towards its centre, x0 = c + tau (x0 - c) (default 1 = as trained; 0 = one network). Normalized/Geometric flows with the isotropic prior: the biases only (directions have no centre)."
             | Seed _ -> "random seed of the prior, the noise and the guidance minibatches (default 0)."

@@ -52,7 +52,7 @@ let sample (args: ParseResults<SampleArgs>) : int =
         { SamplingConfig.defaults (args.GetResult(SampleArgs.Count, 100)) with
             Steps = args.GetResult(SampleArgs.Steps, 100)
             Method = (match args.GetResult(SampleArgs.Solver, SolverArg.Euler) with SolverArg.Euler -> Method.Euler | SolverArg.Heun -> Method.Heun | SolverArg.Rk4 -> Method.Rk4)
-            Rule = (match args.GetResult(SampleArgs.Rule, RuleArg.Conditional) with RuleArg.Conditional -> VelocityRule.Conditional | RuleArg.Anchor -> VelocityRule.AnchorDisplacement)
+            Rule = (match args.GetResult(SampleArgs.Rule, RuleArg.Conditional) with RuleArg.Conditional -> VelocityRule.Conditional | RuleArg.Anchor -> VelocityRule.AnchorDisplacement | RuleArg.Prior_Only -> VelocityRule.PriorOnly)
             Noise = noise
             Guidance = guidance
             Layout = layout

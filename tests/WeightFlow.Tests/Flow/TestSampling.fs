@@ -56,6 +56,24 @@ let tests =
             Expect.equal (T.shape r.Theta) [| 6; Layout.paramCount layout |] "shape"
         }
 
+        test "the prior-only rule (guidance control): without guidance the samples are the prior draws, with guidance they descend the task loss" {
+            let flow = flowOf Euclidean
+            use gen = Scope.Rng.create 3L
+            let x = torch.randn([| 20L; 3L |], generator = gen)
+            let y = x.sum(1L).gt(scalar 0.0).to_type(torch.int64)
+            let split = { X = x; Y = y }
+            let data = { Name = "toy"; Features = 3; Classes = 2; Train = split; Valid = split; Test = split }
+            let plain = { SamplingConfig.defaults 6 with Steps = 5; Rule = VelocityRule.PriorOnly; BatchSize = 8 }
+            let r = Sampling.sample plain ignore torch.CPU flow
+            use priorGen = Scope.Rng.create plain.Seed
+            use x0 = Prior.sampleTempered 1.0 flow.Prior (Flow.spaceOn flow layout) priorGen torch.CPU 6
+            Expect.bitExact r.Theta x0 "velocity 0: the prior draw"
+            // full-batch guidance (20 of 20 rows): gradient descent with step λ·dt = 0.1 on a smooth loss must lower it
+            let guided = Sampling.sample { plain with Guidance = Some { Lambda = 0.5; At = GuideAt.State; Data = data; Batch = 20 } } ignore torch.CPU flow
+            let loss (theta: Tensor) = (Mlp.crossEntropy layout theta x y).mean().ToDouble()
+            Expect.isLessThan (loss guided.Theta) (loss x0) "guidance alone lowers the loss"
+        }
+
         test "samples files round-trip with their layout and settings" {
             let flow = flowOf Normalized
             let r = Sampling.sample config ignore torch.CPU flow

@@ -92,6 +92,35 @@ let tests =
                 Expect.allClose 1e-6 (g.narrow(0L, int64 b, 1L)) gb $"network {b}"
         }
 
+        test "guidance on a linear loss: the anchor rule moves the sample by exactly -λ∫∇L dt, the conditional rule keeps only the last step's share, velocity 0 is gradient descent from x0" {
+            // L(θ) = ⟨a, θ⟩ has the constant gradient a, and a constant predictor x̂1 = c ignores x_t, so every
+            // rule's Euler sample is known in closed form on the uniform K-step grid (Σ dt = 1; the last step,
+            // from t = 1 - 1/K, is an Euler step: Transform.avoidOne):
+            //   anchor (x̂1 - x0 - λa):            x0 + (c - x0 - λa)·1 = c - λa        (guidance accumulates)
+            //   conditional ((x̂1 - x_t)/(1-t) - λa): the last step lands on c, minus λa·dt: c - λa/K (undone)
+            //   velocity 0 (the prior-only control): x0 - λa
+            let p = 22
+            let k = 64
+            let lambda = 0.3
+            let m = Manifold.euclidean p
+            use gen = Scope.Rng.create 7L
+            use a = torch.randn([| int64 p |], generator = gen)
+            use c = torch.randn([| 4L; int64 p |], generator = gen)
+            use x0 = torch.randn([| 4L; int64 p |], generator = gen)
+            let loss (theta: Tensor) = (theta * a).sum(1L)
+            let predict (_: Tensor) (_: Tensor) = c.clone()
+            let run (field: VectorField) =
+                Integrate.run (Transform.avoidOne m (Solver.onManifold m Method.Euler)) (Guidance.guided m { Lambda = lambda; At = AtState } loss field) (TimeGrid.uniform k) x0
+            use anchor = run (Field.ofPrediction m (FromInitial x0) predict)
+            use conditional = run (Field.ofPrediction m TowardsPrediction predict)
+            use still = run (fun _ x -> torch.zeros_like x)
+            // float32 sums of K = 64 terms of size ~1-3: rounding ≲ K·3·2⁻²⁴ ≈ 1e-5 per coordinate; 1e-4 leaves
+            // margin while a missing or doubled guidance term (λ|a| ~ 0.3) or a lost 1/K (~0.005) fails by far.
+            Expect.allClose 1e-4 anchor (c - a * lambda) "anchor: c - λa"
+            Expect.allClose 1e-4 conditional (c - a * (lambda / float k)) "conditional: c - λa/K"
+            Expect.allClose 1e-4 still (x0 - a * lambda) "velocity 0: x0 - λa"
+        }
+
         test "a loss that does not return one value per network is rejected" {
             use theta = torch.zeros([| 3L; 22L |])
             Expect.throwsT<System.ArgumentException> (fun () -> Guidance.gradient (fun th -> th.sum()) theta |> ignore) "scalar loss"
