@@ -89,3 +89,21 @@ for name, rule, lambda, at in runs do
     let ma, _, _, _, _ = stats mnist theta
     printfn "| %s | %.3f (%.3f, %.3f) | %.3f | %.3f | %.3f | %.3f | %.0f |%s" name a lo hi bma ce ma moved (cpu () - c0)
         (if r.NonFinite.Length > 0 then $" {r.NonFinite.Length} non-finite dropped" else "")
+
+// ADAM=1: Fig. 7.6's check with the reproduction's own code (`ReproduceTransfer.adamCurve`, the full preset's
+// settings: 5 runs, lr 1e-3, batch 128, 500 iterations): Adam on the target task from the flow's unguided samples
+// (the conditional rule, 100 Euler steps, as the reproduction) against from N(0, 0.1² I).
+if env "ADAM" "0" = "1" then
+    let c = ReproduceTransfer.config Full 0L (IO.Path.GetTempPath())
+    let c0 = cpu ()
+    use g = Scope.Rng.create (Scope.Rng.derive 0L 17L)
+    use gauss = Mlp.init g torch.CPU layout c.AdamRuns 0.1
+    let fromGauss = ReproduceTransfer.adamCurve c layout target "N(0, 0.1² I)" gauss
+    let fromFlow =
+        let r = Sampling.sample { SamplingConfig.defaults c.AdamRuns with Steps = 100; Layout = Some layout; Seed = 11L } ignore torch.CPU flow
+        use theta = r.Theta
+        ReproduceTransfer.adamCurve c layout target "flow samples" theta
+    for cv in [ fromGauss; fromFlow ] do
+        let pick k = cv.Iterations |> Array.tryFindIndex ((=) k) |> Option.map (fun i -> $"%.3f{cv.AccuracyMean[i]} (CE %.2f{cv.LossMean[i]})") |> Option.defaultValue "-"
+        printfn "Adam from %s: %s" cv.Init (String.Join(" | ", [ for k in [ 0; 25; 50; 100; 200; 300; 500 ] -> $"{k}: {pick k}" ]))
+    printfn "Adam: %.0f CPU s" (cpu () - c0)

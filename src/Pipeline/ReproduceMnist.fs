@@ -434,8 +434,13 @@ type TransferConfig =
       Count: int
       /// Euler steps (thesis Table 7.3: 512).
       Steps: int
-      /// Guidance λ (thesis: 0.1).
-      Guidance: float
+      /// Euler steps of Table 7.4's wider samples (the thesis does not state them; a 784-32-10 step costs ~3x a
+      /// 784-10-10 one).
+      WiderSteps: int
+      /// Guidance strengths λ, one guided row and one control row each (thesis: 0.1; README "Guided transfer":
+      /// the mean-CE gradient moves a sample by at most λ·‖∇L‖ ≈ 0.3-1.6 over t ∈ [0, 1] at λ 0.1, too little to
+      /// leave MNIST's solutions, so `Full` adds λ 10, where guidance alone reaches Fashion-MNIST's bar).
+      Lambdas: float list
       /// How the x1-prediction becomes a velocity for Table 7.3 / 7.4's samples, guided and unguided alike (thesis
       /// code: the anchor's x̂1 − x0, under which guidance accumulates; `Conditional` steers it back, README
       /// "Guided transfer").
@@ -477,23 +482,25 @@ module ReproduceTransfer =
         let m = ReproduceMnist.config preset seed outDir
         match preset with
         | Quick ->
-            { Mnist = m; Count = 4; Steps = 8; Guidance = 0.1; AdamRuns = 2; AdamIterations = 20; AdamEvery = 5; AdamBatch = 128
+            { Mnist = m; Count = 4; Steps = 8; WiderSteps = 8; Lambdas = [ 0.1 ]; AdamRuns = 2; AdamIterations = 20; AdamEvery = 5; AdamBatch = 128
               AdamLearningRate = 1e-3; Wider = Layout.parse "784-32-10"; Target = Task.FashionMnist
-              Rule = VelocityRule.Conditional; GuideAt = GuideAt.State }
+              Rule = VelocityRule.AnchorDisplacement; GuideAt = GuideAt.State }
         | Full ->
-            { Mnist = m; Count = 16; Steps = 512; Guidance = 0.1; AdamRuns = 5; AdamIterations = 500; AdamEvery = 25; AdamBatch = 128
+            { Mnist = m; Count = 16; Steps = 512; WiderSteps = 100; Lambdas = [ 0.1; 10.0 ]; AdamRuns = 5; AdamIterations = 500; AdamEvery = 25; AdamBatch = 128
               AdamLearningRate = 1e-3; Wider = Layout.parse "784-32-10"; Target = Task.FashionMnist
-              Rule = VelocityRule.Conditional; GuideAt = GuideAt.State }
+              Rule = VelocityRule.AnchorDisplacement; GuideAt = GuideAt.State }
 
     let private ruleName (r: VelocityRule) =
         match r with VelocityRule.Conditional -> "conditional" | VelocityRule.AnchorDisplacement -> "anchor" | VelocityRule.PriorOnly -> "prior-only"
     let private atName (a: GuideAt) = match a with GuideAt.State -> "state" | GuideAt.Prediction -> "prediction"
+    let private lambdas (c: TransferConfig) = c.Lambdas |> List.map inv |> String.concat " and "
     let private atText (a: GuideAt) = match a with GuideAt.State -> "the state x_t" | GuideAt.Prediction -> "the prediction x̂1"
 
     let private rowsKey (c: TransferConfig) (what: string) =
         let j = c.Mnist.Job
+        let ls = c.Lambdas |> List.map inv |> String.concat "+"
         (j.Flows |> List.map (fun f -> MainJob.flowPath j f + ":" + (TrainingConfig.toMetadata f.Training |> List.map snd |> String.concat ",")) |> String.concat "|")
-        + $";{what};count={c.Count};steps={c.Steps};lambda={inv c.Guidance};seed={j.Seed};wider={c.Wider};target={Task.name c.Target}"
+        + $";{what};count={c.Count};steps={c.Steps};wider_steps={c.WiderSteps};lambdas={ls};seed={j.Seed};wider={c.Wider};target={Task.name c.Target}"
         + $";rule={ruleName c.Rule};at={atName c.GuideAt};control=prior-only"
 
     let private readLines<'a> (path: string) = File.ReadAllLines path |> Array.skip 1 |> Array.map (fun (l: string) -> JsonSerializer.Deserialize<'a> l) |> List.ofArray
@@ -510,19 +517,20 @@ module ReproduceTransfer =
 
     /// Samples under the configured rule, guided by `guide`'s training loss (minibatches of 64, the anchor's) or not;
     /// `rule` overrides the rule (the prior-only control). Every setting starts from the same prior draws (one seed).
-    let private sampleWith (c: TransferConfig) (rule: VelocityRule) (flow: Flow) (layout: Layout) (guide: Dataset option) : Tensor =
-        let guidance = guide |> Option.map (fun d -> { Lambda = c.Guidance; At = c.GuideAt; Data = d; Batch = 64 })
+    let private sampleWith (c: TransferConfig) (rule: VelocityRule) (flow: Flow) (layout: Layout) (guide: (float * Dataset) option) : Tensor =
+        let guidance = guide |> Option.map (fun (lambda, d) -> { Lambda = lambda; At = c.GuideAt; Data = d; Batch = 64 })
         let config = { SamplingConfig.defaults c.Count with Steps = c.Steps; Rule = rule; Guidance = guidance; Layout = Some layout; Seed = c.Mnist.Job.Seed + 11L }
         (Sampling.sample config ignore torch.CPU flow).Theta
 
     /// The settings of one flow's rows: unguided and guided under the configured rule, and the control: velocity 0
     /// (the flow's prior draws moved by the same guidance alone), which shows what the flow adds beyond guidance.
-    let private settings (c: TransferConfig) : (string * VelocityRule * bool) list =
+    let private settings (c: TransferConfig) : (string * VelocityRule * float option) list =
         let rule = ruleName c.Rule
         let at = match c.GuideAt with GuideAt.State -> "" | GuideAt.Prediction -> ", at x̂1"
-        [ $"no guidance ({rule} rule)", c.Rule, false
-          $"guided λ = {c.Guidance} ({rule} rule{at})", c.Rule, true
-          $"prior + guidance only λ = {c.Guidance} (velocity 0)", VelocityRule.PriorOnly, true ]
+        ($"no guidance ({rule} rule)", c.Rule, None)
+        :: [ for l in c.Lambdas do
+               yield $"guided λ = {inv l} ({rule} rule{at})", c.Rule, Some l
+               yield $"prior + guidance only λ = {inv l} (velocity 0)", VelocityRule.PriorOnly, Some l ]
 
     let private sampleRows (c: TransferConfig) (flows: FlowRun list) (layout: Layout) (task: Dataset) (label: string) (report: string -> int -> int -> unit) (ct: CancellationToken) =
         let j = c.Mnist.Job
@@ -530,9 +538,9 @@ module ReproduceTransfer =
         let mutable k = 0
         [ for f in flows do
             let flow = Flow.load torch.CPU (MainJob.flowPath j f)
-            for setting, rule, guided in settings c do
+            for setting, rule, lambda in settings c do
                 ct.ThrowIfCancellationRequested()
-                use theta = sampleWith c rule flow layout (if guided then Some task else None)
+                use theta = sampleWith c rule flow layout (lambda |> Option.map (fun l -> l, task))
                 k <- k + 1
                 report label k total
                 yield evaluateRow layout task f.Name setting theta ]
@@ -617,7 +625,7 @@ module ReproduceTransfer =
             (String.concat "\n"
                 [ $"# Reproduction: thesis Table 7.3, Fig. 7.6 (Fashion-MNIST from MNIST flows, preset {j.Preset})"
                   ""
-                  $"Flows: the MNIST reproduction's ({j.OutDir}), trained on MNIST 784-10-10 weights only. {c.Count} samples per row, {c.Steps} Euler steps, guidance λ = {c.Guidance} on the Fashion-MNIST training loss (minibatches of 64) at {atText c.GuideAt}, the {ruleName c.Rule} velocity rule; the control row moves the flow's own prior draws by the same guidance with velocity 0; accuracy on Fashion-MNIST's test split (5,000 images)."
+                  $"Flows: the MNIST reproduction's ({j.OutDir}), trained on MNIST 784-10-10 weights only. {c.Count} samples per row, {c.Steps} Euler steps, guidance λ = {lambdas c} on the Fashion-MNIST training loss (minibatches of 64) at {atText c.GuideAt}, the {ruleName c.Rule} velocity rule; the control row moves the flow's own prior draws by the same guidance with velocity 0; accuracy on Fashion-MNIST's test split (5,000 images)."
                   ""
                   Report.markdownTable [ "flow"; "setting"; "accuracy mean ± std"; "test CE" ]
                       [ for r in rows -> [ r.Flow; r.Setting; $"{f3 r.AccuracyMean} ± {f3 r.AccuracyStd}"; f3 r.CrossEntropy ] ]
@@ -645,7 +653,7 @@ module ReproduceTransfer =
         let rows =
             if cached rowsPath key then readLines<TransferRow> rowsPath
             else
-                let rows = sampleRows c flows c.Wider mnist $"Table 7.4: {c.Wider} samples" report ct
+                let rows = sampleRows { c with Steps = c.WiderSteps } flows c.Wider mnist $"Table 7.4: {c.Wider} samples" report ct
                 writeLines rowsPath key rows
                 rows
         let md = Path.Combine(j.OutDir, "table-7.4.md")
@@ -656,7 +664,7 @@ module ReproduceTransfer =
             (String.concat "\n"
                 [ $"# Reproduction: thesis Table 7.4 ({j.Zoo.Layout} flows sampled for {c.Wider}, preset {j.Preset})"
                   ""
-                  $"Flows: the MNIST reproduction's ({j.OutDir}); no zoo network had the {c.Wider} layout. {c.Count} samples per row, {c.Steps} Euler steps, guidance λ = {c.Guidance} on the MNIST training loss at {atText c.GuideAt}, the {ruleName c.Rule} velocity rule; the control row moves the flow's own prior draws by the same guidance with velocity 0; accuracy on the MNIST test split (1,000 digits)."
+                  $"Flows: the MNIST reproduction's ({j.OutDir}); no zoo network had the {c.Wider} layout. {c.Count} samples per row, {c.WiderSteps} Euler steps, guidance λ = {lambdas c} on the MNIST training loss at {atText c.GuideAt}, the {ruleName c.Rule} velocity rule; the control row moves the flow's own prior draws by the same guidance with velocity 0; accuracy on the MNIST test split (1,000 digits)."
                   ""
                   Report.markdownTable [ "flow"; "setting"; "accuracy mean ± std"; "test CE" ]
                       [ for r in rows -> [ r.Flow; r.Setting; $"{f3 r.AccuracyMean} ± {f3 r.AccuracyStd}"; f3 r.CrossEntropy ] ]

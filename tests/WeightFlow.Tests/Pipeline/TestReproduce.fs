@@ -208,6 +208,12 @@ let mnistTests =
             Expect.isLessThanOrEqual (q.Job.Zoo.Runs * q.Job.Zoo.Epochs) 20 "a tiny zoo"
             for f in q.Job.Flows do Expect.isLessThanOrEqual f.Training.Iterations 10 $"{f.Name}: a smoke run"
             Expect.equal q.Guidance 0.1 "thesis λ"
+            // Table 7.3 / 7.4: the thesis' λ 0.1 in both presets, `full` adds λ 10 (README "Guided transfer"); the anchor
+            // rule, under which guidance is not steered back (Ode.Guidance's closed-form test)
+            for preset, lambdas in [ Quick, [ 0.1 ]; Full, [ 0.1; 10.0 ] ] do
+                let t = ReproduceTransfer.config preset 0L "unused"
+                Expect.equal t.Lambdas lambdas $"{preset}: λ"
+                Expect.equal t.Rule VelocityRule.AnchorDisplacement $"{preset}: the anchor rule"
             Expect.isTrue q.Job.FullCovarianceBaseline "the full-covariance Gaussian in Table 7.2 (issue 13)"
             Expect.isFalse (MainJobConfig.uci 0L "unused").FullCovarianceBaseline "not in the UCI main job (its tables unchanged)"
             let scaling = ReproduceScaling.config Full 0L "unused"
@@ -274,12 +280,15 @@ let mnistTests =
                 // transfer (Table 7.3, Fig. 7.6) and wider (Table 7.4) on the same flows, the CSV standing in for Fashion-MNIST
                 let t = { ReproduceTransfer.config Quick 0L "unused" with Mnist = r; Target = Task.Csv csv; Count = 2; Steps = 2; AdamIterations = 4; AdamEvery = 2 }
                 let transfer = ReproduceTransfer.fashionTransfer t ignore CancellationToken.None
-                Expect.equal transfer.Rows.Length (2 * flows.Length) "guided and unguided rows per flow"
+                Expect.equal (transfer.Rows |> List.map (fun row -> row.Setting) |> List.distinct)
+                    [ "no guidance (anchor rule)"; "guided λ = 0.1 (anchor rule)"; "prior + guidance only λ = 0.1 (velocity 0)" ]
+                    "unguided, guided and the guidance-only control per flow (the thesis code's rule)"
+                Expect.equal transfer.Rows.Length (3 * flows.Length) "three rows per flow"
                 Expect.isNone transfer.Job.TrainingSeconds "the MNIST job's zoo read back"
                 Expect.equal flows.Length 2 "two flows"
                 Expect.equal (transfer.Curves |> List.map (fun cv -> cv.Iterations)) [ [| 0; 2; 4 |]; [| 0; 2; 4 |] ] "the Gaussian curve and the Euclidean RT flow's"
                 let wide = ReproduceTransfer.wider t ignore CancellationToken.None
-                Expect.equal (wide.Rows |> List.map (fun row -> row.Count)) [ 2; 2; 2; 2 ] "784-32-10 samples, guided and not, per flow"
+                Expect.equal (wide.Rows |> List.map (fun row -> row.Count)) [ 2; 2; 2; 2; 2; 2 ] "784-32-10 samples, unguided, guided and the control, per flow"
                 for f in transfer.Files @ wide.Files do Expect.isTrue (File.Exists f) f
                 let again = ReproduceTransfer.fashionTransfer t ignore CancellationToken.None
                 Expect.equal again.Rows transfer.Rows "rows read back"
