@@ -152,6 +152,20 @@ module Sampling =
                 all.index_select(0L, idx.``to``(all.device)).cpu().to_type(torch.float32)
         { Layout = layout; Theta = theta; NonFinite = bad; Seconds = sw.Elapsed.TotalSeconds }
 
+    /// Guidance alone from given networks x0 [B, P] in raw weights (no flow): K Euler steps of x ← x − λ·∇L·dt on the
+    /// task's fresh minibatches (their stream derived from `seed` as in `sample`), i.e. what the prior-only rule does
+    /// from a flow's prior draws, here from any initialisation — Table 7.3 / 7.4's control "N(0, 0.1² I) + guidance
+    /// only", the thesis' isotropic prior moved by guidance without a flow. The gradient is taken at the state.
+    let guidanceOnly (steps: int) (guidance: TaskGuidance) (seed: int64) (layout: Layout) (device: Device) (x0: Tensor) : Tensor =
+        Check.arg "steps" (steps >= 1) $"--steps must be at least 1; got {steps}."
+        Check.shape "x0" [ int x0.shape[0]; Layout.paramCount layout ] x0
+        Dataset.checkFits "The guided networks" layout guidance.Data
+        let m = Manifold.euclidean (Layout.paramCount layout)
+        use lossGen = Scope.Rng.create (Scope.Rng.derive seed 2L)
+        let loss = taskLoss layout guidance.Data guidance.Batch lossGen device
+        let field = Guidance.guided m { Lambda = guidance.Lambda; At = AtState } loss (fun _ x -> torch.zeros_like x)
+        Integrate.run (Transform.avoidOne m (Solver.onManifold m Method.Euler)) field (TimeGrid.uniform steps) x0
+
     /// The samples file's kind.
     [<Literal>]
     let Kind = "samples"

@@ -532,11 +532,24 @@ module ReproduceTransfer =
                yield $"guided λ = {inv l} ({rule} rule{at})", c.Rule, Some l
                yield $"prior + guidance only λ = {inv l} (velocity 0)", VelocityRule.PriorOnly, Some l ]
 
+    /// Name of the rows without a flow: the zoo's initialisation (thesis appendix A, the thesis flows' isotropic prior).
+    let private gaussianName (c: TransferConfig) = $"N(0, {inv c.Mnist.Job.Zoo.InitStd}² I), no flow"
+
     let private sampleRows (c: TransferConfig) (flows: FlowRun list) (layout: Layout) (task: Dataset) (label: string) (report: string -> int -> int -> unit) (ct: CancellationToken) =
         let j = c.Mnist.Job
-        let total = flows.Length * (settings c).Length
+        let total = flows.Length * (settings c).Length + c.Lambdas.Length
         let mutable k = 0
-        [ for f in flows do
+        [ // the Gaussian control: the zoo's initialisation (weights N(0, s²), biases 0) moved by guidance alone, with the
+          // flows' step count, λ and minibatch stream: what guidance does from the thesis flows' isotropic prior
+          for l in c.Lambdas do
+            ct.ThrowIfCancellationRequested()
+            use gen = Scope.Rng.create (Scope.Rng.derive j.Seed 19L)
+            use x0 = Mlp.init gen torch.CPU layout c.Count j.Zoo.InitStd
+            use theta = Sampling.guidanceOnly c.Steps { Lambda = l; At = GuideAt.State; Data = task; Batch = 64 } (j.Seed + 11L) layout torch.CPU x0
+            k <- k + 1
+            report label k total
+            yield evaluateRow layout task (gaussianName c) $"guidance only λ = {inv l}" theta
+          for f in flows do
             let flow = Flow.load torch.CPU (MainJob.flowPath j f)
             for setting, rule, lambda in settings c do
                 ct.ThrowIfCancellationRequested()

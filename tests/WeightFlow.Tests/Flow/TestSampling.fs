@@ -72,6 +72,10 @@ let tests =
             let guided = Sampling.sample { plain with Guidance = Some { Lambda = 0.5; At = GuideAt.State; Data = data; Batch = 20 } } ignore torch.CPU flow
             let loss (theta: Tensor) = (Mlp.crossEntropy layout theta x y).mean().ToDouble()
             Expect.isLessThan (loss guided.Theta) (loss x0) "guidance alone lowers the loss"
+            // the same descent without a flow, from the same draws and minibatch stream (Table 7.3's Gaussian control)
+            let g = { Lambda = 0.5; At = GuideAt.State; Data = data; Batch = 20 }
+            use alone = Sampling.guidanceOnly plain.Steps g plain.Seed layout torch.CPU x0
+            Expect.bitExact alone guided.Theta "Sampling.guidanceOnly = the prior-only rule from the same x0"
         }
 
         test "samples files round-trip with their layout and settings" {
