@@ -54,6 +54,17 @@ for f in c.Flows do
     // step 0: the prior's own draws (the same generator seed as the sampler's first draw)
     (use gen = Scope.Rng.create (c.Seed + 7L)
      judge f.Name 0 (Scope.noGrad (fun () -> Prior.sample final.Prior final.Space gen torch.CPU samples)))
+    // the control at the reduced temperature of the noise sweep: the prior alone at τ (x0 = c + τ·(x0 − c)), no
+    // training (a CSV row "<flow> prior τ …" at step 0, not on the plot)
+    for tau in r.Temperatures |> List.filter (fun t -> t <> 1.0) do
+        use gen = Scope.Rng.create (c.Seed + 7L)
+        let name = $"{f.Name} prior τ {tau}"
+        let theta = Scope.noGrad (fun () -> Prior.sampleTempered tau final.Prior final.Space gen torch.CPU samples)
+        let row = Evaluation.evaluate ctx name theta
+        theta.Dispose()
+        printfn "%s\tacc %.4f (min %.4f)\tBMA%d %.4f\tnovelty %s\tMMD² %s" name row.AccuracyMean row.AccuracyMin row.Bma.K row.Bma.Accuracy (opt row.NoveltyRatio) (opt row.Fidelity)
+        rows.Add [ name; "0"; inv row.AccuracyMean; inv row.AccuracyMin; inv row.Bma.Accuracy; opt row.Diversity; opt row.NoveltyRatio
+                   opt row.Fidelity; opt row.FidelityFloor ]
     let prefix = Path.GetFileName path + "."
     let snaps =
         Directory.GetFiles snapshots
@@ -79,5 +90,5 @@ Figures.lines (Path.Combine(root, "docs/mnist/full-accuracy-vs-novelty-training.
         let ps = ps |> List.sortBy (fun (_, s, _, _) -> s)
         $"""{name} (steps {ps |> List.map (fun (_, s, _, _) -> string s) |> String.concat ", "})""",
         ps |> List.map (fun (_, _, n, _) -> n) |> Array.ofList, ps |> List.map (fun (_, _, _, a) -> a) |> Array.ofList ]
-    [ "issue 13 bar (single sample) 0.75", 0.75 ]
+    [ ("issue 13 bar (single sample) 0.75", 0.75) ]
 printfn "wrote docs/mnist/full-training.csv and docs/mnist/full-accuracy-vs-novelty-training.png (%.0f CPU s)" (cpu ())
