@@ -76,29 +76,30 @@ for dir, task, seed in specs do
         let _, h, pool = Evaluation.ofHoldout c.Evaluation id data zoo (Holdout.lastRuns c.HeldOutRuns zoo)
         let g = Scope.Rng.create (c.Seed + 1L)
         let rows =
-            [ for f in flows -> f.Name, true, samples f
-              "zoo mean", false, Baselines.mean project h.Train
-              "fitted Gaussian", false, Baselines.gaussian project g c.Sampling.Count h.Train
-              "held-out", false, Baselines.heldOut g c.Sampling.Count pool ]
+            [ for f in flows do yield f.Name, true, samples f
+              yield "zoo mean", false, Baselines.mean project h.Train
+              yield "fitted Gaussian", false, Baselines.gaussian project g c.Sampling.Count h.Train
+              yield "held-out", false, Baselines.heldOut g c.Sampling.Count pool ]
         let table = evalJson |> List.find (fun t -> t.Space = space)
         for name, isFlow, theta in rows do
-            Scope.run (fun () ->
+            Scope.value (fun () ->
                 let l = zoo.Layout
                 let zv = Predictive.logits l data.Valid.X theta
                 let ztv = Predictive.logits l trainValid.X theta
                 let zt = Predictive.logits l data.Test.X theta
+                let ts =
+                    [ "a", perNetwork zv data.Valid.Y; "b", perNetwork ztv trainValid.Y
+                      "c", pooled zv data.Valid.Y; "d", pooled ztv trainValid.Y; "oracle", perNetwork zt data.Test.Y ]
+                let median (t: Tensor) = t.median().ToDouble()
                 let ces =
-                    [ "a", ceAt (perNetwork zv data.Valid.Y) zt data.Test.Y
-                      "b", ceAt (perNetwork ztv trainValid.Y) zt data.Test.Y
-                      "c", ceAt (pooled zv data.Valid.Y) zt data.Test.Y
-                      "d", ceAt (pooled ztv trainValid.Y) zt data.Test.Y
-                      "oracle", ceAt (perNetwork zt data.Test.Y) zt data.Test.Y
-                      "raw", (Mlp.crossEntropyOfLogits zt data.Test.Y).to_type(torch.float64).mean().ToDouble()
-                      "eval.json", (table.Flows @ table.Baselines |> List.find (fun r -> r.Name = name)).CalibratedCrossEntropy ]
+                    [ for p, t in ts -> p, ceAt t zt data.Test.Y ]
+                    @ [ "raw", (Mlp.crossEntropyOfLogits zt data.Test.Y).to_type(torch.float64).mean().ToDouble()
+                        "eval.json", (table.Flows @ table.Baselines |> List.find (fun r -> r.Name = name)).CalibratedCrossEntropy ]
                     |> Map.ofList
                 results.Add((dir, space, name, isFlow, ces))
-                printfn "%-28s %-10s %-22s a %.4f (eval.json %.4f) b %.4f c %.4f d %.4f oracle %.4f raw %.4f"
-                    (Path.GetFileName dir) space name ces["a"] ces["eval.json"] ces["b"] ces["c"] ces["d"] ces["oracle"] ces["raw"])
+                printfn "%-14s %-10s %-22s a %.4f (eval.json %.4f) b %.4f c %.4f d %.4f oracle %.4f raw %.4f | median T %s"
+                    (Path.GetFileName dir) space name ces["a"] ces["eval.json"] ces["b"] ces["c"] ces["d"] ces["oracle"] ces["raw"]
+                    (ts |> List.map (fun (p, t) -> $"{p} %.2f{median t}") |> String.concat " "))
         g.Dispose()
 
 // The criterion over every row of every folder, and the flows-vs-Gaussian gap shift.

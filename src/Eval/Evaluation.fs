@@ -3,8 +3,8 @@
 /// zoo's reference, training and held-out checkpoints, the kernel bandwidth, the floors) and is prepared once.
 ///
 /// Columns and where they come from:
-/// * accuracy mean/min/std, raw CE, calibrated CE: `Metrics` on the test split, temperatures fitted on the validation
-///   split (`Calibration`);
+/// * accuracy mean/min/std, raw CE, calibrated CE: `Metrics` on the test split, temperatures fitted on the training +
+///   validation splits (`Calibration`, `EvalConfig.Calibration.Rows`; issue 12's decision);
 /// * BMA: `Bma`, probability averaging (thesis eq. 2.1) of the calibrated predictive distributions at k = min(K, B);
 /// * diversity: `Diversity` (D.1), the mean pairwise JSD of the calibrated test-split predictive distributions;
 /// * fidelity: `Fidelity` (F.1), MMD²_u between the re-aligned networks and the held-out "judge" checkpoints, with its
@@ -59,6 +59,8 @@ type Context =
     { Config: EvalConfig
       Layout: Layout
       Data: Dataset
+      /// The rows every temperature is fitted on (`Calibration.rowsOf Config.Calibration Data`), joined once here.
+      CalibrationRows: Split
       /// None: only the function-space columns (no zoo given).
       Zoo: ZooReference option }
 
@@ -73,13 +75,13 @@ type Row =
       AccuracyStd: float
       /// Mean test CE of softmax(z).
       CrossEntropy: float
-      /// Mean test CE of softmax(z / T), T per network fitted on the validation split.
+      /// Mean test CE of softmax(z / T), T per network fitted on the calibration rows (`Calibration.rowsOf`).
       CalibratedCrossEntropy: float
       /// Median over networks of the same (robust to the few networks whose fit stopped at its bound).
       CalibratedCrossEntropyMedian: float
       /// Median fitted temperature.
       TemperatureMedian: float
-      /// Networks whose temperature fit stopped at its bound (perfect on the validation split).
+      /// Networks whose temperature fit stopped at its bound (perfect on every calibration row).
       CalibrationAtBound: int
       /// BMA at k = min(BmaK, Count): accuracy and NLL.
       Bma: Bma.BmaPoint
@@ -120,7 +122,7 @@ let prepare (config: EvalConfig) (layout: Layout) (data: Dataset) (zoo: (Tensor 
             { Novelty = novelty; Judge = judgeAligned; Bandwidth = bandwidth
               FidelityFloor = Fidelity.mmd2 bandwidth subset judgeAligned
               SlicedWassersteinFloor = Fidelity.slicedWasserstein config.Seed config.Projections subset judgeAligned })
-    { Config = config; Layout = layout; Data = data; Zoo = reference }
+    { Config = config; Layout = layout; Data = data; CalibrationRows = Calibration.rowsOf config.Calibration data; Zoo = reference }
 
 /// A seeded random subset of at most `count` networks (rows of theta [N, P]); all of them when N <= count.
 let subset (seed: int64) (count: int) (theta: Tensor) : Tensor =
@@ -137,7 +139,7 @@ let evaluate (ctx: Context) (name: string) (theta: Tensor) : Row =
     Scope.value (fun () ->
         let b = int theta.shape[0]
         Check.arg "theta" (b >= 1) "Evaluation needs at least one network."
-        let m = Metrics.compute ctx.Config.Calibration ctx.Layout ctx.Data.Valid ctx.Data.Test theta
+        let m = Metrics.compute ctx.Config.Calibration ctx.Layout ctx.CalibrationRows ctx.Data.Test theta
         let acc = m.Accuracy.to_type(torch.float64)
         let k = min ctx.Config.BmaK b
         let curve = Bma.curve ctx.Config.Bma k m.CalibratedLogits ctx.Data.Test.Y

@@ -1,5 +1,6 @@
-/// Per-network quality on a split: accuracy, cross-entropy raw and after temperature calibration on the validation
-/// split (`Calibration`; canonical networks have a fixed logit scale, anchors P9), batched over the B networks.
+/// Per-network quality on a split: accuracy, cross-entropy raw and after temperature calibration on the calibration
+/// rows (`Calibration.rowsOf`: the training + validation splits by default; canonical networks have a fixed logit
+/// scale, anchors P9), batched over the B networks.
 [<RequireQualifiedAccess>]
 module WeightFlow.Metrics
 
@@ -12,19 +13,20 @@ type NetworkMetrics =
       Accuracy: Tensor
       /// Mean cross-entropy of softmax(z): [B].
       CrossEntropy: Tensor
-      /// Mean cross-entropy of softmax(z / T_b), T_b fitted on the validation split: [B].
+      /// Mean cross-entropy of softmax(z / T_b), T_b fitted on the calibration rows: [B].
       CalibratedCrossEntropy: Tensor
       /// T_b and whether each fit stopped at its bound.
       Temperatures: Calibration.Temperatures
       /// The calibrated logits z / T_b on the evaluation split, [B, N, C], for BMA and diversity.
       CalibratedLogits: Tensor }
 
-/// Quality of networks theta [B, P] on `split`, calibrated on `valid`.
-let compute (config: Calibration.CalibrationConfig) (layout: Layout) (valid: Split) (split: Split) (theta: Tensor) : NetworkMetrics =
+/// Quality of networks theta [B, P] on `split`, the temperatures fitted on `calibration` (usually
+/// `Calibration.rowsOf config data`; `config.Rows` only names it there).
+let compute (config: Calibration.CalibrationConfig) (layout: Layout) (calibration: Split) (split: Split) (theta: Tensor) : NetworkMetrics =
     use _ = torch.no_grad ()
     let temps =
-        use validLogits = Predictive.logits layout valid.X theta
-        Calibration.fit config validLogits valid.Y
+        use calibrationLogits = Predictive.logits layout calibration.X theta
+        Calibration.fit config calibrationLogits calibration.Y
     let z = Predictive.logits layout split.X theta
     let calibrated = Predictive.scale temps.Temperature z
     { Accuracy = Mlp.accuracyOfLogits z split.Y

@@ -364,6 +364,8 @@ module MainJob =
         let e = c.Evaluation
         (c.Flows |> List.map (samplesKey c) |> String.concat "|")
         + $";eval.seed={e.Seed};bma={e.BmaK};diversity={e.DiversityMax};floor={e.FloorSize};projections={e.Projections}"
+        // the calibration protocol (issue 12): evaluations cached under the validation-only protocol are redone
+        + $";calibration={Calibration.keyName e.Calibration}"
         // only when on, so the keys of existing evaluations are unchanged
         + (if c.FullCovarianceBaseline then ";full-covariance" else "")
 
@@ -772,7 +774,7 @@ module MainJob =
                 line $"![{Path.GetFileNameWithoutExtension f}]({Path.GetFileName f})"
             line ""
         if not r.Tables.IsEmpty then
-            line "Columns: test split; CE calibrated = cross-entropy after a per-network temperature fitted on the validation split; BMA = probability averaging over k networks; diversity = mean pairwise Jensen-Shannon divergence of the calibrated predictions; MMD² and sliced W = two-sample distances to the judge checkpoints after re-aligning every network to the zoo's reference, with their floor (training vs judge checkpoints); novelty ratio = median distance to the nearest training checkpoint over the held-out checkpoints' (≈1: as new as a new training run, ≈0: copies)."
+            line $"Columns: test split; CE calibrated = cross-entropy after a per-network temperature fitted on {Calibration.describe c.Evaluation.Calibration}; BMA = probability averaging over k networks; diversity = mean pairwise Jensen-Shannon divergence of the calibrated predictions; MMD² and sliced W = two-sample distances to the judge checkpoints after re-aligning every network to the zoo's reference, with their floor (training vs judge checkpoints); novelty ratio = median distance to the nearest training checkpoint over the held-out checkpoints' (≈1: as new as a new training run, ≈0: copies)."
         Report.writeText (reportPath c) (sb.ToString())
         barrierPng :: figures
 

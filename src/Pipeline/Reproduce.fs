@@ -601,7 +601,7 @@ module Reproduce =
                   Report.markdownTable header (rows |> List.map cells)
                   doneWhen
                   ""
-                  "Euclidean rows are evaluated in raw weight space, Normalized and Geometric rows in canonical space (their baselines beside them in the CSV and report.md); the thesis' loss is the raw test cross-entropy."
+                  $"Euclidean rows are evaluated in raw weight space, Normalized and Geometric rows in canonical space (their baselines beside them in the CSV and report.md); the thesis' loss is the raw test cross-entropy. CE calibrated: the test cross-entropy after a per-network temperature fitted on {Calibration.describe c.Evaluation.Calibration} (issue 12's protocol, docs/reproduce/uci-full/calibration-protocols.md). Fig. 7.3's points are cached by flow, step count and guidance; their accuracy and raw CE do not depend on the calibration, the ce_calibrated column of fig-7.3.csv was measured under the protocol of the run that computed them."
                   ""
                   "## Flows"
                   ""

@@ -146,7 +146,7 @@ public sealed class NetworkPopulation : IDisposable
             var ctx = Evaluation.prepare(config, _layout, data, Microsoft.FSharp.Core.FSharpOption<Tuple<Tensor, Tensor, Tensor>>.None);
             var row = Evaluation.evaluate(ctx, "population", _theta);
             using var scope = NewDisposeScope();
-            var m = Metrics.compute(config.Calibration, _layout, data.Valid, data.Test, _theta);
+            var m = Metrics.compute(config.Calibration, _layout, Calibration.rowsOf(config.Calibration, data), data.Test, _theta);
             return new PopulationEvaluation(row, ToArray(m.Accuracy), ToArray(m.CrossEntropy), ToArray(m.CalibratedCrossEntropy));
         });
     }
@@ -164,7 +164,7 @@ public sealed class NetworkPopulation : IDisposable
         var data = task.Load(splitSeed);
         FitsTask(data);
         using var scope = NewDisposeScope();
-        var m = Metrics.compute(Evaluation.defaultConfig.Calibration, _layout, data.Valid, data.Test, _theta);
+        var m = Metrics.compute(Evaluation.defaultConfig.Calibration, _layout, Calibration.rowsOf(Evaluation.defaultConfig.Calibration, data), data.Test, _theta);
         return Bma.point(Bma.defaultConfig, k, m.CalibratedLogits, data.Test.Y).Accuracy;
     }
 
@@ -180,7 +180,7 @@ public sealed class NetworkPopulation : IDisposable
         var data = task.Load(splitSeed);
         FitsTask(data);
         using var scope = NewDisposeScope();
-        var m = Metrics.compute(Evaluation.defaultConfig.Calibration, _layout, data.Valid, data.Test, _theta);
+        var m = Metrics.compute(Evaluation.defaultConfig.Calibration, _layout, Calibration.rowsOf(Evaluation.defaultConfig.Calibration, data), data.Test, _theta);
         return WeightFlow.Diversity.ofLogits(m.CalibratedLogits) is { } d ? d.Value : null;
     }
 

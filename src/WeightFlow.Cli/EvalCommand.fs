@@ -129,6 +129,6 @@ let eval (args: ParseResults<EvalArgs>) : int =
                held_out_median_distance = ctx.Zoo |> Option.map (fun z -> z.Novelty.HeldOutMedian)
                rows = rows |}
     else
-        table $"Evaluation on the {Task.name task} test split ({spaceName} space; calibration on the validation split)" rows
+        table $"Evaluation on the {Task.name task} test split ({spaceName} space; calibration on {Calibration.describe config.Calibration})" rows
         Render.note $"prepare {prepareSeconds:F2} s; one evaluation of {row.Count} networks {row.Seconds:F2} s"
     0

@@ -62,7 +62,43 @@ let tests =
             Expect.isGreaterThan ((can.CrossEntropy - raw.CrossEntropy).abs().max().ToDouble()) 1e-2 "raw CE differs (the logit scale)"
         }
 
-        test "a network perfect on the validation split stops at the bound and says so" {
+        test "the default protocol fits T on the training + validation rows: the known maximum-likelihood T" {
+            // A 1-2 linear network with W = (0, 1), b = 0 has logits (0, x): on inputs x = ±1 with label 1 every row
+            // has margin 1, and k of N rows are wrong. NLL(s) = [(N − k) log(1 + e^(−s)) + k log(1 + e^s)] / N is
+            // minimal where σ(s) = (N − k) / N, i.e. T = 1 / log((N − k) / k). Training: 2 of 20 rows wrong;
+            // validation: 10 rows, all right (the validation-only MLE is T → 0, the fit stops at its bound).
+            let layout = Layout.parse "1-2"
+            let theta = torch.tensor([| 0.0f; 1.0f; 0.0f; 0.0f; 0.0f; 2.0f; 0.0f; 0.0f |]).view(2L, 4L) // second: logits x 2
+            let split (xs: float32 list) = { X = torch.tensor(Array.ofList xs).view(-1L, 1L); Y = torch.ones([| int64 xs.Length |], dtype = torch.int64) }
+            let data =
+                { Name = "margins"; Features = 1; Classes = 2
+                  Train = split (List.replicate 18 1.0f @ [ -1.0f; -1.0f ]); Valid = split (List.replicate 10 1.0f); Test = split [ 1.0f; -1.0f ] }
+            let expected = 1.0 / log (28.0 / 2.0)
+            let cfg = Calibration.defaultConfig
+            Expect.equal cfg.Rows Calibration.TrainingAndValidation "the default protocol"
+            let m = Metrics.compute cfg layout (Calibration.rowsOf cfg data) data.Test theta
+            // Golden section on log s ends within ~1e-12 of the minimizer; T is float32 (~6e-8 relative).
+            Expect.floatClose { absolute = 0.0; relative = 1e-6 } (m.Temperatures.Temperature[0L].ToDouble()) expected "T = 1 / log 14"
+            Expect.floatClose { absolute = 0.0; relative = 1e-6 } (m.Temperatures.Temperature[1L].ToDouble()) (2.0 * expected) "logits x 2: T x 2"
+            Expect.isFalse (m.Temperatures.AtBound.any().ToBoolean()) "an interior optimum"
+            // The evaluation applies its config's protocol: the same T there, and the validation-only one at its bound.
+            let row cfg = Evaluation.evaluate (Evaluation.prepare { Evaluation.defaultConfig with Calibration = cfg } layout data None) "n" (theta.narrow(0L, 0L, 1L))
+            Expect.floatClose { absolute = 0.0; relative = 1e-6 } (row cfg).TemperatureMedian expected "evaluation: T = 1 / log 14"
+            let valid = row { cfg with Rows = Calibration.ValidationOnly }
+            Expect.equal valid.CalibrationAtBound 1 "validation only: perfect, at the bound"
+            Expect.isLessThan valid.TemperatureMedian 0.1 "validation only: T -> 0"
+        }
+
+        testProp "fitting the networks in chunks gives the same temperatures" (fun (seed: int) ->
+            let z, y = logitsAndLabels (int64 seed) 7L 30L 3L
+            let whole = Calibration.fit Calibration.defaultConfig z y
+            // 200 logits: chunks of two networks (90 logits each), the last one alone. Each network's fit is its own
+            // float64 computation; only its batch neighbours differ, so the temperatures agree to float32 rounding.
+            let chunked = Calibration.fitWithin 200L Calibration.defaultConfig z y
+            Expect.allClose 1e-6 chunked.Temperature whole.Temperature "temperatures"
+            Expect.isTrue (chunked.AtBound.eq(whole.AtBound).all().ToBoolean()) "at bound")
+
+        test "a network perfect on the calibration rows stops at the bound and says so" {
             let z = torch.tensor([| 2.0; -1.0; -3.0; 1.0 |], dtype = torch.float64).view(1L, 2L, 2L)
             let y = torch.tensor([| 0L; 1L |])
             let t = Calibration.fit Calibration.defaultConfig z y
