@@ -9,8 +9,9 @@
 //   (d) one T per row, pooled, on training + validation;
 //   oracle: per network, on the test split itself (the CE of the logits' shape at its best scale; unattainable).
 // Rows: every flow of the job and every baseline of each space (zoo mean, fitted Gaussian, held-out checkpoints),
-// drawn exactly as `Evaluation.baselines` draws them (generator seeded with seed + 1, same order). Protocol (a) is
-// checked against the job's own evaluation.json (printed; it must agree to float32 rounding).
+// drawn exactly as `Evaluation.baselines` draws them (generator seeded with seed + 1, same order). The job's own
+// evaluation.json is printed beside them: it is (a) for jobs evaluated before issue 12's decision adopted (b), and
+// (b) after; the larger agreement is printed at the end (it must be exact up to float32 rounding).
 //
 // PRE-STATED CRITERION (written before any result was looked at):
 //   crit(p) = mean over every row (each flow and each baseline, every space, every folder given) of
@@ -110,7 +111,8 @@ let gap p = [ for d, s, _, isFlow, m in rows do if isFlow then yield m[p] - (gau
 let fav p = List.map2 (fun ga gp -> ga - gp) (gap "a") (gap p) |> List.average
 printfn "\n%d rows (%d flows). Criterion: mean |CE_p − CE_oracle|; fav: mean shift of (flow − fitted Gaussian) in the flows' favour vs (a)"
     rows.Length (rows |> List.filter (fun (_, _, _, f, _) -> f) |> List.length)
-printfn "max |a − eval.json| = %.2e" (rows |> List.map (fun (_, _, _, _, m) -> abs (m["a"] - m["eval.json"])) |> List.max)
+for p in [ "a"; "b" ] do
+    printfn "max |%s − eval.json| = %.2e" p (rows |> List.map (fun (_, _, _, _, m) -> abs (m[p] - m["eval.json"])) |> List.max)
 for p in protocols do
     let flowsBelow = gap p |> List.filter (fun x -> x < 0.0) |> List.length
     printfn "protocol %s: crit %.5f  narrows by %+.5f  fav %+.5f  flows below their Gaussian %d of %d" p (crit p) (crit "a" - crit p) (fav p) flowsBelow (gap p).Length
