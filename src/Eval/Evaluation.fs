@@ -189,12 +189,16 @@ let baselines (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: int
       evaluateOwned ctx "fitted Gaussian" (Baselines.gaussian project g count training)
       evaluateOwned ctx "held-out" (Baselines.heldOut g count baselinePool) ]
 
+/// A baseline row's name at temperature τ: "NAME (τ X)", τ printed round-trip.
+let private atTemperature (name: string) (temperature: float) =
+    name + " (τ " + temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + ")"
+
 /// The fitted Gaussian at sampling temperature τ (`Baselines.gaussianAt`), as an extra row "fitted Gaussian (τ X)"
 /// beside flows sampled at that τ: drawn from a generator seeded with `seed`, so its ε are those of `baselines`' fitted
 /// Gaussian with the same seed (the same networks, contracted towards μ).
 let temperedGaussian (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: int64) (temperature: float) (training: Tensor) : Row =
     use g = Scope.Rng.create seed
-    let name = "fitted Gaussian (τ " + temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + ")"
+    let name = atTemperature "fitted Gaussian" temperature
     evaluateOwned ctx name (Baselines.gaussianAt temperature project g count training)
 
 /// The full-covariance Gaussian baseline's row name.
@@ -208,7 +212,7 @@ let fullGaussian (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: 
     use g = Scope.Rng.create seed
     let name =
         if temperature = 1.0 then FullGaussianName
-        else FullGaussianName + " (τ " + temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + ")"
+        else atTemperature FullGaussianName temperature
     evaluateOwned ctx name (Baselines.fullGaussianAt temperature project g count training)
 
 /// A context for a zoo split by `holdout` (raw or canonicalized: `space` maps the zoo's weights into the evaluated

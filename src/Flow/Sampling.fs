@@ -22,6 +22,15 @@ type VelocityRule =
     /// honest control of a guided transfer (Table 7.3, 7.4): what guidance does without the flow.
     | PriorOnly
 
+/// The rules' names on the command line (`sample --rule`), in flow-file metadata and in reproduction cache keys.
+[<RequireQualifiedAccess>]
+module VelocityRule =
+    let name (r: VelocityRule) =
+        match r with
+        | VelocityRule.Conditional -> "conditional"
+        | VelocityRule.AnchorDisplacement -> "anchor"
+        | VelocityRule.PriorOnly -> "prior-only"
+
 /// Where guidance takes the task-loss gradient.
 [<RequireQualifiedAccess>]
 type GuideAt =
@@ -185,7 +194,7 @@ module Sampling =
     let metadata (c: SamplingConfig) : (string * string) list =
         [ "sample.steps", string c.Steps
           "sample.solver", (match c.Method with Method.Euler -> "euler" | Method.Heun -> "heun" | Method.Rk4 -> "rk4")
-          "sample.rule", (match c.Rule with VelocityRule.Conditional -> "conditional" | VelocityRule.AnchorDisplacement -> "anchor" | VelocityRule.PriorOnly -> "prior-only")
+          "sample.rule", VelocityRule.name c.Rule
           "sample.noise", (match c.Noise with Some n -> $"{inv n.Eps}@[{inv n.Start},{inv n.Stop})" | None -> "none")
           "sample.guidance",
           (match c.Guidance with

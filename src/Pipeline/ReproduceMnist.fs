@@ -490,8 +490,6 @@ module ReproduceTransfer =
               AdamLearningRate = 1e-3; Wider = Layout.parse "784-32-10"; Target = Task.FashionMnist
               Rule = VelocityRule.AnchorDisplacement; GuideAt = GuideAt.State }
 
-    let private ruleName (r: VelocityRule) =
-        match r with VelocityRule.Conditional -> "conditional" | VelocityRule.AnchorDisplacement -> "anchor" | VelocityRule.PriorOnly -> "prior-only"
     let private atName (a: GuideAt) = match a with GuideAt.State -> "state" | GuideAt.Prediction -> "prediction"
     let private lambdas (c: TransferConfig) = c.Lambdas |> List.map inv |> String.concat " and "
     let private atText (a: GuideAt) = match a with GuideAt.State -> "the state x_t" | GuideAt.Prediction -> "the prediction x̂1"
@@ -501,7 +499,7 @@ module ReproduceTransfer =
         let ls = c.Lambdas |> List.map inv |> String.concat "+"
         (j.Flows |> List.map (fun f -> MainJob.flowPath j f + ":" + (TrainingConfig.toMetadata f.Training |> List.map snd |> String.concat ",")) |> String.concat "|")
         + $";{what};count={c.Count};steps={c.Steps};wider_steps={c.WiderSteps};lambdas={ls};seed={j.Seed};wider={c.Wider};target={Task.name c.Target}"
-        + $";rule={ruleName c.Rule};at={atName c.GuideAt};control=prior-only"
+        + $";rule={VelocityRule.name c.Rule};at={atName c.GuideAt};control=prior-only"
 
     let private readLines<'a> (path: string) = File.ReadAllLines path |> Array.skip 1 |> Array.map (fun (l: string) -> JsonSerializer.Deserialize<'a> l) |> List.ofArray
     let private writeLines (path: string) (key: string) (xs: 'a list) =
@@ -525,7 +523,7 @@ module ReproduceTransfer =
     /// The settings of one flow's rows: unguided and guided under the configured rule, and the control: velocity 0
     /// (the flow's prior draws moved by the same guidance alone), which shows what the flow adds beyond guidance.
     let private settings (c: TransferConfig) : (string * VelocityRule * float option) list =
-        let rule = ruleName c.Rule
+        let rule = VelocityRule.name c.Rule
         let at = match c.GuideAt with GuideAt.State -> "" | GuideAt.Prediction -> ", at x̂1"
         ($"no guidance ({rule} rule)", c.Rule, None)
         :: [ for l in c.Lambdas do
@@ -638,7 +636,7 @@ module ReproduceTransfer =
             (String.concat "\n"
                 [ $"# Reproduction: thesis Table 7.3, Fig. 7.6 (Fashion-MNIST from MNIST flows, preset {j.Preset})"
                   ""
-                  $"Flows: the MNIST reproduction's ({j.OutDir}), trained on MNIST 784-10-10 weights only. {c.Count} samples per row, {c.Steps} Euler steps, guidance λ = {lambdas c} on the Fashion-MNIST training loss (minibatches of 64) at {atText c.GuideAt}, the {ruleName c.Rule} velocity rule; the control row moves the flow's own prior draws by the same guidance with velocity 0; accuracy on Fashion-MNIST's test split (5,000 images)."
+                  $"Flows: the MNIST reproduction's ({j.OutDir}), trained on MNIST 784-10-10 weights only. {c.Count} samples per row, {c.Steps} Euler steps, guidance λ = {lambdas c} on the Fashion-MNIST training loss (minibatches of 64) at {atText c.GuideAt}, the {VelocityRule.name c.Rule} velocity rule; the control row moves the flow's own prior draws by the same guidance with velocity 0; accuracy on Fashion-MNIST's test split (5,000 images)."
                   ""
                   Report.markdownTable [ "flow"; "setting"; "accuracy mean ± std"; "test CE" ]
                       [ for r in rows -> [ r.Flow; r.Setting; $"{f3 r.AccuracyMean} ± {f3 r.AccuracyStd}"; f3 r.CrossEntropy ] ]
@@ -677,7 +675,7 @@ module ReproduceTransfer =
             (String.concat "\n"
                 [ $"# Reproduction: thesis Table 7.4 ({j.Zoo.Layout} flows sampled for {c.Wider}, preset {j.Preset})"
                   ""
-                  $"Flows: the MNIST reproduction's ({j.OutDir}); no zoo network had the {c.Wider} layout. {c.Count} samples per row, {c.WiderSteps} Euler steps, guidance λ = {lambdas c} on the MNIST training loss at {atText c.GuideAt}, the {ruleName c.Rule} velocity rule; the control row moves the flow's own prior draws by the same guidance with velocity 0; accuracy on the MNIST test split (1,000 digits)."
+                  $"Flows: the MNIST reproduction's ({j.OutDir}); no zoo network had the {c.Wider} layout. {c.Count} samples per row, {c.WiderSteps} Euler steps, guidance λ = {lambdas c} on the MNIST training loss at {atText c.GuideAt}, the {VelocityRule.name c.Rule} velocity rule; the control row moves the flow's own prior draws by the same guidance with velocity 0; accuracy on the MNIST test split (1,000 digits)."
                   ""
                   Report.markdownTable [ "flow"; "setting"; "accuracy mean ± std"; "test CE" ]
                       [ for r in rows -> [ r.Flow; r.Setting; $"{f3 r.AccuracyMean} ± {f3 r.AccuracyStd}"; f3 r.CrossEntropy ] ]

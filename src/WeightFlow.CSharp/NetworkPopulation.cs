@@ -146,7 +146,7 @@ public sealed class NetworkPopulation : IDisposable
             var ctx = Evaluation.prepare(config, _layout, data, Microsoft.FSharp.Core.FSharpOption<Tuple<Tensor, Tensor, Tensor>>.None);
             var row = Evaluation.evaluate(ctx, "population", _theta);
             using var scope = NewDisposeScope();
-            var m = Metrics.compute(config.Calibration, _layout, Calibration.rowsOf(config.Calibration, data), data.Test, _theta);
+            var m = Metrics.compute(config.Calibration, _layout, ctx.CalibrationRows, data.Test, _theta);
             return new PopulationEvaluation(row, ToArray(m.Accuracy), ToArray(m.CrossEntropy), ToArray(m.CalibratedCrossEntropy));
         });
     }

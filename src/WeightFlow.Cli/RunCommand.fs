@@ -89,7 +89,7 @@ let run (args: ParseResults<RunArgs>) : int =
                     [ f.Name; $"{FlowKind.text f.Kind}, {VelocityKind.text f.Model}"; $"{f.Iterations} x {f.BatchSize}"; Report.f4 f.FinalLoss
                       secs f.TrainingSeconds; secs f.SamplingSeconds; f.Temperature.ToString(Globalization.CultureInfo.InvariantCulture); string f.NonFinite ] ]
         for t in r.Tables do
-            qualityTable $"Samples and baselines, {t.Space} space (test split; calibration on {Calibration.describe Evaluation.defaultConfig.Calibration})" (t.Flows @ t.Baselines)
+            qualityTable $"Samples and baselines, {t.Space} space (test split; calibration on {Calibration.describe config.Evaluation.Calibration})" (t.Flows @ t.Baselines)
         Render.table "Against the thesis (Table 7.1, target row)" [ "what"; "this run"; "thesis" ]
             [ [ "zoo test accuracy, final checkpoints"; Render.pm s.FinalAccuracyMean s.FinalAccuracyStd; "0.992 ± 0.010 (Adam)" ] ]
         let figureList = String.Join(", ", figures)
