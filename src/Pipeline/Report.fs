@@ -128,6 +128,54 @@ module Figures =
         plot.SavePng(tmp, 1200, 560) |> ignore
         Storage.commit tmp path
 
+    /// Lines y(x) per named series against a count on a log10 axis (`series` and `points` x values are log10 of the
+    /// counts; the ticks read as the counts, e.g. flow parameters in Fig. 7.7); `points` are named markers without a
+    /// line (values quoted at their own x, e.g. the thesis'); `references` are horizontal lines, each in its own
+    /// colour and dashed or dotted in turn (baselines and controls, several in one panel); the legend stands to the
+    /// right of the data.
+    let linesLog10 (path: string) (title: string) (xlabel: string) (ylabel: string) (series: (string * float[] * float[]) list)
+                   (points: (string * float * float) list) (references: (string * float) list) =
+        use plot = new Plot()
+        series |> List.iteri (fun k (name, xs, ys) ->
+            let s = plot.Add.Scatter(xs, ys)
+            s.Color <- color k
+            s.MarkerSize <- 8.0f
+            s.LineWidth <- 2.0f
+            s.LegendText <- name)
+        points |> List.iteri (fun k (name, x, y) ->
+            let s = plot.Add.Scatter([| x |], [| y |])
+            s.Color <- color (series.Length + k)
+            s.MarkerSize <- 11.0f
+            s.MarkerShape <- MarkerShape.FilledDiamond
+            s.LineWidth <- 0.0f
+            s.LegendText <- name)
+        references |> List.iteri (fun k (name, y) ->
+            if Double.IsFinite y then
+                let l = plot.Add.HorizontalLine(y)
+                l.Color <- (color (series.Length + points.Length + k)).WithAlpha(0.85)
+                l.LinePattern <- (if k % 2 = 0 then LinePattern.Dashed else LinePattern.Dotted)
+                l.LineWidth <- 1.5f
+                l.LegendText <- name)
+        let xs = (series |> List.collect (fun (_, xs, _) -> List.ofArray xs)) @ (points |> List.map (fun (_, x, _) -> x))
+        let ticks =
+            xs |> List.distinct |> List.sort
+            |> List.map (fun x -> Tick(x, Math.Round(10.0 ** x).ToString("N0", CultureInfo.InvariantCulture))) |> Array.ofList
+        if ticks.Length > 0 then
+            plot.Axes.Bottom.TickGenerator <- TickGenerators.NumericManual(ticks)
+            let lo, hi = List.min xs, List.max xs
+            let pad = max 0.05 ((hi - lo) * 0.08)
+            // the y range from the data (the reference lines included) first, then x: the ticks' span plus a margin
+            plot.Axes.AutoScale()
+            plot.Axes.SetLimitsX(lo - pad, hi + pad)
+        plot.Title title
+        plot.XLabel xlabel
+        plot.YLabel ylabel
+        plot.ShowLegend(Edge.Right) |> ignore
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
+        let tmp = $"{path}.{Environment.ProcessId}.tmp.png"
+        plot.SavePng(tmp, 1200, 560) |> ignore
+        Storage.commit tmp path
+
     /// One bar per named value, with dashed reference lines.
     let bars (path: string) (title: string) (ylabel: string) (values: (string * float) list) (references: (string * float) list) =
         use plot = new Plot()

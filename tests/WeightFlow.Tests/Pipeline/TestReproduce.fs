@@ -219,6 +219,9 @@ let mnistTests =
             let scaling = ReproduceScaling.config Full 0L "unused"
             Expect.equal [ for f in scaling.Job.Flows -> fst (VelocityConfig.size f.Training.Model) ] [ 8; 16; 32 ] "Fig. 7.7's widths"
             Expect.isTrue (scaling.Job.Flows |> List.forall (fun f -> f.Training.Flow = Geometric && f.Training.Coupling = SymmetryAware)) "one flow kind, only the width varies"
+            Expect.isTrue (scaling.Job.Flows |> List.forall (fun f -> f.Training.Prior.Centre = ReproduceScaling.prior && f.Training.Iterations = ReproduceScaling.FullIterations))
+                "one prior (the full-covariance fit, docs/mnist/geo-flows.md) and the same iterations at every width (thesis §7.3.5)"
+            Expect.equal (scaling.Departures |> List.map (fun d -> d.Setting)) [ "data"; "flows"; "velocity model"; "iterations"; "coupling"; "prior"; "samples" ] "fig-7.7.md states every departure"
             let full = ReproduceMnist.config Full 0L "unused"
             Expect.equal full.Job.Zoo.Runs ZooConfig.mnist.Runs "appendix A zoo"
             Expect.equal full.Steps [ 8; 16; 32; 64; 128; 256 ] "Fig. 7.4's step counts (512 cut: the preset's departures)"
@@ -295,6 +298,40 @@ let mnistTests =
                 for f in transfer.Files @ wide.Files do Expect.isTrue (File.Exists f) f
                 let again = ReproduceTransfer.fashionTransfer t ignore CancellationToken.None
                 Expect.equal again.Rows transfer.Rows "rows read back"
+            finally
+                if Directory.Exists dir then Directory.Delete(dir, true)
+        }
+
+        test "Fig. 7.7 end to end on a tiny 784-feature CSV: one row per width, the prior-alone control (velocity 0) and the baselines in fig-7.7.md, read back on a re-run" {
+            let dir = Path.Combine(Path.GetTempPath(), $"wf-scaling-{System.Guid.NewGuid():N}")
+            try
+                Directory.CreateDirectory dir |> ignore
+                // 600 rows, 784 features, 10 classes, as the MNIST test above (every class in every split)
+                let rng = System.Random(5)
+                let csv = Path.Combine(dir, "fake-mnist.csv")
+                File.WriteAllLines(csv,
+                    [| for i in 0 .. 599 ->
+                        let c = i % 10
+                        String.concat "," [ for j in 0 .. 783 -> (if j / 70 = c then 1.0 + rng.NextDouble() else rng.NextDouble() * 0.3).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) ]
+                        + $",{c}" |])
+                let q = ReproduceScaling.config Quick 0L (Path.Combine(dir, "out"))
+                Expect.equal [ for f in q.Job.Flows -> fst (VelocityConfig.size f.Training.Model) ] [ 4; 8 ] "quick: two widths"
+                let flows = q.Job.Flows |> List.map (fun f -> { f with Training = { f.Training with Iterations = 2 } })
+                let r = { q with Job = { q.Job with Task = Task.Csv csv; Flows = flows; Zoo = { q.Job.Zoo with Runs = 4; Every = 2; Epochs = 2; DropEpochs = 0 }; Pairs = 4
+                                                    Sampling = { q.Job.Sampling with Count = 4; Steps = 2 }; Evaluation = { q.Job.Evaluation with BmaK = 4 } } }
+                let first = ReproduceScaling.run r ignore CancellationToken.None
+                Expect.equal [ for p in first.Points -> p.Width ] [ 4; 8 ] "one point per width"
+                Expect.isTrue (first.Points[0].Parameters < first.Points[1].Parameters) "the wider RT has more parameters"
+                for p in first.Points do Expect.isTrue (System.Double.IsFinite p.TrainingCpuSeconds) $"d {p.Width}: training CPU s read from the flow's header"
+                Expect.equal first.PriorAlone.Name ReproduceScaling.PriorAloneName "the control row"
+                Expect.equal first.PriorAlone.Count 4 "as many prior draws as samples per width"
+                Expect.equal (first.Baselines |> List.map (fun b -> b.Name)) [ "zoo mean"; "fitted Gaussian"; "held-out"; Evaluation.FullGaussianName ] "the canonical baselines"
+                let md = File.ReadAllText(Path.Combine(dir, "out", "fig-7.7.md"))
+                for text in [ ReproduceScaling.PriorAloneName; "smoke run"; "0.786"; "accuracy − prior alone" ] do Expect.stringContains md text $"fig-7.7.md names {text}"
+                for f in first.Files do Expect.isTrue (File.Exists f) f
+                let second = ReproduceScaling.run r ignore CancellationToken.None
+                Expect.equal second.PriorAlone.AccuracyMean first.PriorAlone.AccuracyMean "the control read back"
+                Expect.equal [ for p in second.Points -> p.AccuracyMean ] [ for p in first.Points -> p.AccuracyMean ] "the flows' rows read back"
             finally
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }
