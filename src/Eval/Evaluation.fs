@@ -7,8 +7,9 @@
 ///   validation splits (`Calibration`, `EvalConfig.Calibration.Rows`; issue 12's decision);
 /// * BMA: `Bma`, probability averaging (thesis eq. 2.1) of the calibrated predictive distributions at k = min(K, B);
 /// * diversity: `Diversity` (D.1), the mean pairwise JSD of the calibrated test-split predictive distributions;
-/// * fidelity: `Fidelity` (F.1), MMD²_u between the re-aligned networks and the held-out "judge" checkpoints, with its
-///   floor (training vs judge checkpoints), and the sliced Wasserstein distance (F.2) with its floor;
+/// * fidelity: `Fidelity`, the two-sample distance `EvalConfig.Fidelity` (default (F.1), MMD²_u with one RBF kernel)
+///   between the re-aligned networks and the held-out "judge" checkpoints, with its floor (training vs judge
+///   checkpoints), and the sliced Wasserstein distance (F.2) with its floor;
 /// * novelty: `Novelty` (N.1)-(N.2), against the same judge checkpoints.
 [<RequireQualifiedAccess>]
 module WeightFlow.Evaluation
@@ -32,13 +33,19 @@ type EvalConfig =
       FloorSize: int
       /// Random directions of the sliced Wasserstein distance (F.2).
       Projections: int
+      /// The fidelity column's two-sample distance (`Fidelity.Kind`; docs/fidelity-metric.md).
+      Fidelity: Fidelity.Kind
+      /// Probe inputs of the predictive fidelity metric (F.5): the first this many rows of the validation split (of
+      /// the training split when the task has no validation rows).
+      ProbeRows: int
       /// Seeds the floor's subset and the directions of (F.2).
       Seed: int64 }
 
 /// Defaults: BMA over 16 networks, diversity over at most 64, a floor subset of 256 training checkpoints.
 let defaultConfig =
     { Calibration = Calibration.defaultConfig; Bma = Bma.defaultConfig; BmaK = 16
-      Alignment = Rebasin.defaultWeightMatching; DiversityMax = 64; FloorSize = 256; Projections = 256; Seed = 0L }
+      Alignment = Rebasin.defaultWeightMatching; DiversityMax = 64; FloorSize = 256; Projections = 256
+      Fidelity = Fidelity.Kind.Rbf; ProbeRows = 256; Seed = 0L }
 
 /// What the weight-space columns are measured against.
 [<NoEquality; NoComparison>]
@@ -46,9 +53,11 @@ type ZooReference =
     { Novelty: Novelty.NoveltyReference
       /// Held-out checkpoints that judge (novelty denominator, fidelity target): [H, P].
       Judge: Tensor
-      /// h of (F.1).
+      /// h of (F.1) on the re-aligned weights (the median heuristic over the floor's subset and the judge).
       Bandwidth: float
-      /// MMD²_u between training and judge checkpoints.
+      /// The fidelity column's metric (`EvalConfig.Fidelity`), fixed for every row of the context.
+      Metric: Fidelity.Metric
+      /// The metric between training and judge checkpoints.
       FidelityFloor: float
       /// SW₂ (F.2) between training and judge checkpoints.
       SlicedWassersteinFloor: float }
@@ -88,7 +97,7 @@ type Row =
       /// The BMA curve at k = 1, 2, 4, ..., min(BmaK, Count) (the thesis plots accuracy against the number of samples averaged).
       BmaCurve: Bma.BmaPoint list
       Diversity: float option
-      /// MMD²_u to the judge checkpoints after re-alignment.
+      /// The context's fidelity metric (`EvalConfig.Fidelity`) to the judge checkpoints after re-alignment.
       Fidelity: float option
       /// The context's floor, repeated in every row for the tables.
       FidelityFloor: float option
@@ -102,11 +111,17 @@ type Row =
       /// Wall time of this row's evaluation.
       Seconds: float }
 
+/// The probe inputs of the predictive fidelity metric (F.5): the first `ProbeRows` validation rows, or training rows
+/// when the task has no validation split.
+let probeOf (config: EvalConfig) (data: Dataset) : Tensor =
+    let rows = if data.Valid.X.shape[0] > 0L then data.Valid.X else data.Train.X
+    rows.narrow(0L, 0L, min rows.shape[0] (int64 config.ProbeRows))
+
 /// Prepares a context. zoo: None, or Some (θ_ref [1, P], training checkpoints [M, P] aligned to θ_ref, judge
 /// (held-out) checkpoints [H, P]), all in the space the evaluated networks will be in.
 let prepare (config: EvalConfig) (layout: Layout) (data: Dataset) (zoo: (Tensor * Tensor * Tensor) option) : Context =
-    Check.arg "config" (config.BmaK >= 1 && config.DiversityMax >= 2 && config.FloorSize >= 2)
-        $"BmaK >= 1, DiversityMax >= 2 and FloorSize >= 2 are needed; got {config.BmaK}, {config.DiversityMax}, {config.FloorSize}."
+    Check.arg "config" (config.BmaK >= 1 && config.DiversityMax >= 2 && config.FloorSize >= 2 && config.ProbeRows >= 1)
+        $"BmaK >= 1, DiversityMax >= 2, FloorSize >= 2 and ProbeRows >= 1 are needed; got {config.BmaK}, {config.DiversityMax}, {config.FloorSize}, {config.ProbeRows}."
     Dataset.checkFits "The networks" layout data
     let reference =
         zoo |> Option.map (fun (reference, training, judge) ->
@@ -118,9 +133,11 @@ let prepare (config: EvalConfig) (layout: Layout) (data: Dataset) (zoo: (Tensor 
             let m = training.shape[0]
             let pick = torch.randperm(m, generator = g).narrow(0L, 0L, min m (int64 config.FloorSize)).``to``(training.device)
             use subset = training.index_select(0L, pick)
-            let bandwidth = Fidelity.medianBandwidth (torch.cat([| subset; judgeAligned |], 0L))
-            { Novelty = novelty; Judge = judgeAligned; Bandwidth = bandwidth
-              FidelityFloor = Fidelity.mmd2 bandwidth subset judgeAligned
+            use pooled = torch.cat([| subset; judgeAligned |], 0L)
+            let bandwidth = Fidelity.medianBandwidth pooled
+            let metric = Fidelity.fit config.Fidelity layout training (probeOf config data) config.Seed config.Projections pooled
+            { Novelty = novelty; Judge = judgeAligned; Bandwidth = bandwidth; Metric = metric
+              FidelityFloor = Fidelity.distance metric subset judgeAligned
               SlicedWassersteinFloor = Fidelity.slicedWasserstein config.Seed config.Projections subset judgeAligned })
     { Config = config; Layout = layout; Data = data; CalibrationRows = Calibration.rowsOf config.Calibration data; Zoo = reference }
 
@@ -151,7 +168,7 @@ let evaluate (ctx: Context) (name: string) (theta: Tensor) : Row =
                 let aligned = Novelty.realign ctx.Config.Alignment ctx.Layout z.Novelty.Reference theta
                 let n = Novelty.nearestDistance z.Novelty.Training aligned
                 let median = n.median().ToDouble()
-                let f = if b >= 2 then Some (Fidelity.mmd2 z.Bandwidth aligned z.Judge) else None
+                let f = if b >= 2 then Some (Fidelity.distance z.Metric aligned z.Judge) else None
                 let sw = Fidelity.slicedWasserstein ctx.Config.Seed ctx.Config.Projections aligned z.Judge
                 Some (median, median / z.Novelty.HeldOutMedian), f, Some sw
         { Name = name

@@ -81,3 +81,140 @@ let slicedWasserstein (seed: int64) (projections: int) (x: Tensor) (y: Tensor) :
         let levels = (torch.arange(q, dtype = torch.float64) + 0.5) / float q
         let at (sorted: Tensor) = sorted.index_select(0L, (levels * float sorted.shape[0]).floor().to_type(torch.int64))
         (at px - at py).square().mean().sqrt().ToDouble())
+
+
+/// Which two-sample distance the fidelity column reports (docs/fidelity-metric.md: the candidates of the issue 12/13
+/// study, each measured between a row's re-aligned networks and the judge checkpoints).
+[<RequireQualifiedAccess>]
+type Kind =
+    /// (F.1) on the re-aligned weights: one RBF kernel at the median-heuristic bandwidth h.
+    | Rbf
+    /// (F.1) with the kernel Σ_c exp(−‖a − b‖² / (2 (c·h)²)), c ∈ {1/4, 1/2, 1, 2, 4}:                           (F.3)
+    /// a sum of characteristic kernels, so MMD² is the sum of the five single-kernel MMD²s.
+    | MultiScaleRbf
+    /// (F.1) in coordinates z-scored by the training checkpoints' per-coordinate mean and standard deviation (h the
+    /// median heuristic in those coordinates): every weight counts alike, not only the large ones.
+    | StandardizedRbf
+    /// The mean over layers l of (F.1) on layer l's weights and bias alone, each at its own median-heuristic h_l.
+    | PerLayerRbf
+    /// (F.2), the sliced 2-Wasserstein distance (no bandwidth).
+    | SlicedWasserstein
+    /// The energy distance (Székely & Rizzo 2013), MMD²_u with the kernel −‖a − b‖ (unbiased within-set terms):   (F.4)
+    ///     E(X, Y) = 2/(mn) Σ ‖x_i − y_j‖ − 1/(m(m−1)) Σ_{i≠j} ‖x_i − x_j‖ − 1/(n(n−1)) Σ_{i≠j} ‖y_i − y_j‖.
+    | Energy
+    /// Function space: (F.1) between the networks' softmax predictive distributions on a fixed probe set of task
+    /// inputs, flattened [N·C]; invariant to neuron order by construction (re-alignment does not change it).       (F.5)
+    | Predictive
+
+[<RequireQualifiedAccess>]
+module Kind =
+    /// Every kind, in the study's order.
+    let all = [ Kind.Rbf; Kind.MultiScaleRbf; Kind.StandardizedRbf; Kind.PerLayerRbf; Kind.SlicedWasserstein; Kind.Energy; Kind.Predictive ]
+
+    /// The name used in cache keys, JSON and the command line.
+    let name (k: Kind) =
+        match k with
+        | Kind.Rbf -> "rbf"
+        | Kind.MultiScaleRbf -> "rbf-multiscale"
+        | Kind.StandardizedRbf -> "rbf-standardized"
+        | Kind.PerLayerRbf -> "rbf-per-layer"
+        | Kind.SlicedWasserstein -> "sliced-wasserstein"
+        | Kind.Energy -> "energy"
+        | Kind.Predictive -> "predictive"
+
+    /// Parses `name`'s output.
+    let parse (s: string) : Kind =
+        match all |> List.tryFind (fun k -> name k = s.Trim().ToLowerInvariant()) with
+        | Some k -> k
+        | None ->
+            let names = all |> List.map name |> String.concat ", "
+            invalidArg "fidelity" $"'{s}' is not a fidelity metric; use one of {names}."
+
+/// The bandwidth multipliers of (F.3).
+let multiScales = [ 0.25; 0.5; 1.0; 2.0; 4.0 ]
+
+/// A fidelity metric fixed once per evaluation context, so that every row (flows, baselines, floor) is measured
+/// with the same features and kernels.
+[<NoEquality; NoComparison>]
+type Metric =
+    { Kind: Kind
+      /// The feature blocks of networks θ [B, P], float64: one block for every kind but `PerLayerRbf` (one per layer).
+      Features: Tensor -> Tensor list
+      /// Per block, the RBF bandwidths whose kernels are summed; empty for the energy kernel −‖a − b‖.
+      Bandwidths: float list list
+      /// Seed and number of directions of (F.2).
+      Seed: int64
+      Projections: int }
+
+/// Fixes a metric of `kind` for a context: standardization statistics from `training` [M, P] (the re-aligned training
+/// checkpoints), the probe inputs [N, d] of `Predictive` (ignored by the other kinds), and every bandwidth by the
+/// median heuristic over `pooled` [n, P] (the floor's training subset with the judge checkpoints). The tensors the
+/// metric holds (mean, standard deviation, probe inputs) are detached from any dispose scope: they live as long as
+/// the metric.
+let fit (kind: Kind) (layout: Layout) (training: Tensor) (probe: Tensor) (seed: int64) (projections: int) (pooled: Tensor) : Metric =
+    Check.arg "pooled" (pooled.shape[0] >= 2L) "A fidelity metric's bandwidth needs at least two pooled networks."
+    use _ = torch.no_grad ()
+    let features : Tensor -> Tensor list =
+        match kind with
+        | Kind.Rbf | Kind.MultiScaleRbf | Kind.SlicedWasserstein | Kind.Energy -> fun theta -> [ theta.to_type(torch.float64) ]
+        | Kind.StandardizedRbf ->
+            let t = training.to_type(torch.float64)
+            let mu = t.mean([| 0L |], keepdim = true).DetachFromDisposeScope()
+            // a coordinate that no checkpoint moves (std 0) is compared on the raw scale rather than divided by 0
+            let sd = t.std(0L, true, true)
+            let sd = torch.where(sd.gt(scalar 0.0), sd, torch.ones_like(sd)).DetachFromDisposeScope()
+            fun theta -> [ (theta.to_type(torch.float64) - mu) / sd ]
+        | Kind.PerLayerRbf ->
+            fun theta ->
+                let b = theta.shape[0]
+                [ for i in 0 .. Layout.depth layout - 1 ->
+                    torch.cat([| (Layout.weightT layout i theta).reshape(b, -1L); Layout.bias layout i theta |], 1L).to_type(torch.float64) ]
+        | Kind.Predictive ->
+            Check.arg "probe" (probe.dim() = 2L && probe.shape[0] >= 1L) "The predictive fidelity metric needs at least one probe input."
+            let x = probe.alias().DetachFromDisposeScope()
+            fun theta ->
+                let p = Predictive.probabilities (Predictive.logits layout x theta)
+                [ p.reshape(p.shape[0], -1L).to_type(torch.float64) ]
+    let bandwidths =
+        Scope.value (fun () ->
+            [ for block in features pooled ->
+                match kind with
+                | Kind.Energy -> []
+                | Kind.MultiScaleRbf -> let h = medianBandwidth block in multiScales |> List.map (fun c -> c * h)
+                | _ -> [ medianBandwidth block ] ])
+    Check.arg "pooled" (bandwidths |> List.forall (List.forall (fun h -> h > 0.0)))
+        "Every pooled network is identical (median distance 0): the fidelity kernel needs distinct networks."
+    { Kind = kind; Features = features; Bandwidths = bandwidths; Seed = seed; Projections = projections }
+
+/// The metric's kernel matrix [m, n] between feature blocks fa (of m networks) and fb (of n): the mean over blocks of
+/// Σ_h exp(−d²/(2h²)) over the block's bandwidths, or −d for the energy kernel (d the Euclidean distance).
+let gram (metric: Metric) (fa: Tensor list) (fb: Tensor list) : Tensor =
+    use _ = torch.no_grad ()
+    Scope.run (fun () ->
+        let blocks =
+            List.map3 (fun (a: Tensor) (b: Tensor) (hs: float list) ->
+                let d2 = squaredDistances a b
+                match hs with
+                | [] -> d2.sqrt().neg()
+                | _ -> hs |> List.map (fun h -> (d2 / (-2.0 * h * h)).exp()) |> List.reduce (+)) fa fb metric.Bandwidths
+        (List.reduce (+) blocks) / float blocks.Length)
+
+/// MMD²_u (F.1) from the three kernel matrices of X [m, m], Y [n, n] and X × Y [m, n] (m, n >= 2).
+let mmd2OfGrams (kxx: Tensor) (kyy: Tensor) (kxy: Tensor) : float =
+    let offDiagonalMean (kk: Tensor) =
+        let s = float kk.shape[0]
+        (kk.sum().ToDouble() - kk.diagonal().sum().ToDouble()) / (s * (s - 1.0))
+    offDiagonalMean kxx + offDiagonalMean kyy - 2.0 * kxy.mean().ToDouble()
+
+/// The metric's distance between networks x [m, P] and y [n, P] (m, n >= 2), already re-aligned by the caller.
+let distance (metric: Metric) (x: Tensor) (y: Tensor) : float =
+    if x.dim() <> 2L || y.dim() <> 2L || x.shape[1] <> y.shape[1] then
+        invalidArg "x" $"Fidelity needs two sets of flat weights of one layout; got %A{x.shape} and %A{y.shape}."
+    Check.arg "x" (x.shape[0] >= 2L && y.shape[0] >= 2L) $"Fidelity needs at least two networks per set; got {x.shape[0]} and {y.shape[0]}."
+    use _ = torch.no_grad ()
+    Scope.value (fun () ->
+        match metric.Kind with
+        | Kind.SlicedWasserstein -> slicedWasserstein metric.Seed metric.Projections x y
+        | _ ->
+            let fx, fy = metric.Features x, metric.Features y
+            mmd2OfGrams (gram metric fx fx) (gram metric fy fy) (gram metric fx fy))
