@@ -12,6 +12,7 @@
 //   WEIGHTFLOW_THREADS=1 dotnet fsi scripts/fidelity-study.fsx mnist=DIR uci=DIR [out=CSV] > LOG
 //   (DIR: the reproduction's --out folder, read only; B and the set count of C1 from FIDELITY_B / FIDELITY_C1)
 #load "_load.fsx"
+open _load
 open System
 open System.IO
 open TorchSharp
@@ -82,7 +83,7 @@ let study (zooName: string) (c: MainJobConfig) =
           for i in 1 .. realSets do yield $"C1 real #{i}", realign (pickFrom rest n), "control"
           yield "C2 permuted, NOT re-aligned", c2, "info"
           yield "held-out row", realign (Baselines.heldOut g n pool), "info"
-          yield "full-covariance Gaussian", realign (Baselines.fullGaussian id g n h.Train), "info" ]
+          yield "full-covariance Gaussian", realign (Baselines.fullGaussianAt 1.0 id g n h.Train), "info" ]
     printfn "sets drawn and re-aligned (%.0f s); mode dropping: %d / %d runs" sw.Elapsed.TotalSeconds fewest (2 * fewest)
     // one set of relabelings for every set and candidate: the first n of a random order of the n + |T| pooled rows
     let poolSize = int64 n + tSet.shape[0]
