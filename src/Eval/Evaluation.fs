@@ -7,8 +7,8 @@
 ///   validation splits (`Calibration`, `EvalConfig.Calibration.Rows`; issue 12's decision);
 /// * BMA: `Bma`, probability averaging (thesis eq. 2.1) of the calibrated predictive distributions at k = min(K, B);
 /// * diversity: `Diversity` (D.1), the mean pairwise JSD of the calibrated test-split predictive distributions;
-/// * fidelity: `Fidelity`, the two-sample distance `EvalConfig.Fidelity` (default (F.1), MMD²_u with one RBF kernel)
-///   between the re-aligned networks and the held-out "judge" checkpoints, with its floor (training vs judge
+/// * fidelity: `Fidelity`, the two-sample distance `EvalConfig.Fidelity` (default (F.5), MMD²_u of the predictive
+///   distributions on fixed probe inputs; docs/fidelity-metric.md) between the networks and the held-out "judge" checkpoints, with its floor (training vs judge
 ///   checkpoints), and the sliced Wasserstein distance (F.2) with its floor;
 /// * novelty: `Novelty` (N.1)-(N.2), against the same judge checkpoints.
 [<RequireQualifiedAccess>]
@@ -41,11 +41,14 @@ type EvalConfig =
       /// Seeds the floor's subset and the directions of (F.2).
       Seed: int64 }
 
-/// Defaults: BMA over 16 networks, diversity over at most 64, a floor subset of 256 training checkpoints.
+/// Defaults: BMA over 16 networks, diversity over at most 64, a floor subset of 256 training checkpoints, fidelity
+/// in predictive space on 256 probe inputs (F.5).
 let defaultConfig =
     { Calibration = Calibration.defaultConfig; Bma = Bma.defaultConfig; BmaK = 16
       Alignment = Rebasin.defaultWeightMatching; DiversityMax = 64; FloorSize = 256; Projections = 256
-      Fidelity = Fidelity.Kind.Rbf; ProbeRows = 256; Seed = 0L }
+      // the predictive kind by docs/fidelity-metric.md's pre-stated criterion: the only candidate that told the
+      // fitted Gaussian (and every other known-wrong generator) from real checkpoints on both zoos
+      Fidelity = Fidelity.Kind.Predictive; ProbeRows = 256; Seed = 0L }
 
 /// What the weight-space columns are measured against.
 [<NoEquality; NoComparison>]
@@ -57,6 +60,9 @@ type ZooReference =
       Bandwidth: float
       /// The fidelity column's metric (`EvalConfig.Fidelity`), fixed for every row of the context.
       Metric: Fidelity.Metric
+      /// The floor's random subset of the re-aligned training checkpoints ([min(M, FloorSize), P]): the kernels'
+      /// bandwidths are fitted on it with the judge, and the floor is measured on it.
+      FloorSubset: Tensor
       /// The metric between training and judge checkpoints.
       FidelityFloor: float
       /// SW₂ (F.2) between training and judge checkpoints.
@@ -132,14 +138,37 @@ let prepare (config: EvalConfig) (layout: Layout) (data: Dataset) (zoo: (Tensor 
             let training = novelty.Training
             let m = training.shape[0]
             let pick = torch.randperm(m, generator = g).narrow(0L, 0L, min m (int64 config.FloorSize)).``to``(training.device)
-            use subset = training.index_select(0L, pick)
+            let subset = training.index_select(0L, pick)
             use pooled = torch.cat([| subset; judgeAligned |], 0L)
             let bandwidth = Fidelity.medianBandwidth pooled
             let metric = Fidelity.fit config.Fidelity layout training (probeOf config data) config.Seed config.Projections pooled
-            { Novelty = novelty; Judge = judgeAligned; Bandwidth = bandwidth; Metric = metric
+            { Novelty = novelty; Judge = judgeAligned; Bandwidth = bandwidth; Metric = metric; FloorSubset = subset
               FidelityFloor = Fidelity.distance metric subset judgeAligned
               SlicedWassersteinFloor = Fidelity.slicedWasserstein config.Seed config.Projections subset judgeAligned })
     { Config = config; Layout = layout; Data = data; CalibrationRows = Calibration.rowsOf config.Calibration data; Zoo = reference }
+
+/// The context with another fidelity metric (its floor and kernels fitted on the same floor subset and judge as
+/// `prepare` would): two fidelity columns of one table from one prepared context (docs/fidelity-metric.md).
+let withFidelity (kind: Fidelity.Kind) (ctx: Context) : Context =
+    let config = { ctx.Config with Fidelity = kind }
+    let zoo =
+        ctx.Zoo |> Option.map (fun z ->
+            use _ = torch.no_grad ()
+            use pooled = torch.cat([| z.FloorSubset; z.Judge |], 0L)
+            let metric = Fidelity.fit kind ctx.Layout z.Novelty.Training (probeOf config ctx.Data) config.Seed config.Projections pooled
+            { z with Metric = metric; FidelityFloor = Fidelity.distance metric z.FloorSubset z.Judge })
+    { ctx with Config = config; Zoo = zoo }
+
+/// The context's fidelity metric between networks theta [B, P] (B >= 2), re-aligned to the zoo's reference, and
+/// the judge checkpoints; None without a zoo or with one network.
+let fidelityOf (ctx: Context) (theta: Tensor) : float option =
+    match ctx.Zoo with
+    | Some z when theta.shape[0] >= 2L ->
+        use _ = torch.no_grad ()
+        Scope.value (fun () ->
+            let aligned = Novelty.realign ctx.Config.Alignment ctx.Layout z.Novelty.Reference theta
+            Some (Fidelity.distance z.Metric aligned z.Judge))
+    | _ -> None
 
 /// A seeded random subset of at most `count` networks (rows of theta [N, P]); all of them when N <= count.
 let subset (seed: int64) (count: int) (theta: Tensor) : Tensor =

@@ -777,7 +777,7 @@ module MainJob =
                 line $"![{Path.GetFileNameWithoutExtension f}]({Path.GetFileName f})"
             line ""
         if not r.Tables.IsEmpty then
-            line $"Columns: test split; CE calibrated = cross-entropy after a per-network temperature fitted on {Calibration.describe c.Evaluation.Calibration}; BMA = probability averaging over k networks; diversity = mean pairwise Jensen-Shannon divergence of the calibrated predictions; MMD² and sliced W = two-sample distances to the judge checkpoints after re-aligning every network to the zoo's reference, with their floor (training vs judge checkpoints); novelty ratio = median distance to the nearest training checkpoint over the held-out checkpoints' (≈1: as new as a new training run, ≈0: copies)."
+            line $"Columns: test split; CE calibrated = cross-entropy after a per-network temperature fitted on {Calibration.describe c.Evaluation.Calibration}; BMA = probability averaging over k networks; diversity = mean pairwise Jensen-Shannon divergence of the calibrated predictions; fidelity = {Fidelity.Kind.describe c.Evaluation.Fidelity}, to the judge checkpoints, and sliced W = the sliced 2-Wasserstein distance of the weights, both after re-aligning every network to the zoo's reference and with their floor (training vs judge checkpoints); novelty ratio = median distance to the nearest training checkpoint over the held-out checkpoints' (≈1: as new as a new training run, ≈0: copies)."
         Report.writeText (reportPath c) (sb.ToString())
         barrierPng :: figures
 

@@ -232,7 +232,7 @@ module Report =
     /// fidelity, novelty).
     let qualityHeader =
         [ "networks"; "n"; "accuracy mean ± std"; "min"; "CE raw"; "CE calibrated"; "BMA k: acc / NLL"; "diversity (JSD)"
-          "MMD² (floor)"; "sliced W (floor)"; "novelty ratio" ]
+          "fidelity (floor)"; "sliced W (floor)"; "novelty ratio" ]
 
     let qualityCells (r: Evaluation.Row) =
         [ r.Name; string r.Count; $"{f4 r.AccuracyMean} ± {f4 r.AccuracyStd}"; f4 r.AccuracyMin; f4 r.CrossEntropy

@@ -502,7 +502,7 @@ module Reproduce =
         let c = r.Job
         let rows = [ for t in job.Tables do for row in t.Flows @ t.Baselines -> t.Space, row ]
         let verdicts = [ for t in job.Tables do for row in t.Flows -> row.Name, verdict t row ] |> Map.ofList
-        let header = [ "row"; "space"; "accuracy mean ± std (min)"; "CE raw"; "CE calibrated"; "diversity"; "novelty ratio"; "MMD² (floor)"; "bar"; "thesis accuracy / loss" ]
+        let header = [ "row"; "space"; "accuracy mean ± std (min)"; "CE raw"; "CE calibrated"; "diversity"; "novelty ratio"; "fidelity (floor)"; "bar"; "thesis accuracy / loss" ]
         let cells (space: string, row: Evaluation.Row) =
             [ row.Name; space; $"{Report.f4 row.AccuracyMean} ± {Report.f4 row.AccuracyStd} ({Report.f4 row.AccuracyMin})"
               Report.f4 row.CrossEntropy; Report.f4 row.CalibratedCrossEntropy

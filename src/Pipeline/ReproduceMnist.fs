@@ -314,7 +314,7 @@ module ReproduceMnist =
         let rows = [ for t in job.Tables do for row in t.Flows @ t.Baselines -> t.Space, row ]
         let header =
             [ "row"; "space"; "accuracy mean ± std (min)"; "CE raw"; "CE calibrated"; "BMA16 accuracy"; "diversity"; "novelty ratio"
-              "MMD² (floor)"; "thesis accuracy / loss / diversity" ]
+              "fidelity (floor)"; "thesis accuracy / loss / diversity" ]
         let cells (space: string, row: Evaluation.Row) =
             [ row.Name; space; $"{Report.f4 row.AccuracyMean} ± {Report.f4 row.AccuracyStd} ({Report.f4 row.AccuracyMin})"
               Report.f4 row.CrossEntropy; Report.f4 row.CalibratedCrossEntropy

@@ -124,9 +124,10 @@ public sealed class QualityRow
     public double BmaNll { get; }
     /// <summary>Mean pairwise Jensen-Shannon divergence of the calibrated predictions; null for one network.</summary>
     public double? Diversity { get; }
-    /// <summary>MMD² to the held-out judge checkpoints after re-alignment; null without a zoo to compare with.</summary>
+    /// <summary>The evaluation's fidelity metric (default: MMD² of the predictive distributions on 256 probe inputs,
+    /// docs/fidelity-metric.md) to the held-out judge checkpoints; null without a zoo to compare with.</summary>
     public double? Fidelity { get; }
-    /// <summary>The MMD² of training checkpoints to the judge checkpoints (the floor a perfect sampler reaches).</summary>
+    /// <summary>The same metric from training checkpoints to the judge checkpoints (the floor a perfect sampler reaches).</summary>
     public double? FidelityFloor { get; }
     /// <summary>Sliced Wasserstein-2 distance to the judge checkpoints; null without a zoo.</summary>
     public double? SlicedWasserstein { get; }

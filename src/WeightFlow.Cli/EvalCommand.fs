@@ -14,7 +14,7 @@ let private opt (fmt: float -> string) (x: float option) = x |> Option.map fmt |
 /// The quality table, transposed (one column per set of networks, one line per metric) so that it fits a terminal.
 let metricNames =
     [ "networks"; "test accuracy (mean ± std)"; "min accuracy"; "CE raw"; "CE calibrated: mean (median)"
-      "temperature (median)"; "BMA k: accuracy / NLL"; "diversity (mean pairwise JSD)"; "fidelity MMD² (floor)"; "sliced Wasserstein (floor)"
+      "temperature (median)"; "BMA k: accuracy / NLL"; "diversity (mean pairwise JSD)"; "fidelity (floor)"; "sliced Wasserstein (floor)"
       "nearest training checkpoint (median)"; "novelty ratio" ]
 
 let cells (r: Evaluation.Row) =

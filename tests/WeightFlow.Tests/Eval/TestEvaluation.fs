@@ -32,6 +32,29 @@ let tests =
             Expect.isNone many.NoveltyRatio "no zoo: no novelty"
         }
 
+        test "the configured fidelity kind is the row's fidelity column, and its floor" {
+            let d = data ()
+            use g = Scope.Rng.create 9L
+            let training = Mlp.init g torch.CPU layout 40 1.0
+            let judge = Mlp.init g torch.CPU layout 20 1.0
+            let theta = Mlp.init g torch.CPU layout 12 1.5
+            let reference = training.narrow(0L, 0L, 1L)
+            let rowOf kind =
+                let config = { Evaluation.defaultConfig with Fidelity = kind; FloorSize = 30 }
+                let ctx = Evaluation.prepare config layout d (Some (reference, training, judge))
+                let z = ctx.Zoo.Value
+                Expect.equal z.Metric.Kind kind "the context's metric is the configured kind"
+                let aligned = Novelty.realign config.Alignment layout z.Novelty.Reference theta
+                let row = Evaluation.evaluate ctx "x" theta
+                // the row and a direct call: one computation, bit for bit up to float64 summation order
+                Expect.floatClose { absolute = 1e-12; relative = 1e-10 } row.Fidelity.Value (Fidelity.distance z.Metric aligned z.Judge) "row = distance"
+                row.Fidelity.Value, row.FidelityFloor.Value
+            let rbf, rbfFloor = rowOf Fidelity.Kind.Rbf
+            let pred, predFloor = rowOf Fidelity.Kind.Predictive
+            Expect.notEqual pred rbf "another kind, another column"
+            Expect.notEqual predFloor rbfFloor "and another floor"
+        }
+
         test "the Gaussian baseline matches the training moments; the projected mean is canonical" {
             use g = Scope.Rng.create 5L
             let training = torch.randn([| 500L; int64 (Layout.paramCount layout) |], generator = g) * 0.3 + 1.0
