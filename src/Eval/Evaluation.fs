@@ -8,8 +8,9 @@
 /// * BMA: `Bma`, probability averaging (thesis eq. 2.1) of the calibrated predictive distributions at k = min(K, B);
 /// * diversity: `Diversity` (D.1), the mean pairwise JSD of the calibrated test-split predictive distributions;
 /// * fidelity: `Fidelity`, the two-sample distance `EvalConfig.Fidelity` (default (F.5), MMD²_u of the predictive
-///   distributions on fixed probe inputs; docs/fidelity-metric.md) between the networks and the held-out "judge" checkpoints, with its floor (training vs judge
-///   checkpoints), and the sliced Wasserstein distance (F.2) with its floor;
+///   distributions on fixed probe inputs; docs/fidelity-metric.md) between the networks and the held-out "judge"
+///   checkpoints, with its floor (training vs judge checkpoints), and the sliced Wasserstein distance (F.2) of the
+///   re-aligned weights with its floor;
 /// * novelty: `Novelty` (N.1)-(N.2), against the same judge checkpoints.
 [<RequireQualifiedAccess>]
 module WeightFlow.Evaluation

@@ -140,7 +140,8 @@ public sealed class NetworkPopulation : IDisposable
         var data = task.Load(splitSeed);
         var config = Evaluation.defaultConfig;
         config = new Evaluation.EvalConfig(calibration: config.Calibration, bma: config.Bma, bmaK: bmaK, alignment: config.Alignment,
-            diversityMax: config.DiversityMax, floorSize: config.FloorSize, projections: config.Projections, seed: config.Seed);
+            diversityMax: config.DiversityMax, floorSize: config.FloorSize, projections: config.Projections,
+            fidelity: config.Fidelity, probeRows: config.ProbeRows, seed: config.Seed);
         return Fs.Guard(() =>
         {
             var ctx = Evaluation.prepare(config, _layout, data, Microsoft.FSharp.Core.FSharpOption<Tuple<Tensor, Tensor, Tensor>>.None);
