@@ -23,7 +23,7 @@ let args =
 let permutations = int (env "FIDELITY_B" "999")
 let realSets = int (env "FIDELITY_C1" "10")
 let alpha = 0.01
-let studySeed = 1234L
+let studySeed = int64 (env "FIDELITY_SEED" "1234")
 torch.set_num_threads (int (env "WEIGHTFLOW_THREADS" "1"))
 let _noGrad = torch.no_grad ()
 let sw = Diagnostics.Stopwatch.StartNew()

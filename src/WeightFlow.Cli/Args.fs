@@ -141,6 +141,7 @@ type RunArgs =
     | Iterations of int
     | Samples of int
     | Temperature of float
+    | Fidelity of string
     | Flow_Threads of int
     | Parallel_Flows of int
     | Seed of int
@@ -153,6 +154,7 @@ type RunArgs =
             | Flow_Threads _ -> "intra-op threads of each flow's training and sampling (default 1: the same flows on every machine; small flows waste CPU on more)."
             | Parallel_Flows _ -> "flows trained at once, each on its own thread (default: the machine's cores, at most 4; the flows do not depend on it)."
             | Samples _ -> "networks sampled from each flow, and drawn for the Gaussian and held-out baselines (default: the job's)."
+            | Fidelity _ -> "the fidelity column's metric: predictive (default: MMD² of the predictive distributions on 256 validation inputs) | rbf (MMD² of the re-aligned weights, the metric before docs/fidelity-metric.md) | rbf-multiscale | rbf-standardized | rbf-per-layer | sliced-wasserstein | energy."
             | Temperature _ -> "sampling temperature tau >= 0 of every flow's prior draw (default: each flow's own, on UCI Euclidean RT 0.8, MLP 0.9, Normalized and Geometric RT 1.1; on a CSV Euclidean RT 0.8, others 1; other tasks 1; see `sample --temperature`); the report adds the fitted Gaussian at each tau <> 1."
             | Task _ -> "uci (default) | mnist | fashion-mnist | csv:PATH (features + integer label in the last column; layout and zoo settings derived from the data)."
             | Preset _ -> "quick (default: the CPU preset, ≤ 15 min on 2 cores for UCI) | full (5x the flow training iterations)."

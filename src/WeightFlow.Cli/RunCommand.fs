@@ -37,6 +37,10 @@ let run (args: ParseResults<RunArgs>) : int =
         match args.TryGetResult RunArgs.Temperature with
         | Some tau -> MainJobConfig.withTemperature tau config
         | None -> config
+    let config =
+        match args.TryGetResult RunArgs.Fidelity with
+        | Some name -> { config with Evaluation = { config.Evaluation with Fidelity = Fidelity.Kind.parse name } }
+        | None -> config
     let zooPath = MainJob.zooPath config
     if File.Exists(zooPath + ".training-state") then Render.note $"resuming from the training state in {zooPath}.training-state"
     use cts = new CancellationTokenSource()
