@@ -197,6 +197,7 @@ let private table (dir: string) : Row list =
       row "networks not matching the likelihood's flow" 2 "4-6-2" [ "loglik"; "--flow"; mlpFlow; "--weights"; zoo46 ]
       // --- impossible options --------------------------------------------------------------------------------------------
       zooWith "zero runs" 2 "Runs must be >= 1" "uci" [ "--runs"; "0" ]
+      row "unknown fidelity metric" 2 "is not a fidelity metric" [ "run"; "--fidelity"; "mmd"; "--out"; out "fidelity-run" ]
       zooWith "negative epochs" 2 "Epochs" "uci" [ "--epochs"; "-1" ]
       zooWith "layout with a zero width" 2 "positive" ("csv:" + blobs4) [ "--layout"; "4-0-2" ]
       sampleFrom "zero count" 2 "--count" f.Flow [ "--count"; "0" ]
