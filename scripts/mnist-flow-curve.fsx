@@ -9,12 +9,14 @@
 // MODEL [rt], COUPLING [symmetry], WIDTH [16], LAYERS [3], BATCH [16], ITER [2000], LR [1e-3], WARMUP [100],
 // PAIRING [sum | product: the RT's edge update with the node-product term, RelationalTransformer.NodePairing],
 // AGGREGATION [mean | sqrt-degree: the RT's attention output times √(neighbourhood size), RelationalTransformer.Aggregation],
+// ROWS [0 | R: the RT's equivariant neuron-row linear term of rank R, RelationalTransformer.SharedLowRank / NeuronRowLinear],
 // TIME [beta(1,2)], PRED [endpoint | velocity | via: x̂1 = x_t + (1 - t) v],
 // PRIOR [origin | fitted | standardized (Euclidean; Prior.fs) | full | standardized-full (the targets' full covariance,
 // Prior.fitFull, RANK [512] principal directions plus the residual diagonal; SKIP=1: standardized-full with the
 // Gaussian-optimal linear skip, LowRankCovariance.LinearSkip)], PRIOR_STD [0.1],
 // PRECOND [the CPU preset's: edm-weighted for the Euclidean RT | plain | input | edm] (s1 in the README was plain),
 // STANDARDIZE [0; 1: the same as PRIOR=standardized done by this script: the Euclidean flow on standardized targets],
+// BASELINES [0; 1: with the Origin prior, also evaluate the diagonal and full-covariance Gaussians at τ 1 before training],
 // EVERY [250], FIRST [none: also evaluate after this many steps, e.g. 50], HOLD [5], SAMPLES [16], STEPS [20], SEED [0],
 // STEPLIST [STEPS: after the last segment, sample at each of these Euler step counts (and each of TAUS)],
 // CKPT [/tmp/mnist-exp/curve.checkpoint] (deleted first unless RESUME=1; RESUME=1 on a finished run only evaluates),
@@ -61,6 +63,11 @@ let config =
                 | m, "mean" -> m
                 | VelocityConfig.Rt c, "sqrt-degree" -> VelocityConfig.Rt { c with Aggregation = RelationalTransformer.SqrtDegree }
                 | _, a -> failwith $"AGGREGATION {a}? (mean | sqrt-degree, RT only)"
+            |> fun m ->
+                match m, int (env "ROWS" "0") with
+                | m, 0 -> m
+                | VelocityConfig.Rt c, r -> VelocityConfig.Rt { c with NeuronRows = RelationalTransformer.SharedLowRank r }
+                | _, r -> failwith $"ROWS {r}? (0 | a rank R ≥ 1, RT only)"
         BatchSize = int (env "BATCH" "16")
         Iterations = int (env "ITER" "2000")
         LearningRate = float (env "LR" "1e-3")
@@ -146,7 +153,10 @@ match (let c0 = cpu () in let p = fitPrior () in printfn "# prior fit: %.1f CPU 
     let byT = LossByTime.evaluate space prior config.Coupling config.BatchSize 5 32 1L inSpace [ zooMean; gaussLinear ]
     printfn "# untrained predictors by t bucket: zoo mean %s; Gaussian-linear %s"
         (byT[0] |> Array.map fg |> String.concat " ") (byT[1] |> Array.map fg |> String.concat " ")
-| None -> ()
+| None ->
+    // BASELINES=1: the prior alone for the Origin prior on standardized targets (STANDARDIZE=1, PRIOR_STD=1: N(μ, s²),
+    // i.e. the fitted diagonal Gaussian) and the full-covariance Gaussian, at τ 1, with the flow's sample count
+    if env "BASELINES" "0" = "1" then gaussians 1.0
 let evalOnly = env "EVALONLY" "0" = "1"
 if evalOnly && env "RESUME" "0" <> "1" then failwith "EVALONLY=1 needs RESUME=1 (a checkpoint to evaluate)"
 let mutable finished = false

@@ -66,6 +66,17 @@ type Aggregation =
     /// result either way. Equivariance is kept: the degree depends only on a node's layer.
     | SqrtDegree
 
+/// An extra term on the output for the fixed-index parts of every hidden neuron's row (NeuronRowLinear).
+type NeuronRows =
+    /// None (the anchors' model).
+    | NoRowTerm
+    /// NeuronRowLinear: per hidden layer, one time-gated rank-`rank` linear map shared by all its neurons, from a
+    /// neuron's incoming weights from the input layer, its bias and its outgoing weights to the output layer (means
+    /// over the other side where that side is a hidden layer) to the same coordinates, added to the output. Why: on the
+    /// standardized MNIST zoo the best such linear map (the "shared" denoiser line) lies far below the per-coordinate
+    /// line where every RT run sat (docs/results/mnist-flows.md, "Why the RT stays on its plateau").
+    | SharedLowRank of rank: int
+
 /// Widths and depth. Node and edge widths are independent.
 type Config =
     { /// Dn: node feature width in the residual stream.
@@ -90,7 +101,9 @@ type Config =
       /// How the edge update combines its two nodes (default Sum, the anchors').
       Pairing: NodePairing
       /// The attention's output scale (default Mean, the anchors').
-      Aggregation: Aggregation }
+      Aggregation: Aggregation
+      /// The equivariant neuron-row linear term on the output (default NoRowTerm, the anchors' model).
+      NeuronRows: NeuronRows }
 
 [<RequireQualifiedAccess>]
 module Config =
@@ -99,13 +112,13 @@ module Config =
     let anchor (dE: int) (layers: int) : Config =
         { NodeWidth = dE + 1; EdgeWidth = dE + 1; AttentionWidth = dE; Heads = 1; NodeHidden = dE; EdgeHidden = dE
           OutputHidden = dE; Layers = layers; InputLayers = 3; Time = Channel; PositionalEmbedding = true
-          Neighbourhood = Dense; Pairing = Sum; Aggregation = Mean }
+          Neighbourhood = Dense; Pairing = Sum; Aggregation = Mean; NeuronRows = NoRowTerm }
 
     /// This project's default at width d: every width d, one head, Fourier time (8 octaves), sparse attention.
     let defaults (d: int) (layers: int) : Config =
         { NodeWidth = d; EdgeWidth = d; AttentionWidth = d; Heads = 1; NodeHidden = d; EdgeHidden = d
           OutputHidden = d; Layers = layers; InputLayers = 3; Time = Fourier 8; PositionalEmbedding = true
-          Neighbourhood = Sparse; Pairing = Sum; Aggregation = Mean }
+          Neighbourhood = Sparse; Pairing = Sum; Aggregation = Mean; NeuronRows = NoRowTerm }
 
     let validate (c: Config) =
         let positive = [ "NodeWidth", c.NodeWidth; "EdgeWidth", c.EdgeWidth; "AttentionWidth", c.AttentionWidth
@@ -114,6 +127,9 @@ module Config =
         for name, v in positive do Check.arg "config" (v >= 1) $"{name} must be at least 1 but is {v}."
         Check.arg "config" (c.AttentionWidth % c.Heads = 0)
             $"AttentionWidth ({c.AttentionWidth}) must be a multiple of Heads ({c.Heads})."
+        match c.NeuronRows with
+        | SharedLowRank r -> Check.arg "config" (r >= 1) $"The neuron-row term's rank must be at least 1 but is {r}; use NoRowTerm to turn it off."
+        | NoRowTerm -> ()
         match c.Time with
         | Channel -> Check.arg "config" (c.NodeWidth >= 2 && c.EdgeWidth >= 2) "With the time channel, NodeWidth and EdgeWidth must be at least 2 (one channel is t)."
         | Fourier k -> Check.arg "config" (k >= 1) $"Fourier time needs at least one frequency; got {k}."
@@ -324,22 +340,28 @@ module Block =
 // The model
 
 [<NoEquality; NoComparison>]
-type Model = { Config: Config; Encoder: Encoder; Blocks: Block list; Heads: Heads }
+type Model =
+    { Config: Config; Encoder: Encoder; Blocks: Block list; Heads: Heads
+      /// NeuronRows = SharedLowRank: the term added to the output.
+      RowTerm: NeuronRowLinear.Term option }
 
 /// Builds a model for networks with the positional structure of `layout` (input width, depth, output width; the
 /// hidden widths are free). Parameters are drawn from `gen` on the CPU and moved to `device`.
 let init (gen: torch.Generator) (device: Device) (c: Config) (layout: Layout) : Model =
     Config.validate c
-    { Config = c
-      Encoder = Encoder.init gen device c.Time c.InputLayers c.PositionalEmbedding (NeuralGraph.positionCount layout) c.NodeWidth c.EdgeWidth
-      Blocks = List.init c.Layers (fun _ -> Block.init gen device c)
-      Heads = Heads.init gen device c.NodeWidth c.EdgeWidth c.OutputHidden }
+    let encoder = Encoder.init gen device c.Time c.InputLayers c.PositionalEmbedding (NeuralGraph.positionCount layout) c.NodeWidth c.EdgeWidth
+    let blocks = List.init c.Layers (fun _ -> Block.init gen device c)
+    let heads = Heads.init gen device c.NodeWidth c.EdgeWidth c.OutputHidden
+    // drawn last, so the rest of a seeded model is the same with the term on or off
+    let rowTerm = match c.NeuronRows with NoRowTerm -> None | SharedLowRank r -> Some (NeuronRowLinear.init gen device r layout)
+    { Config = c; Encoder = encoder; Blocks = blocks; Heads = heads; RowTerm = rowTerm }
 
 /// Every parameter under its stable dotted name (the checkpoint keys), in a fixed order.
 let parameters (m: Model) : Params.Named =
     [ yield! Params.under "encoder" (Encoder.parameters m.Encoder)
       for i, b in List.indexed m.Blocks do yield! Params.under $"blocks.{i}" (Block.parameters b)
-      yield! Params.under "heads" (Heads.parameters m.Heads) ]
+      yield! Params.under "heads" (Heads.parameters m.Heads)
+      match m.RowTerm with Some r -> yield! Params.under "row_term" (NeuronRowLinear.parameters r) | None -> () ]
 
 /// The same parameters run over another neighbourhood.
 let withNeighbourhood (n: Neighbourhood) (m: Model) : Model = { m with Config = { m.Config with Neighbourhood = n } }
@@ -368,7 +390,12 @@ let apply (m: Model) (g: NeuralGraph) (t: Tensor) (theta: Tensor) : Tensor =
             flat.index_select(1L, pairs)
     let out = Heads.apply m.Heads g edgeRows n
     n.Dispose(); e.Dispose()
-    out
+    match m.RowTerm with
+    | None -> out
+    | Some r ->
+        use _ = out
+        use rows = NeuronRowLinear.apply r g.Layout t theta
+        out + rows
 
 /// Forward multiply-add FLOPs (2 per multiply-add) of one batch as float32 CPU tensors run it: every Linear plus the
 /// attention's score and value products, with the sparse edge projections counted as the factored form computes them
@@ -399,4 +426,5 @@ let flops (c: Config) (g: NeuralGraph) (batch: int) : float =
         + edgeRows * (projection + (match c.Neighbourhood with Sparse -> 1.0 | Dense -> 2.0) * de * eh + eh * de + 2.0 * de * eh)
         + pairs * (2.0 * h + 2.0 * pairExtra)
     let heads = e * (de * oh + oh * oh + oh) + nonInput * (dn * oh + oh * oh + oh)
-    2.0 * float batch * (encoder + float c.Layers * perLayer + heads)
+    let rowTerm = match c.NeuronRows with NoRowTerm -> 0.0 | SharedLowRank r -> NeuronRowLinear.flops r g.Layout batch
+    2.0 * float batch * (encoder + float c.Layers * perLayer + heads) + rowTerm

@@ -130,6 +130,7 @@ module VelocityModel =
                 // models are unchanged
                 @ (match c.Pairing with RelationalTransformer.Sum -> [] | RelationalTransformer.SumAndProduct -> [ "pairing", "sum+product" ])
                 @ (match c.Aggregation with RelationalTransformer.Mean -> [] | RelationalTransformer.SqrtDegree -> [ "aggregation", "sqrt-degree" ])
+                @ (match c.NeuronRows with RelationalTransformer.NoRowTerm -> [] | RelationalTransformer.SharedLowRank r -> [ "neuron_rows", $"shared-low-rank:{r}" ])
             | VelocityConfig.Pna c ->
                 [ "width", string c.Width; "output_hidden", string c.OutputHidden; "layers", string c.Layers
                   "input_layers", string c.InputLayers; "time", timeText c.Time; "positional", string c.PositionalEmbedding ]
@@ -159,7 +160,13 @@ module VelocityModel =
                         match tryGet "model.aggregation" with
                         | None -> RelationalTransformer.Mean
                         | Some "sqrt-degree" -> RelationalTransformer.SqrtDegree
-                        | Some other -> Check.dataError $"Unknown RT attention aggregation '{other}' in a model file (expected 'sqrt-degree' or no entry); the file was edited or written by another version. Retrain the flow." }
+                        | Some other -> Check.dataError $"Unknown RT attention aggregation '{other}' in a model file (expected 'sqrt-degree' or no entry); the file was edited or written by another version. Retrain the flow."
+                      NeuronRows =
+                        match tryGet "model.neuron_rows" with
+                        | None -> RelationalTransformer.NoRowTerm
+                        | Some s when s.StartsWith "shared-low-rank:" && fst (Int32.TryParse(s.Substring 16)) && Int32.Parse(s.Substring 16) >= 1 ->
+                            RelationalTransformer.SharedLowRank (Int32.Parse(s.Substring 16))
+                        | Some other -> Check.dataError $"Unknown RT neuron-row term '{other}' in a model file (expected 'shared-low-rank:R' with R ≥ 1, or no entry); the file was edited or written by another version. Retrain the flow." }
             | "pna" ->
                 VelocityConfig.Pna
                     { Width = i "width"; OutputHidden = i "output_hidden"; Layers = i "layers"; InputLayers = i "input_layers"

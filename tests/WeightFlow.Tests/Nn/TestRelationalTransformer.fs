@@ -71,7 +71,7 @@ let gradientsFinite (ps: Params.Named) (f: NeuralGraph -> Tensor -> Tensor -> Te
     let total = ps |> List.sumBy (fun (_, p) -> (use a = p.grad.abs().sum() in a.ToDouble()))
     Expect.isGreaterThan total 0.0 "some gradient is non-zero"
 
-let private rtModel seed (c: RT.Config) (l: Layout) =
+let rtModel seed (c: RT.Config) (l: Layout) =
     use gen = Scope.Rng.create seed
     RT.init gen torch.CPU c l
 
