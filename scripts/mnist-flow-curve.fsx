@@ -209,9 +209,11 @@ while not finished do
         let gmu, gsd = Scope.noGrad (fun () -> split.Train.mean([| 0L |], true), split.Train.std(0L, false, true))
         for tau in taus.Split(',') |> Array.map (fun x -> float (x.Trim())) do
             let flowT = { r.Flow with Prior = { r.Flow.Prior with Std = tau * r.Flow.Prior.Std } }
-            let s = Scope.noGrad (fun () -> Sampling.sample { SamplingConfig.defaults samples with Steps = steps; Seed = 1L } ignore torch.CPU flowT)
-            row $"flow@tau={tau}" (toRaw s.Theta)
-            s.Theta.Dispose()
+            // each Euler step count of STEPLIST (default: STEPS alone)
+            for steps in (env "STEPLIST" (string steps)).Split(',') |> Array.map int do
+                let s = Scope.noGrad (fun () -> Sampling.sample { SamplingConfig.defaults samples with Steps = steps; Seed = 1L } ignore torch.CPU flowT)
+                row $"flow@steps={steps},tau={tau}" (toRaw s.Theta)
+                s.Theta.Dispose()
             use gen = Scope.Rng.create 1L
             let g = Scope.noGrad (fun () -> gmu + gsd * torch.randn([| int64 samples; gmu.shape[1] |], generator = gen).mul(Scalar.op_Implicit tau))
             row $"gauss@tau={tau}" g
