@@ -118,6 +118,13 @@ type Row =
       /// Wall time of this row's evaluation.
       Seconds: float }
 
+/// The part of a cache key that names the fidelity metric: empty for `Rbf` (the only metric before the option existed,
+/// so keys cached then stay valid), else ";fidelity=NAME;probe=ROWS". Every cache of rows with a fidelity column
+/// appends it, so numbers of different metrics are never mixed.
+let fidelityKey (config: EvalConfig) : string =
+    if config.Fidelity = Fidelity.Kind.Rbf then ""
+    else $";fidelity={Fidelity.Kind.name config.Fidelity};probe={config.ProbeRows}"
+
 /// The probe inputs of the predictive fidelity metric (F.5): the first `ProbeRows` validation rows, or training rows
 /// when the task has no validation split.
 let probeOf (config: EvalConfig) (data: Dataset) : Tensor =

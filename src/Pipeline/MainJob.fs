@@ -370,7 +370,7 @@ module MainJob =
         + (if c.FullCovarianceBaseline then ";full-covariance" else "")
         // the fidelity metric (docs/fidelity-metric.md): absent means the original `rbf`, so cached numbers of
         // different metrics are never mixed and evaluations cached before the option existed keep their key
-        + (if e.Fidelity <> Fidelity.Kind.Rbf then $";fidelity={Fidelity.Kind.name e.Fidelity};probe={e.ProbeRows}" else "")
+        + Evaluation.fidelityKey e
 
     let private slug (name: string) = name.ToLowerInvariant().Replace(' ', '-')
     let canonicalPath (c: MainJobConfig) = Path.Combine(c.OutDir, $"zoo-{stem c}-canonical.safetensors")

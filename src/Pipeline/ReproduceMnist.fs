@@ -793,6 +793,7 @@ module ReproduceScaling =
             $"prior-only;{MainJob.flowPath c f};heldout={c.HeldOutRuns};" + (TrainingConfig.toMetadata f.Training |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";")
             + $";count={s.Count};" + (Sampling.metadata s |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";")
             + $";eval.seed={e.Seed};bma={e.BmaK};diversity={e.DiversityMax};floor={e.FloorSize};projections={e.Projections};calibration={Calibration.keyName e.Calibration}"
+            + Evaluation.fidelityKey e
         let read () = (MainJob.tablesOfJson (File.ReadAllLines path |> Array.skip 1 |> String.concat "\n")).Head.Flows.Head
         if Report.cached path key then read ()
         else

@@ -55,6 +55,14 @@ let tests =
             Expect.notEqual predFloor rbfFloor "and another floor"
         }
 
+        test "the fidelity metric is part of every evaluation cache key; rbf keeps the keys cached before the option" {
+            let key kind = Evaluation.fidelityKey { Evaluation.defaultConfig with Fidelity = kind }
+            Expect.equal (key Fidelity.Kind.Rbf) "" "rbf: the old keys"
+            let keys = Fidelity.Kind.all |> List.map key
+            Expect.equal (List.distinct keys).Length keys.Length "one key per metric"
+            Expect.notEqual (Evaluation.fidelityKey { Evaluation.defaultConfig with ProbeRows = 64 }) (key Fidelity.Kind.Predictive) "the probe size too"
+        }
+
         test "the Gaussian baseline matches the training moments; the projected mean is canonical" {
             use g = Scope.Rng.create 5L
             let training = torch.randn([| 500L; int64 (Layout.paramCount layout) |], generator = g) * 0.3 + 1.0
