@@ -244,7 +244,7 @@ let baselines (ctx: Context) (project: Tensor -> Tensor) (count: int) (seed: int
       evaluateOwned ctx "held-out" (Baselines.heldOut g count baselinePool) ]
 
 /// A baseline row's name at temperature τ: "NAME (τ X)", τ printed round-trip.
-let private atTemperature (name: string) (temperature: float) =
+let atTemperature (name: string) (temperature: float) =
     name + " (τ " + temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + ")"
 
 /// The fitted Gaussian at sampling temperature τ (`Baselines.gaussianAt`), as an extra row "fitted Gaussian (τ X)"

@@ -78,7 +78,12 @@ type MainJobConfig =
       /// baselines, at τ = 1 and at each flow's τ ≠ 1 (the MNIST reproduction, issue 13: on the aligned MNIST zoo it
       /// beats every flow's BMA16 untrained, so leaving it out would flatter the flows). Off by default: M x P draws
       /// per sample, and on UCI the diagonal Gaussian is already within a few percent of the held-out runs.
-      FullCovarianceBaseline: bool }
+      FullCovarianceBaseline: bool
+      /// Sampling temperatures at which every table's fitted Gaussian is also drawn, beside those of its flows (one row
+      /// "fitted Gaussian (τ X)" each; τ = 1 is always there): `reproduce uci` gives the Gaussian the τ the pre-stated
+      /// rule R-τ chose for it (`TemperatureSelection`, docs/uci/tau-selection.md), so that each flow is also compared
+      /// with the Gaussian at its own τ, both tuned by the same rule. Empty by default.
+      GaussianTemperatures: float list }
 
 /// The stages of the main job, in order.
 type MainJobStage =
@@ -179,12 +184,14 @@ module MainJobConfig =
         { c with Sampling = { c.Sampling with Count = n }; Evaluation = { c.Evaluation with DiversityMax = max 2 n } }
 
     /// Every flow sampled at τ (`--temperature`, the facade's `SamplingTemperature`): the job's temperature set and
-    /// every flow's own (`FlowRun.SamplingTemperature`) cleared, so that τ reaches every flow.
+    /// every flow's own (`FlowRun.SamplingTemperature`) cleared, so that τ reaches every flow; the Gaussian's own
+    /// temperatures (`GaussianTemperatures`, chosen with the flows') cleared too (the Gaussian at τ is the row beside).
     let withTemperature (tau: float) (c: MainJobConfig) : MainJobConfig =
         Prior.checkTemperature tau
         { c with
             Sampling = { c.Sampling with Temperature = tau }
             Flows = c.Flows |> List.map (fun f -> { f with SamplingTemperature = None })
+            GaussianTemperatures = []
             // a CSV task's derived Euclidean-RT τ (FlowDerivation rule 4) no longer applies; the report must not state it
             Derivation = c.Derivation |> Option.map (fun d -> { d with EuclideanTemperature = None }) }
 
@@ -212,8 +219,9 @@ module MainJobConfig =
     /// (seconds per flow on one thread) and little evaluation.
     let samples = 256
 
-    /// The sampling temperature τ of the UCI main job (`Sampling.Temperature`: the Euclidean RT's, and every flow's in
-    /// `reproduce uci`; the main job's MLP and canonical RT flows have their own, `uciFlow`; a CSV task's Euclidean RT
+    /// The sampling temperature τ of the UCI main job (`Sampling.Temperature`: the Euclidean RT's, and in `reproduce uci`
+    /// the job's τ of the Fig. 7.3 sweep, its rows having their own chosen by the pre-stated rule R-τ,
+    /// `Reproduce.uciSelectedTemperature`; the main job's MLP and canonical RT flows have their own, `uciFlow`; a CSV task's Euclidean RT
     /// samples at this τ too (`FlowDerivation` rule 4); other flows and tasks sample at τ = 1, the prior as trained,
     /// since nothing else was measured). Measured on the UCI main job, seed 0, 256 samples, one
     /// thread (README "The main job", calibrated CE against the τ = 1 fitted Gaussian's 0.0496 raw / 0.0494 canonical,
@@ -284,7 +292,7 @@ module MainJobConfig =
           Sampling = { SamplingConfig.defaults samples with Seed = seed; Temperature = (match task with Task.Uci -> uciTemperature | _ -> 1.0) }
           Evaluation = { Evaluation.defaultConfig with Seed = seed; DiversityMax = samples }
           FlowThreads = Some 1; ParallelFlows = defaultParallelFlows
-          Preset = presetName preset; Derivation = None; FullCovarianceBaseline = false }
+          Preset = presetName preset; Derivation = None; FullCovarianceBaseline = false; GaussianTemperatures = [] }
 
     /// The thesis' UCI main job: the appendix A zoo with `seed`, weight matching, 250 pairs, 3 points, the quick flows.
     let uci (seed: int64) (outDir: string) : MainJobConfig = ofZoo Task.Uci ZooConfig.uci Quick seed outDir
@@ -337,6 +345,9 @@ module MainJobConfig =
                         $"The {f.Name} flow's sampling temperature must be a finite number >= 0 (1 = the prior as trained, 0 = its centre), or None for the job's; got {tau}.")
             c.FlowThreads |> Option.iter (fun n -> Check.arg "FlowThreads" (n >= 1) $"FlowThreads must be at least 1 (or None: the process's); got {n}.")
             Check.arg "ParallelFlows" (c.ParallelFlows >= 1) $"ParallelFlows must be at least 1; got {c.ParallelFlows}."
+            for tau in c.GaussianTemperatures do
+                Check.arg "GaussianTemperatures" (Double.IsFinite tau && tau >= 0.0)
+                    $"The fitted Gaussian's extra sampling temperatures must be finite numbers >= 0; got {tau}."
 
 [<RequireQualifiedAccess>]
 module MainJob =
@@ -371,6 +382,7 @@ module MainJob =
         // the fidelity metric (docs/fidelity-metric.md): absent means the original `rbf`, so cached numbers of
         // different metrics are never mixed and evaluations cached before the option existed keep their key
         + Evaluation.fidelityKey e
+        + (if c.GaussianTemperatures.IsEmpty then "" else ";gaussian-tau=" + (c.GaussianTemperatures |> List.map (fun t -> t.ToString("R", CultureInfo.InvariantCulture)) |> String.concat ","))
 
     let private slug (name: string) = name.ToLowerInvariant().Replace(' ', '-')
     let canonicalPath (c: MainJobConfig) = Path.Combine(c.OutDir, $"zoo-{stem c}-canonical.safetensors")
@@ -666,9 +678,11 @@ module MainJob =
                   "canonical", canonical, Canonical.canonicalize Canonical.defaultConfig aligned.Layout,
                   samples |> List.filter (fun (f, _) -> f.Training.Flow <> Euclidean) ]
                 |> List.filter (fun (_, _, _, xs) -> not xs.IsEmpty)
-            // the temperatures other than 1 of a space's flows, in the flows' order: one tempered Gaussian row each
+            // the temperatures other than 1 of a space's flows, in the flows' order, then the Gaussian's own
+            // (`GaussianTemperatures`): one tempered Gaussian row each
             let temperatures (flows: (FlowRun * Tensor) list) =
-                flows |> List.map (fun (f, _) -> (MainJobConfig.samplingOf c f).Temperature) |> List.filter (fun t -> t <> 1.0) |> List.distinct
+                (flows |> List.map (fun (f, _) -> (MainJobConfig.samplingOf c f).Temperature)) @ c.GaussianTemperatures
+                |> List.filter (fun t -> t <> 1.0) |> List.distinct
             let gaussians = if c.FullCovarianceBaseline then 2 else 1
             let total = spaces |> List.sumBy (fun (_, _, _, xs) -> xs.Length + 3 + gaussians * (1 + (temperatures xs).Length))
             let mutable done' = 0

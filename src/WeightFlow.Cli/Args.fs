@@ -346,7 +346,7 @@ type ReproduceArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Temperature _ -> "uci only: sampling temperature tau >= 0 of every row (default: the preset's, the main job's UCI tau); the bars stay against the tau = 1 fitted Gaussian."
+            | Temperature _ -> "uci only: sampling temperature tau >= 0 of every row (default: each row's own, chosen by the pre-stated rule R-tau, docs/uci/tau-selection.md); the bars stay against the tau = 1 fitted Gaussian."
             | Parallel_Flows _ -> "uci only: flows trained at once, each on one thread (default: the machine's cores, at most 4; the flows do not depend on it). 1 makes each row's recorded training CPU seconds its own."
             | Rows _ -> "uci only: the rows to train and report, comma-separated ids (euclidean, euclidean-aligned, euclidean-aligned-ot, ..., euclidean-mlp-aligned; default all): evaluates the rows a stopped run finished."
             | Name _ -> "gaussians (thesis §7.1, Fig. 7.1) | uci (Table 7.1, Figs. 7.2-7.3) | mnist (Table 7.2, Figs. 7.4-7.5) | fashion-transfer (Table 7.3, Fig. 7.6) | wider (Table 7.4) | scaling (Fig. 7.7: flow widths); fashion-transfer and wider use the MNIST flows in --out (default results/reproduce-mnist), training them if absent."

@@ -171,7 +171,17 @@ let tests =
                     [ [ "zoo mean"; "fitted Gaussian"; "held-out"; "fitted Gaussian (τ 0.5)" ]; [ "zoo mean"; "fitted Gaussian"; "held-out" ] ]
                     "the tempered Gaussian only where a flow is tempered"
                 Expect.stringContains (File.ReadAllText mixed.ReportPath) "prior temperature τ per flow (Euclidean 0.5, Normalized 1," "the report states each τ"
+                // the Gaussian's own temperatures (`GaussianTemperatures`, `reproduce uci`'s rule-chosen τ) add its rows
+                // in every table, after the flows' τs, without resampling any flow
+                let gaussians = MainJob.run { own with GaussianTemperatures = [ 0.7; 0.5 ] } ignore CancellationToken.None
+                for n in names do Expect.contains gaussians.Reused (SampleFlow n) $"{n}: samples reused"
+                Expect.equal (gaussians.Tables |> List.map (fun t -> t.Baselines |> List.map (fun r -> r.Name)))
+                    [ [ "zoo mean"; "fitted Gaussian"; "held-out"; "fitted Gaussian (τ 0.5)"; "fitted Gaussian (τ 0.7)" ]
+                      [ "zoo mean"; "fitted Gaussian"; "held-out"; "fitted Gaussian (τ 0.7)"; "fitted Gaussian (τ 0.5)" ] ]
+                    "the Gaussian at its own τs in both tables, each τ once"
+                Expect.throws (fun () -> MainJobConfig.validate { own with GaussianTemperatures = [ -0.1 ] }) "a negative Gaussian temperature refused"
                 // withTemperature (`run --temperature`) sets every flow's τ, the flows' own cleared
+                Expect.isEmpty (MainJobConfig.withTemperature 0.7 { own with GaussianTemperatures = [ 0.6 ] }).GaussianTemperatures "the Gaussian's own τs cleared"
                 let all = MainJobConfig.withTemperature 0.7 own
                 Expect.equal [ for f in all.Flows -> (MainJobConfig.samplingOf all f).Temperature ] [ 0.7; 0.7; 0.7; 0.7 ] "τ reaches every flow"
                 let bad = { c with Flows = c.Flows |> List.map (fun f -> { f with SamplingTemperature = Some -1.0 }) }

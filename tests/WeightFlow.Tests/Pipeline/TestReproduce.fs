@@ -128,13 +128,16 @@ let tests =
                 else Expect.equal f.Training.Iterations 3000 $"{f.Name}: 3,000 iterations"
                 Expect.equal f.Training.BatchSize 32 $"{f.Name}: the thesis' batch"
             Expect.equal (r.Departures |> List.map (fun d -> d.Setting))
-                [ "sampling temperature τ (every row)"; "prior of the Normalized and Geometric RT rows"; "iterations of the Normalized and Geometric RT rows (full preset)" ]
+                [ "sampling temperature τ (per row, rule R-τ)"; "prior of the Normalized and Geometric RT rows"; "iterations of the Normalized and Geometric RT rows (full preset)" ]
                 "the three departures stated"
             Expect.equal ((Reproduce.uciConfig Quick 0L "unused").Departures |> List.map (fun d -> d.Setting))
-                [ "sampling temperature τ (every row)"; "prior of the Normalized and Geometric RT rows" ] "quick: the two method departures (its 100 iterations are a smoke run's)"
+                [ "sampling temperature τ (per row, rule R-τ)"; "prior of the Normalized and Geometric RT rows" ] "quick: the two method departures (its 100 iterations are a smoke run's)"
             Expect.equal (Reproduce.withParallelFlows 1 r).Job.ParallelFlows 1 "one flow at a time"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withParallelFlows 0 r |> ignore) "at least one"
-            Expect.equal (Reproduce.withTemperature 1.0 r).Job.Sampling.Temperature 1.0 "--temperature reaches every row"
+            let one = Reproduce.withTemperature 1.0 r
+            Expect.equal [ for f in one.Job.Flows -> (MainJobConfig.samplingOf one.Job f).Temperature ] (List.replicate 13 1.0) "--temperature reaches every row"
+            Expect.isEmpty one.Job.GaussianTemperatures "and clears the Gaussian's own τ"
+            Expect.isNone one.GaussianTemperature "no own-τ comparison"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withTemperature -0.5 r |> ignore) "a negative temperature"
         }
 
@@ -155,7 +158,9 @@ let tests =
                     "step counts in increasing order, each flow with and without guidance"
                 for f in first.Files do Expect.isTrue (File.Exists f) f
                 let md = File.ReadAllText(Path.Combine(dir, "table-7.1.md"))
-                Expect.stringContains md "| bar |" "the bar column"
+                Expect.stringContains md "| τ | accuracy" "each row's τ"
+                Expect.stringContains md "| bar (vs τ = 1 Gaussian) | vs Gaussian at its τ 0.7 |" "the bar against the τ = 1 Gaussian, and against the Gaussian at its own τ"
+                Expect.stringContains md "Against the fitted Gaussian at the τ the same rule chose for it (0.7):" "the done-when line counts both"
                 Expect.stringContains md "## Where the preset departs from the thesis' method" "the departures table"
                 Expect.stringContains md "of the 2 rows run met it" "the done-when line counts the rows run"
                 Expect.stringContains md "not run: Euclidean, Euclidean (aligned + OT), Normalized," "and names the thesis rows not run"
@@ -182,6 +187,28 @@ let tests =
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }
 
+        test "uci: every row samples at the τ the pre-stated rule chose for it, the fitted Gaussian also at its own; both in the grid, both in the report's departures" {
+            let rule = TemperatureSelection.preStated
+            for preset in [ Quick; Full ] do
+                let r = Reproduce.uciConfig preset 0L "unused"
+                for f in r.Job.Flows do
+                    let selected = Reproduce.uciSelectedTemperature f.Training.Flow (VelocityConfig.kind f.Training.Model) f.Training.Coupling f.Source
+                    let tau = TemperatureSelection.temperature selected.Choice
+                    Expect.equal f.SamplingTemperature (Some tau) $"{f.Name}: its own τ"
+                    Expect.contains rule.Grid tau $"{f.Name}: τ {tau} from the grid"
+                    Expect.isTrue (selected.DiversityRatio > 0.0 && System.Double.IsFinite selected.ValidationCrossEntropy) $"{f.Name}: what the rule saw is recorded"
+                    let aboveFloor = match selected.Choice with TemperatureSelection.BestAboveFloor _ -> true | TemperatureSelection.NoneAboveFloor _ -> false
+                    Expect.equal aboveFloor (selected.DiversityRatio >= rule.DiversityFloor) $"{f.Name}: the choice's kind agrees with its diversity"
+                    Expect.stringContains r.Departures.Head.Ours $"{f.Name} {Report.inv tau} (" $"{f.Name}: its τ in the departures table"
+                let g = TemperatureSelection.temperature Reproduce.uciGaussianSelected.Choice
+                Expect.contains rule.Grid g "the Gaussian's τ from the grid"
+                Expect.equal r.GaussianTemperature (Some g) "the Gaussian's own τ"
+                Expect.equal r.Job.GaussianTemperatures [ g ] "drawn beside the τ = 1 Gaussian"
+                // the steps sweep keeps the job's τ (measured before the rule)
+                Expect.equal r.Job.Sampling.Temperature MainJobConfig.uciTemperature "the job's τ"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.uciSelectedTemperature Euclidean VelocityKind.Mlp MinibatchOt AlignedZoo |> ignore) "a row no rule chose for"
+        }
+
         test "uci: the bar of a row is accuracy >= 0.98 and calibrated CE below the fitted Gaussian's of its table" {
             let row name acc ce : Evaluation.Row =
                 { Name = name; Count = 4; AccuracyMean = acc; AccuracyMin = acc; AccuracyStd = 0.0; CrossEntropy = ce
@@ -195,6 +222,15 @@ let tests =
             // 0.055 / 0.05 - 1 = +10.0%
             Expect.stringContains (Reproduce.verdict t (row "c" 0.99 0.055)) "(+10.0%)" "CE above, by how much"
             Expect.stringContains (Reproduce.verdict t (row "d" 0.99 0.05)) "missed" "a tie is not below"
+            // against the Gaussian at its own τ: the row of that name
+            let tempered = { t with Baselines = t.Baselines @ [ row (Reproduce.gaussianRow 0.7) 0.98 0.04 ] }
+            Expect.equal (Reproduce.gaussianRow 0.7) "fitted Gaussian (τ 0.7)" "MainJob's name of the tempered row"
+            Expect.equal (Reproduce.gaussianRow 1.0) "fitted Gaussian" "τ = 1 is the plain row"
+            Expect.equal (Reproduce.verdictAgainst (Reproduce.gaussianRow 0.7) tempered (row "e" 0.99 0.039)) "met" "below the tempered Gaussian"
+            // 0.045 / 0.04 - 1 = +12.5%
+            Expect.stringContains (Reproduce.verdictAgainst (Reproduce.gaussianRow 0.7) tempered (row "f" 0.99 0.045)) "(+12.5%)" "above it, by how much"
+            Expect.equal (Reproduce.verdict tempered (row "f" 0.99 0.045)) "met" "while below the τ = 1 one"
+            Expect.stringContains (Reproduce.verdictAgainst (Reproduce.gaussianRow 0.9) tempered (row "g" 0.99 0.01)) "no 'fitted Gaussian (τ 0.9)' row" "a missing baseline is said"
         }
     ]
 
