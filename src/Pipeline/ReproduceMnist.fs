@@ -860,7 +860,7 @@ module ReproduceScaling =
         let thesisX = Math.Log10 ThesisParameters
         let accPng = Path.Combine(c.OutDir, "fig-7.7-accuracy.png")
         let cePng = Path.Combine(c.OutDir, "fig-7.7-ce.png")
-        let what = $"Geometric RT (symmetry-aware), {points.Head.Iterations} its, MNIST"
+        let what = $"MNIST, Geometric RT, {points.Head.Iterations} its"
         Figures.linesLog10 accPng $"Fig. 7.7a: sample accuracy by flow size ({what})" "flow parameters (RT d 8 / 16 / 32 x 3 layers; thesis: x 5 layers)" "mean test accuracy of 32 samples"
             [ series "Geometric RT flow" (fun p -> p.AccuracyMean) ]
             [ for name, acc, _ in thesisPoints -> $"thesis Table 7.2 {name}, d 32 x 5: {Report.f3 acc}", thesisX, acc ]
