@@ -877,7 +877,8 @@ module ReproduceScaling =
               Report.f4 row.CrossEntropy; Report.f4 row.CalibratedCrossEntropy
               Report.opt (fun d -> d.ToString("F5", CultureInfo.InvariantCulture)) row.Diversity
               Report.opt Report.f3 row.NoveltyRatio; fidelity row ]
-        let qualityHeader = [ "accuracy mean ± std (min)"; "BMA accuracy"; "CE raw"; "CE calibrated"; "diversity"; "novelty ratio"; "MMD² (floor)" ]
+        let fidelityName = if c.Evaluation.Fidelity = Fidelity.Kind.Rbf then "MMD² (floor)" else $"fidelity: {Fidelity.Kind.name c.Evaluation.Fidelity} (floor)"
+        let qualityHeader = [ "accuracy mean ± std (min)"; "BMA accuracy"; "CE raw"; "CE calibrated"; "diversity"; "novelty ratio"; fidelityName ]
         let seconds (x: float) = if Double.IsFinite x then $"%.0f{x}" else "–"
         let signed (x: float) = x.ToString("+0.0000;−0.0000;0.0000", CultureInfo.InvariantCulture)
         let t = c.Flows.Head.Training
