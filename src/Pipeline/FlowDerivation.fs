@@ -43,8 +43,8 @@
 ///    while every other flow met every bar on iris, wine and penguins. Re-sampled after the fact at the UCI value
 ///    0.8 (same training) it met every bar on all three (iris 0.1280, wine 0.0521, penguins 0.3069; novelty
 ///    0.57-0.62, down from 0.89-0.92). So the rule takes the UCI value as it is, not a value fitted to those CSVs.
-///    The other flows keep τ = 1 rather than UCI's own per-flow values (`uciMlpTemperature` 0.9,
-///    `uciCanonicalTemperature` 1.1): those are compromises between CE and diversity at two UCI seeds, whereas on
+///    The other flows keep τ = 1 rather than UCI's own per-flow values (`uciMlpTemperature`, `uciNormalizedTemperature`,
+///    `uciGeometricTemperature`; then 0.9 / 1.1 / 1.1): those were compromises between CE and diversity at two UCI seeds, whereas on
 ///    the CSVs these flows already met every bar at τ = 1, so nothing argues for moving them.
 ///    The cost: novelty falls to ~0.6, near the bar of 0.5.
 /// The UCI task takes none of this (its flows are the presets plus `MainJobConfig.uciFlow`).

@@ -155,7 +155,7 @@ type RunArgs =
             | Parallel_Flows _ -> "flows trained at once, each on its own thread (default: the machine's cores, at most 4; the flows do not depend on it)."
             | Samples _ -> "networks sampled from each flow, and drawn for the Gaussian and held-out baselines (default: the job's)."
             | Fidelity _ -> "the fidelity column's metric: predictive (default: MMD² of the predictive distributions on 256 validation inputs) | rbf (MMD² of the re-aligned weights, the metric before docs/fidelity-metric.md) | rbf-multiscale | rbf-standardized | rbf-per-layer | sliced-wasserstein | energy."
-            | Temperature _ -> "sampling temperature tau >= 0 of every flow's prior draw (default: each flow's own, on UCI Euclidean RT 0.8, MLP 0.9, Normalized and Geometric RT 1.1; on a CSV Euclidean RT 0.8, others 1; other tasks 1; see `sample --temperature`); the report adds the fitted Gaussian at each tau <> 1."
+            | Temperature _ -> "sampling temperature tau >= 0 of every flow's prior draw (default: each flow's own, on UCI Euclidean RT 0.8, MLP 0.8, Normalized RT 0.9, Geometric RT 1.2 (rule R-tau, docs/uci/tau-selection.md); on a CSV Euclidean RT 0.8, others 1; other tasks 1; see `sample --temperature`); the report adds the fitted Gaussian at each tau <> 1."
             | Task _ -> "uci (default) | mnist | fashion-mnist | csv:PATH (features + integer label in the last column; layout and zoo settings derived from the data)."
             | Preset _ -> "quick (default: the CPU preset, ≤ 15 min on 2 cores for UCI) | full (5x the flow training iterations)."
             | Seed _ -> "random seed (default 0)."

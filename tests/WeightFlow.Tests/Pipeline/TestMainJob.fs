@@ -45,8 +45,14 @@ let tests =
                 match f.Training.Flow, VelocityConfig.kind f.Training.Model with
                 | Euclidean, VelocityKind.Mlp -> MainJobConfig.uciMlpTemperature
                 | Euclidean, _ -> MainJobConfig.uciTemperature
-                | _ -> MainJobConfig.uciCanonicalTemperature
+                | Normalized, _ -> MainJobConfig.uciNormalizedTemperature
+                | Geometric, _ -> MainJobConfig.uciGeometricTemperature
             for f in d.Flows do Expect.equal (MainJobConfig.samplingOf d f).Temperature (expected f) $"{f.Name}: its UCI temperature"
+            // the values the pre-stated rule R-τ chose at zoo seeds 1-2 (docs/uci/tau-selection-results.md), every one
+            // from its grid
+            Expect.equal [ for f in d.Flows -> f.Name, (MainJobConfig.samplingOf d f).Temperature ]
+                [ "Euclidean", 0.8; "Normalized", 0.9; "Geometric", 1.2; "Euclidean MLP", 0.8 ] "the rule's τ per flow"
+            for f in d.Flows do Expect.contains TemperatureSelection.preStated.Grid (MainJobConfig.samplingOf d f).Temperature $"{f.Name}: τ from the grid"
             let other = MainJobConfig.ofZoo Task.Mnist ZooConfig.uci Quick 0L "unused"
             for f in other.Flows do Expect.equal (MainJobConfig.samplingOf other f).Temperature 1.0 $"{f.Name}: τ 1 off UCI"
             Expect.throws (fun () -> MainJobConfig.withIterations 0 c |> ignore) "zero iterations refused"
