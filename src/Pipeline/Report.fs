@@ -18,19 +18,31 @@ module Figures =
     /// The i-th colour of the figures' palette.
     let color (i: int) = palette[i % palette.Length]
 
-    /// Writes a plot as a PNG, atomically (a reader never sees a half-written file).
-    let save (path: string) (plot: Plot) =
+    /// Writes a plot as a PNG `width` pixels wide, atomically (a reader never sees a half-written file).
+    let private saveAt (width: int) (path: string) (plot: Plot) =
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
         let tmp = $"{path}.{Environment.ProcessId}.tmp.png"
-        plot.SavePng(tmp, 900, 560) |> ignore
+        plot.SavePng(tmp, width, 560) |> ignore
         Storage.commit tmp path
 
-    let private finish (path: string) (title: string) (xlabel: string) (ylabel: string) (legend: Alignment) (plot: Plot) =
+    /// Writes a plot as a PNG, atomically (a reader never sees a half-written file).
+    let save (path: string) (plot: Plot) = saveAt 900 path plot
+
+    let private label (title: string) (xlabel: string) (ylabel: string) (plot: Plot) =
         plot.Title title
         plot.XLabel xlabel
         plot.YLabel ylabel
+
+    let private finish (path: string) (title: string) (xlabel: string) (ylabel: string) (legend: Alignment) (plot: Plot) =
+        label title xlabel ylabel plot
         plot.ShowLegend(legend) |> ignore
         save path plot
+
+    /// `finish` with the legend beside the data, on a wider canvas (many series and reference lines).
+    let private finishLegendRight (path: string) (title: string) (xlabel: string) (ylabel: string) (plot: Plot) =
+        label title xlabel ylabel plot
+        plot.ShowLegend(Edge.Right) |> ignore
+        saveAt 1200 path plot
 
     /// Overlaid histograms of several series with shared bins, and dashed vertical reference lines (`marks`, e.g.
     /// the thesis' values; the bins span them too).
@@ -119,14 +131,7 @@ module Figures =
             series |> List.collect (fun (_, xs, _) -> List.ofArray xs) |> List.distinct |> List.sort
             |> List.map (fun x -> Tick(x, string (int (Math.Round(2.0 ** x))))) |> Array.ofList
         if ticks.Length > 0 then plot.Axes.Bottom.TickGenerator <- TickGenerators.NumericManual(ticks)
-        plot.Title title
-        plot.XLabel xlabel
-        plot.YLabel ylabel
-        plot.ShowLegend(Edge.Right) |> ignore
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
-        let tmp = $"{path}.{Environment.ProcessId}.tmp.png"
-        plot.SavePng(tmp, 1200, 560) |> ignore
-        Storage.commit tmp path
+        finishLegendRight path title xlabel ylabel plot
 
     /// Lines y(x) per named series against a count on a log10 axis (`series` and `points` x values are log10 of the
     /// counts; the ticks read as the counts, e.g. flow parameters in Fig. 7.7); `points` are named markers without a
@@ -167,14 +172,7 @@ module Figures =
             // the y range from the data (the reference lines included) first, then x: the ticks' span plus a margin
             plot.Axes.AutoScale()
             plot.Axes.SetLimitsX(lo - pad, hi + pad)
-        plot.Title title
-        plot.XLabel xlabel
-        plot.YLabel ylabel
-        plot.ShowLegend(Edge.Right) |> ignore
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
-        let tmp = $"{path}.{Environment.ProcessId}.tmp.png"
-        plot.SavePng(tmp, 1200, 560) |> ignore
-        Storage.commit tmp path
+        finishLegendRight path title xlabel ylabel plot
 
     /// One bar per named value, with dashed reference lines.
     let bars (path: string) (title: string) (ylabel: string) (values: (string * float) list) (references: (string * float) list) =
