@@ -556,9 +556,11 @@ module ReproduceTransfer =
                 report label k total
                 yield evaluateRow layout task f.Name setting theta ]
 
-    /// Adam from initial networks theta0 [R, P] on a task (batched: one model over the R runs), the test accuracy and
-    /// cross-entropy averaged over runs every `AdamEvery` iterations (iteration 0 = the initialisation).
-    let adamCurve (c: TransferConfig) (layout: Layout) (data: Dataset) (name: string) (theta0: Tensor) : AdamCurve =
+    /// Adam from initial networks theta0 [R, P] on a task (batched: one model over the R runs, one minibatch stream,
+    /// drawn with replacement), the test accuracy and cross-entropy averaged over runs every `AdamEvery` iterations
+    /// (iteration 0 = the initialisation); `probe k theta` sees the R networks at each evaluated iteration k (the
+    /// diagnosis of docs/mnist/fashion-transfer.md measures them there; it must not keep or modify theta).
+    let adamTrajectory (c: TransferConfig) (layout: Layout) (data: Dataset) (name: string) (probe: int -> Tensor -> unit) (theta0: Tensor) : AdamCurve =
         let p = Params.ofTensor (theta0.detach().clone())
         let opt = Optim.create (Optim.adam c.AdamLearningRate) [ "theta", p ]
         use gen = Scope.Rng.create (Scope.Rng.derive c.Mnist.Job.Seed 13L)
@@ -568,6 +570,7 @@ module ReproduceTransfer =
             Scope.noGrad (fun () -> Scope.value (fun () ->
                 let acc = (Mlp.accuracy layout p data.Test.X data.Test.Y).to_type(torch.float64).mean().ToDouble()
                 let ce = (Mlp.crossEntropy layout p data.Test.X data.Test.Y).to_type(torch.float64).mean().ToDouble()
+                probe k p
                 points.Add((k, acc, ce))))
         measure 0
         for k in 1 .. c.AdamIterations do
@@ -580,6 +583,10 @@ module ReproduceTransfer =
         p.Dispose()
         { Init = name; Iterations = [| for k, _, _ in points -> k |]; AccuracyMean = [| for _, a, _ in points -> a |]
           LossMean = [| for _, _, l in points -> l |] }
+
+    /// Fig. 7.6's curve: `adamTrajectory` without a probe.
+    let adamCurve (c: TransferConfig) (layout: Layout) (data: Dataset) (name: string) (theta0: Tensor) : AdamCurve =
+        adamTrajectory c layout data name (fun _ _ -> ()) theta0
 
     let private flowsOf (c: TransferConfig) (rtOnly: bool) =
         c.Mnist.Job.Flows |> List.filter (fun f -> not rtOnly || VelocityConfig.kind f.Training.Model <> VelocityKind.Mlp)
