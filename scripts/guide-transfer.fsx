@@ -10,7 +10,8 @@
 // flow with the default prior N(0, 0.1² I) on 784-10-10, meaningful only with prior-only], TASK [fashion-mnist],
 // LAYOUT [the flow's: e.g. 784-32-10 for Table 7.4], COUNT [16], STEPS [512], SEED [11],
 // RUNS [none:0,conditional:0.1,anchor:0.1,prior-only:0.1: comma-separated RULE:LAMBDA[:state|prediction]; RULE one of
-// conditional | anchor | prior-only; LAMBDA 0 = unguided], BATCH [64: guidance minibatch rows].
+// conditional | anchor | prior-only; LAMBDA 0 = unguided], BATCH [64: guidance minibatch rows], PER_SAMPLE [0; 1
+// prints each sample's target accuracy].
 #load "_load.fsx"
 open _load
 open System
@@ -89,6 +90,12 @@ for name, rule, lambda, at in runs do
     let ma, _, _, _, _ = stats mnist theta
     printfn "| %s | %.3f (%.3f, %.3f) | %.3f | %.3f | %.3f | %.3f | %.0f |%s" name a lo hi bma ce ma moved (cpu () - c0)
         (if r.NonFinite.Length > 0 then $" {r.NonFinite.Length} non-finite dropped" else "")
+    // PER_SAMPLE=1: each sample's target-task accuracy (in prior-draw order; rows from the same draws pair up, for
+    // the paired test of docs/mnist/fashion-transfer.md (c))
+    if env "PER_SAMPLE" "0" = "1" then
+        use _ = torch.no_grad ()
+        let accs = Scope.value (fun () -> (Mlp.accuracy layout theta target.Test.X target.Test.Y).to_type(torch.float64).data<float>().ToArray())
+        printfn "per-sample %s: %s" name (String.Join(" ", accs |> Array.map (sprintf "%.4f")))
 
 // ADAM=1: Fig. 7.6's check with the reproduction's own code (`ReproduceTransfer.adamCurve`, the full preset's
 // settings: 5 runs, lr 1e-3, batch 128, 500 iterations): Adam on the target task from the flow's unguided samples

@@ -329,6 +329,18 @@ let mnistTests =
                 Expect.isNone transfer.Job.TrainingSeconds "the MNIST job's zoo read back"
                 Expect.equal flows.Length 2 "two flows"
                 Expect.equal (transfer.Curves |> List.map (fun cv -> cv.Iterations)) [ [| 0; 2; 4 |]; [| 0; 2; 4 |] ] "the Gaussian curve and the Euclidean RT flow's"
+                // the diagnosis' probe (docs/mnist/fashion-transfer.md) sees the networks the curve evaluates, at its iterations
+                let data = Sources.load (Task.Csv csv) 0L
+                let seen = ResizeArray<int * float>()
+                let layout = r.Job.Zoo.Layout
+                use gen = Scope.Rng.create 5L
+                use theta0 = Mlp.init gen torch.CPU layout 2 0.1
+                let probed =
+                    ReproduceTransfer.adamTrajectory t layout data "probe"
+                        (fun k theta -> seen.Add((k, (Mlp.accuracy layout theta data.Test.X data.Test.Y).to_type(torch.float64).mean().ToDouble()))) theta0
+                Expect.equal [ for k, _ in seen -> k ] (List.ofArray probed.Iterations) "the probe at every evaluated iteration"
+                // the same float32 accuracies averaged in float64 both times: equal up to summation order
+                for (_, a), b in Seq.zip seen probed.AccuracyMean do Expect.floatClose { absolute = 1e-9; relative = 0.0 } a b "the probe's networks are the curve's"
                 let wide = ReproduceTransfer.wider t ignore CancellationToken.None
                 Expect.equal (wide.Rows |> List.map (fun row -> row.Count)) [ 2; 2; 2; 2; 2; 2; 2 ] "784-32-10 samples: the Gaussian control, then unguided, guided and the control per flow"
                 for f in transfer.Files @ wide.Files do Expect.isTrue (File.Exists f) f
