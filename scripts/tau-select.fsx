@@ -10,6 +10,9 @@
 //   dotnet build src/WeightFlow.Cli -c Release
 //   WEIGHTFLOW_THREADS=1 dotnet fsi scripts/tau-select.fsx repro DIR > LOG     (reproduce uci --preset full, seed 0)
 //   WEIGHTFLOW_THREADS=1 dotnet fsi scripts/tau-select.fsx main DIR SEED > LOG (weightflow run --seed SEED --out DIR)
+//   WEIGHTFLOW_THREADS=1 dotnet fsi scripts/tau-select.fsx repro-fitted DIR > LOG (the Euclidean RT rows from the
+//     fitted prior, docs/uci/euclid-rows.md: only their flows and the raw space's fitted Gaussian; their flows'
+//     samples must not be the isotropic rows' cached ones: run it before those rows are re-sampled)
 #load "_load.fsx"
 open System
 open System.IO
@@ -22,7 +25,11 @@ let c =
     match args with
     | [| "repro"; dir |] -> (Reproduce.uciConfig Full 0L dir).Job
     | [| "main"; dir; seed |] -> MainJobConfig.uci (int64 seed) dir
-    | _ -> failwith "usage: tau-select.fsx repro DIR | main DIR SEED"
+    // the Euclidean RT rows from the fitted prior (docs/uci/euclid-rows.md), trained by scripts/euclid-train.fsx
+    | [| "repro-fitted"; dir |] ->
+        { (Reproduce.uciConfig Full 0L dir).Job with
+            Flows = Reproduce.uciFlows FittedPrior Full 0L |> List.filter (fun f -> f.Training.Flow = Euclidean && VelocityConfig.kind f.Training.Model = VelocityKind.Rt) }
+    | _ -> failwith "usage: tau-select.fsx repro DIR | main DIR SEED | repro-fitted DIR"
 let rule = TemperatureSelection.preStated
 let cal = c.Evaluation.Calibration
 let data = Sources.load c.Task c.Zoo.Seed

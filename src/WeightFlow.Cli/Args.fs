@@ -342,10 +342,12 @@ type ReproduceArgs =
     | Rows of string
     | Parallel_Flows of int
     | Temperature of float
+    | Euclidean_Prior of string
     | Json
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Euclidean_Prior _ -> "uci only: the Euclidean RT rows' prior, isotropic (N(0, 0.1^2 I), 3,000 iterations in full) or fitted (the Gaussian fitted to each row's targets, 1,000 iterations, as the canonical rows); default as docs/uci/euclid-rows.md decided (Reproduce.uciEuclideanPrior)."
             | Temperature _ -> "uci only: sampling temperature tau >= 0 of every row (default: each row's own, chosen by the pre-stated rule R-tau, docs/uci/tau-selection.md); the bars stay against the tau = 1 fitted Gaussian."
             | Parallel_Flows _ -> "uci only: flows trained at once, each on one thread (default: the machine's cores, at most 4; the flows do not depend on it). 1 makes each row's recorded training CPU seconds its own."
             | Rows _ -> "uci only: the rows to train and report, comma-separated ids (euclidean, euclidean-aligned, euclidean-aligned-ot, ..., euclidean-mlp-aligned; default all): evaluates the rows a stopped run finished."

@@ -25,6 +25,8 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
             invalidArg "rows" $"--rows applies to `reproduce uci` only; `reproduce {name}` has no row selection."
         if args.Contains ReproduceArgs.Temperature && name <> "uci" then
             invalidArg "temperature" $"--temperature applies to `reproduce uci` only; `reproduce {name}` samples as its preset says."
+        if args.Contains ReproduceArgs.Euclidean_Prior && name <> "uci" then
+            invalidArg "euclidean-prior" $"--euclidean-prior applies to `reproduce uci` only; `reproduce {name}` has no Euclidean RT rows to choose a prior for."
         if args.Contains ReproduceArgs.Parallel_Flows && name <> "uci" then
             invalidArg "parallel-flows" $"--parallel-flows applies to `reproduce uci` only; `reproduce {name}` trains its flows as its preset says."
         if args.Contains ReproduceArgs.Time && name <> "gaussians" then
@@ -66,7 +68,10 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                 args.TryGetResult ReproduceArgs.Rows
                 |> Option.map (fun s -> s.Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries) |> List.ofArray)
                 |> Option.defaultValue []
-            let c = Reproduce.uciConfig preset seed out |> Reproduce.withRows rows
+            let prior =
+                args.TryGetResult ReproduceArgs.Euclidean_Prior |> Option.map Reproduce.parseEuclideanPrior
+                |> Option.defaultValue Reproduce.uciEuclideanPrior
+            let c = Reproduce.uciConfigWith prior preset seed out |> Reproduce.withRows rows
             let c = match args.TryGetResult ReproduceArgs.Parallel_Flows with Some n -> Reproduce.withParallelFlows n c | None -> c
             let c = match args.TryGetResult ReproduceArgs.Temperature with Some tau -> Reproduce.withTemperature tau c | None -> c
             let r =

@@ -141,6 +141,32 @@ let tests =
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withTemperature -0.5 r |> ignore) "a negative temperature"
         }
 
+        test "uci: --euclidean-prior fitted trains exactly the four Euclidean RT rows from the fitted prior at the canonical rows' 1,000 iterations; the MLP row, the canonical rows and the main job unchanged" {
+            let iso = (Reproduce.uciFlows IsotropicPrior Full 0L) |> List.map (fun f -> f.Name, f) |> Map.ofList
+            let fit = Reproduce.uciFlows FittedPrior Full 0L
+            let centre (f: FlowRun) = Prior.centreText f.Training.Prior.Centre
+            let changed = [ for f in fit do if centre f <> centre iso[f.Name] || f.Training.Iterations <> iso[f.Name].Training.Iterations then f.Name ]
+            Expect.equal changed [ "Euclidean"; "Euclidean (aligned)"; "Euclidean (aligned + OT)"; "Euclidean (aligned + symmetry)" ] "only the Euclidean RT rows change"
+            for f in fit do
+                let rt = VelocityConfig.kind f.Training.Model = VelocityKind.Rt
+                Expect.equal (centre f) (if rt then "fitted" else "origin") $"{f.Name}: every RT row from the (non-standardized) fitted prior, the MLP from the origin"
+                Expect.equal f.Training.Iterations (if rt then 1000 else 3000) $"{f.Name}: the canonical rows' length for every RT row"
+                Expect.equal (TrainingConfig.preconditioning f.Training) (if rt then PreconditioningKind.Plain else (iso[f.Name]).Training.Preconditioning) $"{f.Name}: plain preconditioning with a fitted prior"
+                let o = iso[f.Name].Training
+                Expect.equal (f.Training.Coupling, f.Training.LearningRate, f.Training.BatchSize, f.Training.Schedule, f.Training.Prediction)
+                             (o.Coupling, o.LearningRate, o.BatchSize, o.Schedule, o.Prediction) $"{f.Name}: every other setting as before"
+            for f in iso |> Map.values do
+                if f.Training.Flow = Euclidean then Expect.equal (centre f) "origin" $"{f.Name}: isotropic by the option's other case"
+            // the main job's Euclidean RT keeps N(0, 0.1² I): the option is the reproduction's only
+            let main = MainJobConfig.uci 0L "unused"
+            Expect.equal [ for f in main.Flows do if f.Training.Flow = Euclidean then centre f ] [ "origin"; "origin" ] "the main job's Euclidean flows untouched"
+            let d = Reproduce.uciDepartures Quick FittedPrior |> List.map (fun d -> d.Setting)
+            Expect.contains d "prior of the Euclidean RT rows (--euclidean-prior fitted)" "the departure stated"
+            Expect.isFalse (Reproduce.uciDepartures Quick IsotropicPrior |> List.exists (fun d -> d.Setting.StartsWith "prior of the Euclidean")) "and only with the option"
+            Expect.equal (Reproduce.parseEuclideanPrior " Fitted ") FittedPrior "parsed"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.parseEuclideanPrior "standardized" |> ignore) "an unknown prior"
+        }
+
         test "uci (tiny): two rows end to end; the Fig. 7.3 sweep runs step counts in order, a stopped sweep reports its points and a re-run completes it unchanged" {
             let dir = Path.Combine(Path.GetTempPath(), $"wf-uci-{System.Guid.NewGuid():N}")
             try
@@ -161,6 +187,8 @@ let tests =
                 Expect.stringContains md "| τ | accuracy" "each row's τ"
                 Expect.stringContains md "| bar (vs τ = 1 Gaussian) | vs Gaussian at its τ 0.7 |" "the bar against the τ = 1 Gaussian, and against the Gaussian at its own τ"
                 Expect.stringContains md "Against the fitted Gaussian at the τ the same rule chose for it (0.7):" "the done-when line counts both"
+                Expect.stringContains md "UCI headline: a diagonal Gaussian fitted to the zoo and sampled at the τ the same rule R-τ chose for it (0.7)" "the τ-tuned Gaussian's comparison stated"
+                Expect.stringContains md "of the 1 flow rows" "counted per space from the rows run"
                 Expect.stringContains md "## Where the preset departs from the thesis' method" "the departures table"
                 Expect.stringContains md "of the 2 rows run met it" "the done-when line counts the rows run"
                 Expect.stringContains md "not run: Euclidean, Euclidean (aligned + OT), Normalized," "and names the thesis rows not run"
@@ -192,7 +220,7 @@ let tests =
             for preset in [ Quick; Full ] do
                 let r = Reproduce.uciConfig preset 0L "unused"
                 for f in r.Job.Flows do
-                    let selected = Reproduce.uciSelectedTemperature f.Training.Flow (VelocityConfig.kind f.Training.Model) f.Training.Coupling f.Source
+                    let selected = Reproduce.uciSelectedTemperature Reproduce.uciEuclideanPrior f.Training.Flow (VelocityConfig.kind f.Training.Model) f.Training.Coupling f.Source
                     let tau = TemperatureSelection.temperature selected.Choice
                     Expect.equal f.SamplingTemperature (Some tau) $"{f.Name}: its own τ"
                     Expect.contains rule.Grid tau $"{f.Name}: τ {tau} from the grid"
@@ -206,7 +234,7 @@ let tests =
                 Expect.equal r.Job.GaussianTemperatures [ g ] "drawn beside the τ = 1 Gaussian"
                 // the steps sweep keeps the job's τ (measured before the rule)
                 Expect.equal r.Job.Sampling.Temperature MainJobConfig.uciTemperature "the job's τ"
-            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.uciSelectedTemperature Euclidean VelocityKind.Mlp MinibatchOt AlignedZoo |> ignore) "a row no rule chose for"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.uciSelectedTemperature IsotropicPrior Euclidean VelocityKind.Mlp MinibatchOt AlignedZoo |> ignore) "a row no rule chose for"
         }
 
         test "uci: the bar of a row is accuracy >= 0.98 and calibrated CE below the fitted Gaussian's of its table" {
