@@ -445,7 +445,7 @@ module Reproduce =
               [ { Setting = "prior of the Euclidean RT rows (--euclidean-prior fitted)"
                   Ours = "the diagonal Gaussian fitted to the row's own raw targets (FitToTargets; plain preconditioning, as every fitted prior), trained as long as the canonical RT rows; the MLP row keeps N(0, 0.1² I)"
                   Thesis = "N(0, 0.1² I)"
-                  Why = "the one change of the test pre-stated in docs/uci/euclid-rows.md (committed 4a453de before any result): every RT row on the canonical rows' recipe; with N(0, 0.1² I) at 3,000 iterations the three Euclidean rows missed the bar at their R-τ τs (0.0513 / 0.0451 / 0.0501 against 0.0440); the outcome and the adoption rule in docs/uci/euclid-rows-results.md" } ])
+                  Why = "the one change of the test pre-stated in docs/uci/euclid-rows.md (committed 2d37e69 before any result): every RT row on the canonical rows' recipe; with N(0, 0.1² I) at 3,000 iterations the three Euclidean rows missed the bar at their R-τ τs (0.0513 / 0.0451 / 0.0501 against 0.0440); the outcome and the adoption rule in docs/uci/euclid-rows-results.md" } ])
         @ (match preset with
            | Quick -> []
            | Full ->
