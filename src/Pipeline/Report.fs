@@ -85,10 +85,10 @@ module Figures =
             s.LegendText <- name)
         finish path title xlabel ylabel Alignment.LowerLeft plot
 
-    /// Lines y(x) per named series (markers at the points); `references` are dashed horizontal lines (e.g. the
-    /// thesis' values).
-    let lines (path: string) (title: string) (xlabel: string) (ylabel: string) (series: (string * float[] * float[]) list)
-              (references: (string * float) list) =
+    /// Lines y(x) per named series (markers at the points), the legend in the given corner; `references` are dashed
+    /// horizontal lines (e.g. the thesis' values).
+    let private linesWithLegend (legend: Alignment) (path: string) (title: string) (xlabel: string) (ylabel: string)
+                                (series: (string * float[] * float[]) list) (references: (string * float) list) =
         use plot = new Plot()
         series |> List.iteri (fun k (name, xs, ys) ->
             let s = plot.Add.Scatter(xs, ys)
@@ -102,7 +102,14 @@ module Figures =
             l.LinePattern <- LinePattern.Dashed
             l.LineWidth <- 1.5f
             l.LegendText <- name)
-        finish path title xlabel ylabel Alignment.LowerRight plot
+        finish path title xlabel ylabel legend plot
+
+    /// Lines y(x) per named series (markers at the points), the legend lower right (rising curves: accuracy);
+    /// `references` are dashed horizontal lines (e.g. the thesis' values).
+    let lines path title xlabel ylabel series references = linesWithLegend Alignment.LowerRight path title xlabel ylabel series references
+
+    /// `lines` with the legend upper right, for falling curves (a loss), where lower right would hide them.
+    let linesFalling path title xlabel ylabel series references = linesWithLegend Alignment.UpperRight path title xlabel ylabel series references
 
     /// Lines y(x) per named series against a count on a log2 axis: `series` x values are log2 of the counts
     /// (`Reproduce.stepsSeries`), the ticks read as the counts (8, 16, ... 512 Euler steps); the legend stands to the

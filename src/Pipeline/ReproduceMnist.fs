@@ -639,7 +639,7 @@ module ReproduceTransfer =
             [ for cv in curves -> $"{cv.Init} ({c.AdamRuns} runs)", cv.Iterations |> Array.map float, cv.AccuracyMean ] []
         // the thesis' figure shows the loss beside the accuracy
         let cePng = Path.Combine(j.OutDir, "fig-7.6-ce.png")
-        Figures.lines cePng "Fig. 7.6: Adam on Fashion-MNIST, test cross-entropy" "Adam iterations" "mean test cross-entropy"
+        Figures.linesFalling cePng "Fig. 7.6: Adam on Fashion-MNIST, test cross-entropy" "Adam iterations" "mean test cross-entropy"
             [ for cv in curves -> $"{cv.Init} ({c.AdamRuns} runs)", cv.Iterations |> Array.map float, cv.LossMean ] []
         let md = Path.Combine(j.OutDir, "table-7.3.md")
         let csvPath = Path.Combine(j.OutDir, "table-7.3.csv")
@@ -667,6 +667,7 @@ module ReproduceTransfer =
                   Report.markdownTable ("initialisation" :: [ for k in marks -> $"iteration {k}" ] @ [ "iterations to 0.70"; "to 0.80" ])
                       [ for cv in curves -> cv.Init :: [ for k in marks -> at cv k ] @ [ reach cv 0.70; reach cv 0.80 ] ]
                   $"{c.AdamIterations} iterations at batch {c.AdamBatch} = %.1f{float c.AdamIterations * float c.AdamBatch / float fashion.Train.X.shape[0]} epochs of the {fashion.Train.X.shape[0]} training images (minibatches drawn with replacement, one stream for all runs); test accuracy evaluated every {c.AdamEvery} iterations."
+                  ""
                   "Thesis: Adam from the Euclidean flow's samples converges faster than from an isotropic Gaussian; \"the curves tend to converge towards similar values\"."
                   ""
                   "![Fig. 7.6](fig-7.6.png)"
