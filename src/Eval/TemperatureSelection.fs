@@ -78,8 +78,8 @@ let choose (rule: Rule) (reference: float) (candidates: Candidate list) : Choice
         candidates |> List.filter (fun c -> c.Score.Diversity >= floor && System.Double.IsFinite c.Score.ValidationCrossEntropy)
     match eligible with
     | [] ->
-        let c = candidates |> List.sortBy (fun c -> (if System.Double.IsFinite c.Score.Diversity then -c.Score.Diversity else infinity), abs (c.Temperature - 1.0)) |> List.head
+        let c = candidates |> List.minBy (fun c -> (if System.Double.IsFinite c.Score.Diversity then -c.Score.Diversity else infinity), abs (c.Temperature - 1.0))
         NoneAboveFloor c.Temperature
     | es ->
-        let c = es |> List.sortBy (fun c -> c.Score.ValidationCrossEntropy, abs (c.Temperature - 1.0)) |> List.head
+        let c = es |> List.minBy (fun c -> c.Score.ValidationCrossEntropy, abs (c.Temperature - 1.0))
         BestAboveFloor c.Temperature

@@ -398,21 +398,19 @@ module Reproduce =
         | FittedPrior, Euclidean, VelocityKind.Rt, SymmetryAware, AlignedZoo -> best 1.0 0.13226 1.75
         | FittedPrior, Euclidean, VelocityKind.Rt, _, _ ->
             invalidArg "coupling" $"No temperature was chosen for a Euclidean RT row from the fitted prior with {Coupling.text coupling} coupling; run scripts/tau-select.fsx repro-fitted on its flow and add it here."
-        | _ ->
-        match flow, model, coupling, source with
-        | Euclidean, VelocityKind.Rt, Independent, UnalignedZoo -> best 0.7 0.07899 1.45
-        | Euclidean, VelocityKind.Rt, Independent, AlignedZoo -> best 0.7 0.08427 1.10
-        | Euclidean, VelocityKind.Rt, MinibatchOt, AlignedZoo -> best 0.6 0.07061 1.23
-        | Euclidean, VelocityKind.Rt, SymmetryAware, AlignedZoo -> best 0.7 0.08537 1.28
-        | Euclidean, VelocityKind.Mlp, Independent, AlignedZoo -> best 0.7 0.10336 0.52
-        | Normalized, VelocityKind.Rt, Independent, UnalignedZoo -> best 1.1 0.09212 0.83
-        | Normalized, VelocityKind.Rt, Independent, AlignedZoo -> best 1.2 0.09206 0.58
-        | Normalized, VelocityKind.Rt, MinibatchOt, AlignedZoo -> mostDiverse 1.2 0.10156 0.48
-        | Normalized, VelocityKind.Rt, SymmetryAware, AlignedZoo -> best 1.1 0.09042 0.58
-        | Geometric, VelocityKind.Rt, Independent, UnalignedZoo -> best 0.9 0.06564 0.83
-        | Geometric, VelocityKind.Rt, Independent, AlignedZoo -> best 1.2 0.08598 0.53
-        | Geometric, VelocityKind.Rt, MinibatchOt, AlignedZoo -> best 1.1 0.09901 0.56
-        | Geometric, VelocityKind.Rt, SymmetryAware, AlignedZoo -> best 1.2 0.09899 0.55
+        | _, Euclidean, VelocityKind.Rt, Independent, UnalignedZoo -> best 0.7 0.07899 1.45
+        | _, Euclidean, VelocityKind.Rt, Independent, AlignedZoo -> best 0.7 0.08427 1.10
+        | _, Euclidean, VelocityKind.Rt, MinibatchOt, AlignedZoo -> best 0.6 0.07061 1.23
+        | _, Euclidean, VelocityKind.Rt, SymmetryAware, AlignedZoo -> best 0.7 0.08537 1.28
+        | _, Euclidean, VelocityKind.Mlp, Independent, AlignedZoo -> best 0.7 0.10336 0.52
+        | _, Normalized, VelocityKind.Rt, Independent, UnalignedZoo -> best 1.1 0.09212 0.83
+        | _, Normalized, VelocityKind.Rt, Independent, AlignedZoo -> best 1.2 0.09206 0.58
+        | _, Normalized, VelocityKind.Rt, MinibatchOt, AlignedZoo -> mostDiverse 1.2 0.10156 0.48
+        | _, Normalized, VelocityKind.Rt, SymmetryAware, AlignedZoo -> best 1.1 0.09042 0.58
+        | _, Geometric, VelocityKind.Rt, Independent, UnalignedZoo -> best 0.9 0.06564 0.83
+        | _, Geometric, VelocityKind.Rt, Independent, AlignedZoo -> best 1.2 0.08598 0.53
+        | _, Geometric, VelocityKind.Rt, MinibatchOt, AlignedZoo -> best 1.1 0.09901 0.56
+        | _, Geometric, VelocityKind.Rt, SymmetryAware, AlignedZoo -> best 1.2 0.09899 0.55
         | _ ->
             let src = match source with AlignedZoo -> "aligned" | UnalignedZoo -> "unaligned"
             invalidArg "flow" $"No temperature was chosen for a {FlowKind.text flow} {VelocityKind.text model} row with {Coupling.text coupling} coupling on the {src} zoo; run scripts/tau-select.fsx on its flow and add it here."

@@ -1,7 +1,6 @@
 module WeightFlow.Tests.TestNeuronRowLinear
 
 open System
-open System.IO
 open Expecto
 open TorchSharp
 open WeightFlow
@@ -127,20 +126,7 @@ let tests =
                 if name.EndsWith ".u" then
                     use r = torch.randn(p.shape, generator = gen0)
                     p.copy_(r) |> ignore
-            let path = Path.Combine(Path.GetTempPath(), $"wf-rt-rows-{Guid.NewGuid()}.safetensors")
-            try
-                VelocityModel.save path m
-                let back = VelocityModel.load torch.CPU path
-                Expect.equal back.Config config "the term reads back"
-                use gen = Scope.Rng.create 4L
-                let theta, t = inputs gen l 2
-                use theta = theta
-                use t = t
-                use a = VelocityModel.apply m t theta
-                use b = VelocityModel.apply back t theta
-                Expect.bitExact b a "the loaded model computes the same function"
-            finally
-                File.Delete path
+            expectModelRoundTrip "rt-rows" "the term reads back" l m
             let meta = VelocityModel.toMetadata config l |> List.map (fun (k, v) -> k, (if k = "model.neuron_rows" then "shared-low-rank:0" else v)) |> Map.ofList
             let e = Expect.throwsC (fun () -> VelocityModel.ofMetadata (fun k -> meta[k]) meta.TryFind |> ignore) id
             Expect.stringContains e.Message "neuron-row term 'shared-low-rank:0'" "names the bad entry"

@@ -19,6 +19,25 @@ let inputs (gen: torch.Generator) (l: Layout) (b: int) =
     let t = torch.rand([| int64 b |], generator = gen)
     theta, t
 
+/// Saves `m` to a temporary model file and loads it back: its configuration reads back (`what`), and the loaded model
+/// computes the same function bit for bit (same weights, same float32 kernels, same inputs).
+let expectModelRoundTrip (name: string) (what: string) (l: Layout) (m: VelocityModel) =
+    let path = TempFiles.safetensors name
+    try
+        VelocityModel.save path m
+        let back = VelocityModel.load torch.CPU path
+        Expect.equal back.Config m.Config what
+        use gen = Scope.Rng.create 4L
+        let theta, t = inputs gen l 2
+        use theta = theta
+        use t = t
+        use _ = torch.no_grad ()
+        use a = VelocityModel.apply m t theta
+        use b = VelocityModel.apply back t theta
+        Expect.bitExact b a "the loaded model computes the same function"
+    finally
+        File.Delete path
+
 /// f(θ ∘ π) = f(θ) ∘ π for a random permutation π of every hidden layer.
 let equivariant (f: NeuralGraph -> Tensor -> Tensor -> Tensor) (widths: int list) (seed: int) =
     let l = Layout.create widths
@@ -405,21 +424,7 @@ let tests =
             let product = VelocityConfig.Rt { c with Pairing = RT.SumAndProduct; Aggregation = RT.SqrtDegree }
             use gen0 = Scope.Rng.create 3L
             let m = VelocityModel.init gen0 torch.CPU product l
-            let path = Path.Combine(Path.GetTempPath(), $"wf-rt-pairing-{Guid.NewGuid()}.safetensors")
-            try
-                VelocityModel.save path m
-                let back = VelocityModel.load torch.CPU path
-                Expect.equal back.Config product "the pairing and the aggregation read back"
-                use gen = Scope.Rng.create 4L
-                let theta, t = inputs gen l 2
-                use theta = theta
-                use t = t
-                use _ = torch.no_grad ()
-                use a = VelocityModel.apply m t theta
-                use b = VelocityModel.apply back t theta
-                Expect.bitExact b a "the loaded model computes the same function"
-            finally
-                File.Delete path
+            expectModelRoundTrip "rt-pairing" "the pairing and the aggregation read back" l m
         }
 
         testProp "RT batched output equals per-sample output (sparse and dense)" (fun (SmallLayout widths) (seed: int) (dense: bool) ->
