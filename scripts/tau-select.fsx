@@ -13,6 +13,8 @@
 //   WEIGHTFLOW_THREADS=1 dotnet fsi scripts/tau-select.fsx repro-fitted DIR > LOG (the Euclidean RT rows from the
 //     fitted prior, docs/uci/euclid-rows.md: only their flows and the raw space's fitted Gaussian; their flows'
 //     samples must not be the isotropic rows' cached ones: run it before those rows are re-sampled)
+//   WEIGHTFLOW_THREADS=1 dotnet fsi scripts/tau-select.fsx repro-euclid256 DIR > LOG (the three nine-table Euclidean RT
+//     rows and the raw fitted Gaussian, 256 networks per candidate, the table's own count: docs/uci/euclid2.md)
 #load "_load.fsx"
 open System
 open System.IO
@@ -29,8 +31,15 @@ let c =
     | [| "repro-fitted"; dir |] ->
         { (Reproduce.uciConfig Full 0L dir).Job with
             Flows = Reproduce.uciFlows FittedPrior Full 0L |> List.filter (fun f -> f.Training.Flow = Euclidean && VelocityConfig.kind f.Training.Model = VelocityKind.Rt) }
-    | _ -> failwith "usage: tau-select.fsx repro DIR | main DIR SEED | repro-fitted DIR"
-let rule = TemperatureSelection.preStated
+    // the nine-table Euclidean RT rows scored on the 256 networks the table samples (docs/uci/euclid2.md)
+    | [| "repro-euclid256"; dir |] ->
+        let c = (Reproduce.uciConfig Full 0L dir).Job
+        { c with Flows = c.Flows |> List.filter (fun f -> f.Training.Flow = Euclidean && VelocityConfig.kind f.Training.Model = VelocityKind.Rt && f.Training.Coupling <> SymmetryAware) }
+    | _ -> failwith "usage: tau-select.fsx repro DIR | main DIR SEED | repro-fitted DIR | repro-euclid256 DIR"
+let rule =
+    match args with
+    | [| "repro-euclid256"; _ |] -> { TemperatureSelection.preStated with Count = MainJobConfig.samples }
+    | _ -> TemperatureSelection.preStated
 let cal = c.Evaluation.Calibration
 let data = Sources.load c.Task c.Zoo.Seed
 let aligned = Zoo.load (MainJob.alignedPath c)
