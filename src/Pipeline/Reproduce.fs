@@ -382,7 +382,10 @@ module Reproduce =
     /// falls from τ 0.6 to 0.9-1.1 (Normalized 0.158 → 0.092); the aligned canonical rows are 0.13-0.25x as diverse as
     /// the held-out checkpoints at τ 0.6-0.8 and reach the floor only at 1.1-1.2 (Normalized (aligned + OT) not even
     /// at 1.2, 0.48x: the most diverse τ of the grid). `prior` selects the Euclidean RT rows' flows (`UciEuclideanPrior`):
-    /// each prior's flows have their own τs, chosen by the same rule on their own candidates.
+    /// each prior's flows have their own τs, chosen by the same rule on their own candidates. Scored on the table's own
+    /// 256 networks instead of 128 (the pre-stated test docs/uci/euclid2.md; `scripts/tau-select.fsx repro-euclid256`),
+    /// the three isotropic Euclidean RT rows of Table 7.1 take the same τs (V 0.07630 / 0.08183 / 0.06827): their
+    /// validation/test disagreement is not in the network sample (docs/uci/euclid2-results.md).
     let uciSelectedTemperature (prior: UciEuclideanPrior) (flow: FlowKind) (model: VelocityKind) (coupling: Coupling) (source: TargetZoo) : SelectedTemperature =
         let best tau v d = { Choice = TemperatureSelection.BestAboveFloor tau; ValidationCrossEntropy = v; DiversityRatio = d }
         let mostDiverse tau v d = { Choice = TemperatureSelection.NoneAboveFloor tau; ValidationCrossEntropy = v; DiversityRatio = d }
