@@ -47,3 +47,60 @@ let zooMean (space: FlowSpace) (targets: Tensor) : Tensor -> Tensor -> Tensor =
     let mean = Scope.noGrad (fun () -> Scope.run (fun () -> FlowSpace.project space (targets.mean([| 0L |], true))))
     mean.DetachFromDisposeScope() |> ignore
     fun _ xt -> mean.expand(xt.shape[0], -1L).clone()
+
+/// The exact posterior-mean predictor of the empirical target distribution (issue 13, docs/mnist/heldout.md): x̂1 =
+/// E[x1 | x_t] when x1 is uniform over the N rows of `targets` and x0 ~ the prior N(μ, Σ) on the Euclidean path
+/// x_t = (1 − t) x0 + t x1, i.e. Σ_k w_k x_k with w_k ∝ exp(−r_kᵀ Σ⁻¹ r_k / (2 (1 − t)²)), r_k = x_t − (1 − t) μ − t x_k.
+/// It is the lowest endpoint loss any predictor reaches on pairs drawn from `targets` (what a model that memorizes
+/// its training set approaches), and on other targets it snaps to the nearest training rows. Σ is the fitted prior's
+/// FᵀF + diag(Residual²) (Prior.FittedGaussian), diag(Std²) without a covariance, or Std²·I for the origin prior;
+/// Σ⁻¹ through Woodbury, so the cost per query is two [B, P] x [P, N] products and one [K, K] solve. The path's σ
+/// is left out of the likelihood (exact at σ = 0; with σ it only matters where (1 − t)·Residual is below σ). float64
+/// inside, the prediction in the targets' dtype.
+let empiricalPosterior (space: FlowSpace) (prior: Prior) (targets: Tensor) : Tensor -> Tensor -> Tensor =
+    Check.arg "space" (space.Canonical.IsNone && (match space.Path with Gaussian _ -> true | Geodesic _ -> false))
+        $"The empirical posterior is written for the Euclidean path; got a {FlowKind.text space.Kind} flow."
+    let p = targets.shape[1]
+    let mean, dev, factor =
+        match prior.Centre with
+        | Origin -> torch.zeros([| p |], dtype = torch.float64), torch.full([| p |], scalar prior.Std, dtype = torch.float64), None
+        | Fitted g ->
+            Check.arg "prior" (g.Layout = space.Layout) $"The prior was fitted on {g.Layout}, the space is {space.Layout}."
+            let f64 (x: Tensor) = x.cpu().to_type(torch.float64)
+            match g.Covariance with
+            | None -> f64 g.Mean, f64 g.Std, None
+            | Some c -> f64 g.Mean, f64 c.Residual, Some (f64 c.Factor)
+        | FitToTargets _ | FitFullToTargets _ -> invalidArg "prior" "The prior is still to be fitted (Prior.fit / Prior.fitFull)."
+    let keep (x: Tensor) = x.DetachFromDisposeScope()
+    let mean = keep mean
+    let y, yw, pw, l, g, inv, quadY =
+        Scope.noGrad (fun () ->
+            use _ = Scope.enter ()
+            let y = targets.cpu().to_type(torch.float64)
+            let inv = dev.reciprocal()
+            let yw = y * inv.unsqueeze(0L)                                               // D^{-1/2} y_k
+            match factor with
+            | None -> keep y, keep yw, None, None, None, keep inv, keep (yw.pow(scalar 2.0).sum(1L))
+            | Some f ->
+                let g = f * inv.unsqueeze(0L)                                            // G = F D^{-1/2} [K, P]
+                let m = torch.eye(g.shape[0], dtype = torch.float64) + g.matmul(g.t())
+                let l = torch.linalg.cholesky m
+                // L⁻¹ G D^{-1/2} y_k for every target: [N, K]
+                let pw = torch.linalg.solve_triangular(l, g.matmul(yw.t()), upper = false).t().contiguous()
+                let quad = yw.pow(scalar 2.0).sum(1L) - pw.pow(scalar 2.0).sum(1L)      // y_kᵀ Σ⁻¹ y_k
+                keep y, keep yw, Some (keep pw), Some (keep l), Some (keep g), keep inv, keep quad)
+    fun t xt ->
+        Scope.noGrad (fun () ->
+            Scope.run (fun () ->
+                let t64 = t.cpu().to_type(torch.float64).clamp(scalar 0.0, scalar (1.0 - 1e-9)).unsqueeze(1L)
+                let a = xt.cpu().to_type(torch.float64) - (1.0 - t64) * mean.unsqueeze(0L)
+                let aw = a * inv.unsqueeze(0L)
+                // aᵀ Σ⁻¹ y_k [B, N]; the quadratic in a alone is the same for every k and drops out of the softmax
+                let cross =
+                    match l, g, pw with
+                    | Some l, Some g, Some pw ->
+                        let q = torch.linalg.solve_triangular(l, g.matmul(aw.t()), upper = false).t()
+                        aw.matmul(yw.t()) - q.matmul(pw.t())
+                    | _ -> aw.matmul(yw.t())
+                let logits = (2.0 * t64 * cross - t64.pow(scalar 2.0) * quadY.unsqueeze(0L)) / (2.0 * (1.0 - t64).pow(scalar 2.0))
+                torch.softmax(logits, 1).matmul(y).to_type(targets.dtype).``to``(xt.device)))
