@@ -55,9 +55,10 @@ let zooMean (space: FlowSpace) (targets: Tensor) : Tensor -> Tensor -> Tensor =
 /// its training set approaches), and on other targets it snaps to the nearest training rows. Σ is the fitted prior's
 /// FᵀF + diag(Residual²) (Prior.FittedGaussian), diag(Std²) without a covariance, or Std²·I for the origin prior;
 /// Σ⁻¹ through Woodbury, so the cost per query is two [B, P] x [P, N] products and one [K, K] solve. The path's σ
-/// is left out of the likelihood (exact at σ = 0; with σ it only matters where (1 − t)·Residual is below σ). float64
-/// inside, the prediction in the targets' dtype.
-let empiricalPosterior (space: FlowSpace) (prior: Prior) (targets: Tensor) : Tensor -> Tensor -> Tensor =
+/// is left out of the likelihood (exact at σ = 0; with σ it only matters where (1 − t)·Residual is below σ).
+/// `empiricalPosteriorWeights` returns (t [B], x_t [B, P]) -> the weights w [B, N] (float64, CPU), which say how far the
+/// posterior has concentrated on single targets; `empiricalPosterior` the prediction w·targets in the targets' dtype.
+let empiricalPosteriorWeights (space: FlowSpace) (prior: Prior) (targets: Tensor) : Tensor -> Tensor -> Tensor =
     Check.arg "space" (space.Canonical.IsNone && (match space.Path with Gaussian _ -> true | Geodesic _ -> false))
         $"The empirical posterior is written for the Euclidean path; got a {FlowKind.text space.Kind} flow."
     let p = targets.shape[1]
@@ -73,14 +74,14 @@ let empiricalPosterior (space: FlowSpace) (prior: Prior) (targets: Tensor) : Ten
         | FitToTargets _ | FitFullToTargets _ -> invalidArg "prior" "The prior is still to be fitted (Prior.fit / Prior.fitFull)."
     let keep (x: Tensor) = x.DetachFromDisposeScope()
     let mean = keep mean
-    let y, yw, pw, l, g, inv, quadY =
+    let yw, pw, l, g, inv, quadY =
         Scope.noGrad (fun () ->
             use _ = Scope.enter ()
             let y = targets.cpu().to_type(torch.float64)
             let inv = dev.reciprocal()
             let yw = y * inv.unsqueeze(0L)                                               // D^{-1/2} y_k
             match factor with
-            | None -> keep y, keep yw, None, None, None, keep inv, keep (yw.pow(scalar 2.0).sum(1L))
+            | None -> keep yw, None, None, None, keep inv, keep (yw.pow(scalar 2.0).sum(1L))
             | Some f ->
                 let g = f * inv.unsqueeze(0L)                                            // G = F D^{-1/2} [K, P]
                 let m = torch.eye(g.shape[0], dtype = torch.float64) + g.matmul(g.t())
@@ -88,7 +89,7 @@ let empiricalPosterior (space: FlowSpace) (prior: Prior) (targets: Tensor) : Ten
                 // L⁻¹ G D^{-1/2} y_k for every target: [N, K]
                 let pw = torch.linalg.solve_triangular(l, g.matmul(yw.t()), upper = false).t().contiguous()
                 let quad = yw.pow(scalar 2.0).sum(1L) - pw.pow(scalar 2.0).sum(1L)      // y_kᵀ Σ⁻¹ y_k
-                keep y, keep yw, Some (keep pw), Some (keep l), Some (keep g), keep inv, keep quad)
+                keep yw, Some (keep pw), Some (keep l), Some (keep g), keep inv, keep quad)
     fun t xt ->
         Scope.noGrad (fun () ->
             Scope.run (fun () ->
@@ -103,4 +104,10 @@ let empiricalPosterior (space: FlowSpace) (prior: Prior) (targets: Tensor) : Ten
                         aw.matmul(yw.t()) - q.matmul(pw.t())
                     | _ -> aw.matmul(yw.t())
                 let logits = (2.0 * t64 * cross - t64.pow(scalar 2.0) * quadY.unsqueeze(0L)) / (2.0 * (1.0 - t64).pow(scalar 2.0))
-                torch.softmax(logits, 1).matmul(y).to_type(targets.dtype).``to``(xt.device)))
+                torch.softmax(logits, 1)))
+
+/// The empirical posterior mean (`empiricalPosteriorWeights`) as a predictor (t [B], x_t [B, P]) -> x̂1 [B, P].
+let empiricalPosterior (space: FlowSpace) (prior: Prior) (targets: Tensor) : Tensor -> Tensor -> Tensor =
+    let weights = empiricalPosteriorWeights space prior targets
+    let y = Scope.noGrad (fun () -> targets.cpu().to_type(torch.float64).DetachFromDisposeScope())
+    fun t xt -> Scope.noGrad (fun () -> Scope.run (fun () -> (weights t xt).matmul(y).to_type(targets.dtype).``to``(xt.device)))

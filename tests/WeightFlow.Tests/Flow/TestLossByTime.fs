@@ -63,8 +63,12 @@ let tests =
                 Expect.allClose 1e-5 atZero (x.mean([| 0L |], true).expand(6L, -1L)) $"{name}: t = 0"
                 // t = 0.999 with x_t on target j's path: the others are ≥ ~0.05 away against a width 0.001·Σ^{1/2}
                 let t = 0.999
-                let near = predict (torch.full([| 6L |], scalar t)) ((1.0 - t) * x0 + t * x)
-                Expect.allClose 1e-4 near x $"{name}: t near 1"
+                let xt = (1.0 - t) * x0 + t * x
+                Expect.allClose 1e-4 (predict (torch.full([| 6L |], scalar t)) xt) x $"{name}: t near 1"
+                // the weights are a distribution over the targets, here concentrated on each query's own target
+                let w = LossByTime.empiricalPosteriorWeights space prior x (torch.full([| 6L |], scalar t)) xt
+                Expect.allClose 1e-9 (w.sum(1L)) (torch.ones([| 6L |], dtype = torch.float64)) $"{name}: weights sum to 1"
+                Expect.allClose 1e-4 w (torch.eye(6L, dtype = torch.float64)) $"{name}: weights near 1 on the own target"
         }
 
         test "the empirical posterior refuses a canonical flow and an unfitted prior" {
