@@ -111,3 +111,38 @@ let empiricalPosterior (space: FlowSpace) (prior: Prior) (targets: Tensor) : Ten
     let weights = empiricalPosteriorWeights space prior targets
     let y = Scope.noGrad (fun () -> targets.cpu().to_type(torch.float64).DetachFromDisposeScope())
     fun t xt -> Scope.noGrad (fun () -> Scope.run (fun () -> (weights t xt).matmul(y).to_type(targets.dtype).``to``(xt.device)))
+
+/// One t bucket's pairs for per-pair losses in a standardized flow's coordinates (docs/mnist/longrt.md, heldout.md):
+/// t [B], x_t [B, P] on the flow's path, and z_t, z1 = (x − μ)/s in the prior's standardized coordinates.
+[<NoEquality; NoComparison>]
+type StandardizedPairs = { T: Tensor; Xt: Tensor; Zt: Tensor; Z1: Tensor }
+
+/// `buckets` x `perBucket` pairs for a flow with a standardized fitted prior and independent coupling, drawn from one
+/// generator seeded `seed` in scripts/longrt-run.fsx's order (so its tables are reproduced): per bucket k, the target
+/// rows (uniform over `targets`, [M, P]), the prior draws x0, t uniform in [k, k + 1)/buckets, then x_t on the path
+/// (its σ noise). Unlike `evaluate`, the pairs are kept, so any predictor, and any set of targets, meets the same t
+/// and x0 draws under the same seed.
+let standardizedPairs (flow: Flow) (targets: Tensor) (buckets: int) (perBucket: int) (seed: int64) : StandardizedPairs[] =
+    Check.arg "buckets" (buckets >= 1 && perBucket >= 1) $"Need at least one bucket and one pair; got {buckets} x {perBucket}."
+    let toZ =
+        match Prior.standardize flow.Prior (Flow.layout flow) with
+        | Some (toZ, _) -> toZ
+        | None -> invalidArg "flow" "Per-pair losses in standardized coordinates need a flow with a standardized fitted prior."
+    use gen = Scope.Rng.create seed
+    Scope.noGrad (fun () ->
+        [| for k in 0 .. buckets - 1 ->
+            use _ = Scope.enter ()
+            let idx = torch.randint(targets.shape[0], [| int64 perBucket |], generator = gen)
+            let x1 = targets.index_select(0L, idx)
+            let x0 = Flow.samplePrior flow gen torch.CPU perBucket
+            let t = (torch.rand([| int64 perBucket |], generator = gen) + float k) / float buckets
+            let xt = Path.sample flow.Space.Path gen x0 x1 t
+            let keep (x: Tensor) = x.DetachFromDisposeScope()
+            { T = keep t; Xt = keep xt; Zt = keep (toZ xt); Z1 = keep (toZ x1) } |])
+
+/// Each pair's endpoint loss, the mean over coordinates of (ẑ1 − z1)², for a predictor (t, x_t, z_t) -> ẑ1:
+/// losses[bucket][pair].
+let perPairLoss (pairs: StandardizedPairs[]) (predict: Tensor -> Tensor -> Tensor -> Tensor) : float[][] =
+    Scope.noGrad (fun () ->
+        [| for b in pairs ->
+            Scope.value (fun () -> (predict b.T b.Xt b.Zt - b.Z1).pow(scalar 2.0).mean([| 1L |]).to_type(torch.float64).data<float>().ToArray()) |])

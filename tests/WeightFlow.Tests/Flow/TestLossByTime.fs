@@ -71,6 +71,30 @@ let tests =
                 Expect.allClose 1e-4 w (torch.eye(6L, dtype = torch.float64)) $"{name}: weights near 1 on the own target"
         }
 
+        test "standardized pairs: t in its bucket, z = (x − μ)/s, a seed fixes them; per-pair losses of ẑ1 = z1 are 0" {
+            let x = targets ()
+            let space = FlowSpace.create FlowKind.Euclidean 1e-4 layout
+            let prior = { Std = 0.1; Centre = Prior.fitFull { Standardized = true; Rank = 2; LinearSkip = false } layout x }
+            use gen = Scope.Rng.create 1L
+            let flow = { Space = space; Prior = prior; Prediction = Endpoint
+                         Model = VelocityModel.init gen torch.CPU (VelocityConfig.defaults VelocityKind.Mlp 8 1) layout }
+            let pairs = LossByTime.standardizedPairs flow x 3 5 7L
+            let again = LossByTime.standardizedPairs flow x 3 5 7L
+            let toZ = fst (Prior.standardize prior layout).Value
+            for k, b in Array.indexed pairs do
+                Expect.isTrue (b.T.ge(scalar (float k / 3.0)).all().ToBoolean() && b.T.lt(scalar (float (k + 1) / 3.0)).all().ToBoolean()) $"bucket {k}: t in it"
+                Expect.allClose 1e-6 b.Zt (toZ b.Xt) $"bucket {k}: z_t"
+                Expect.bitExact again[k].Xt b.Xt $"bucket {k}: same seed, same x_t"
+                // every z1 is a target's standardized row
+                let d = torch.cdist(b.Z1, toZ x).amin([| 1L |], false)
+                Expect.isLessThan (d.max().ToDouble()) 1e-5 $"bucket {k}: z1 are targets"
+            let zero = LossByTime.perPairLoss pairs (fun _ _ _ -> torch.zeros([| 5L; int64 (Layout.paramCount layout) |]))
+            for k, b in Array.indexed pairs do
+                let own = LossByTime.perPairLoss [| b |] (fun _ _ _ -> b.Z1)
+                Expect.equal own[0] (Array.zeroCreate 5) $"bucket {k}: ẑ1 = z1 costs 0"
+                Expect.floatClose { absolute = 1e-6; relative = 0.0 } (Array.average zero[k]) (b.Z1.pow(scalar 2.0).mean().ToDouble()) $"bucket {k}: ẑ1 = 0 costs mean z1²"
+        }
+
         test "the empirical posterior refuses a canonical flow and an unfitted prior" {
             let x = targets ()
             Expect.throwsC (fun () -> LossByTime.empiricalPosterior (FlowSpace.create FlowKind.Geometric 0.0 layout) (snd (priors x).Head) x |> ignore) ignore
