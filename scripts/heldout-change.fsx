@@ -33,8 +33,10 @@ let m =
         Name = "Euclidean MLP (aligned, full-covariance prior)"
         Training = { mlp with Prior = n.Training.Prior; Iterations = n.Training.Iterations; Schedule = n.Training.Schedule } }
 let differs =
-    List.zip (TrainingConfig.toMetadata n.Training) (TrainingConfig.toMetadata m.Training)
-    |> List.filter (fun ((_, a), (_, b)) -> a <> b) |> List.map (fun ((k, a), (_, b)) -> $"{k}: {a} -> {b}")
+    let a, b = Map.ofList (TrainingConfig.toMetadata n.Training), Map.ofList (TrainingConfig.toMetadata m.Training)
+    let get (x: Map<string, string>) k = Map.tryFind k x |> Option.defaultValue "–"
+    Set.union (set a.Keys) (set b.Keys) |> Set.toList |> List.filter (fun k -> get a k <> get b k)
+    |> List.map (fun k -> $"{k}: {get a k} -> {get b k}")
 log ("M differs from N in: " + String.concat "; " differs)
 
 let zoo, _, zr = MainJob.trainZoo c ignore CancellationToken.None
