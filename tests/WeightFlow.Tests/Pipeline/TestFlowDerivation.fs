@@ -78,9 +78,10 @@ let tests =
                     Expect.equal f.Training.Iterations expected $"{f.Name}: iterations"
                 let u = MainJobConfig.uci 0L dir
                 Expect.isNone u.Derivation "UCI: no derivation"
-                // UCI keeps the presets, except the canonical RT flows' fitted prior (MainJobConfig.fittedPriorOnUci).
+                // UCI keeps the presets, except the canonical RT flows' fitted prior (MainJobConfig.fittedPriorOnUci)
+                // and the Euclidean RT's learning rate (uciEuclideanLearningRate): MainJobConfig.uciFlow, no derivation
                 for f, p in List.zip u.Flows presets do
-                    Expect.equal (TrainingConfig.toMetadata f.Training) (TrainingConfig.toMetadata (MainJobConfig.fittedPriorOnUci p).Training) $"UCI {f.Name}: the preset"
+                    Expect.equal (TrainingConfig.toMetadata f.Training) (TrainingConfig.toMetadata (MainJobConfig.uciFlow p).Training) $"UCI {f.Name}: the preset"
                 // rule 4: the Euclidean RT samples at the UCI job's τ for it, every other flow at τ = 1
                 Expect.equal MainJobConfig.uciTemperature 0.8 "the UCI Euclidean RT's τ this rule takes (README 'CSV tasks')"
                 Expect.equal c.Derivation.Value.EuclideanTemperature (Some MainJobConfig.uciTemperature) "the derivation records it"

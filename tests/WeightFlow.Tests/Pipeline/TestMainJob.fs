@@ -55,6 +55,16 @@ let tests =
             for f in d.Flows do Expect.contains TemperatureSelection.preStated.Grid (MainJobConfig.samplingOf d f).Temperature $"{f.Name}: τ from the grid"
             let other = MainJobConfig.ofZoo Task.Mnist ZooConfig.uci Quick 0L "unused"
             for f in other.Flows do Expect.equal (MainJobConfig.samplingOf other f).Temperature 1.0 $"{f.Name}: τ 1 off UCI"
+            // the UCI Euclidean RT trains at its own learning rate (docs/results/main-job-seeds.md), every other flow
+            // and every flow off UCI at its preset's (TrainingConfig.cpu)
+            Expect.equal MainJobConfig.uciEuclideanLearningRate 3e-3 "the rate the seeds criterion tested"
+            for f in d.Flows do
+                let preset = (TrainingConfig.cpu f.Training.Flow (VelocityConfig.kind f.Training.Model)).LearningRate
+                let isEuclideanRt = f.Training.Flow = Euclidean && VelocityConfig.kind f.Training.Model = VelocityKind.Rt
+                Expect.equal f.Training.LearningRate (if isEuclideanRt then MainJobConfig.uciEuclideanLearningRate else preset) $"{f.Name}: UCI learning rate"
+            Expect.notEqual (TrainingConfig.cpu Euclidean VelocityKind.Rt).LearningRate MainJobConfig.uciEuclideanLearningRate "the preset itself is not changed"
+            for f in other.Flows do
+                Expect.equal f.Training.LearningRate (TrainingConfig.cpu f.Training.Flow (VelocityConfig.kind f.Training.Model)).LearningRate $"{f.Name}: the preset's rate off UCI"
             Expect.throws (fun () -> MainJobConfig.withIterations 0 c |> ignore) "zero iterations refused"
         }
 
