@@ -151,6 +151,52 @@ module Prior =
                 Fitted { g with Covariance = Some { Factor = factor; Residual = residual; LinearSkip = settings.LinearSkip } })
         | _ -> failwith "Prior.fit returns Fitted"
 
+    /// What new runs' checkpoints show outside a full-covariance fit's principal span (issue 13, docs/mnist/prior2.md):
+    /// leave-runs-out on raw targets [N, P] with a fold per row (e.g. run id mod 5). For each fold f, `fitFull settings`
+    /// on the other folds' rows gives μ_f and F_f; each left-out row's residual x − μ_f is projected off the span of
+    /// F_f's rows (the span in which the fit's residual diagonal is the in-sample residual), and v_f [P] is the
+    /// per-parameter mean of its square over the fold's rows. Returns the mean of v_f over folds [P] (float32): the
+    /// out-of-span variance a run the fit never saw has, where the fit's own Residual² is that of the runs it saw.
+    let leaveRunsOutResidual (settings: CovarianceFit) (layout: Layout) (targets: Tensor) (fold: int[]) : Tensor =
+        Check.shape "targets" [ int targets.shape[0]; Layout.paramCount layout ] targets
+        Check.arg "fold" (int64 fold.Length = targets.shape[0]) $"Need one fold per target row; got {fold.Length} folds for {targets.shape[0]} rows."
+        let folds = Array.distinct fold |> Array.sort
+        Check.arg "fold" (folds.Length >= 2) $"Leave-runs-out needs at least two folds; got {folds.Length}."
+        Scope.noGrad (fun () ->
+            use _ = Scope.enter ()
+            let x = targets.cpu()
+            let rowsOf (keep: int -> bool) = torch.tensor([| for i in 0 .. fold.Length - 1 do if keep fold[i] then int64 i |])
+            let total = torch.zeros([| x.shape[1] |], dtype = torch.float64)
+            for f in folds do
+                // one fold's fit and float64 residuals (~0.3 GB on the MNIST zoo) are freed before the next
+                use _ = Scope.enter ()
+                match fitFull settings layout (x.index_select(0L, rowsOf (fun g -> g <> f))) with
+                | Fitted { Mean = mean; Covariance = Some cov } ->
+                    let struct (q, _) = torch.linalg.qr(cov.Factor.t().to_type(torch.float64))
+                    let r = x.index_select(0L, rowsOf (fun g -> g = f)).to_type(torch.float64) - mean.to_type(torch.float64).unsqueeze(0L)
+                    total.add_((r - r.matmul(q).matmul(q.t())).pow(scalar 2.0).mean([| 0L |])) |> ignore
+                    for t in [ mean; cov.Factor; cov.Residual ] do t.Dispose()
+                | _ -> failwith "Prior.fitFull returns Fitted with a Covariance"
+            (total / float folds.Length).to_type(torch.float32).DetachFromDisposeScope())
+
+    /// A full-covariance fit with its residual deviation raised to at least `floor` [P] per parameter (d'_j =
+    /// max(d_j, floor_j); docs/mnist/prior2.md: floor = √`leaveRunsOutResidual`), and Std its new marginal deviation
+    /// √(diag FᵀF + d'²) (floored at 1e-6, as `fit`), so standardized coordinates stay the prior's own. Mean and Factor
+    /// are unchanged; a zero floor gives the fit back (up to the 1e-12 variance floors).
+    let withResidualFloor (floor: Tensor) (g: FittedGaussian) : FittedGaussian =
+        match g.Covariance with
+        | None -> invalidArg "g" "A residual floor needs a full-covariance fit (Prior.fitFull); this fit is diagonal."
+        | Some cov ->
+            Check.shape "floor" [ int cov.Residual.shape[0] ] floor
+            Check.arg "floor" (floor.isfinite().all().ToBoolean() && floor.min().ToDouble() >= 0.0) "The residual floor must be finite and >= 0."
+            Scope.noGrad (fun () ->
+                use _ = Scope.enter ()
+                let d = torch.maximum(cov.Residual, floor.to_type(cov.Residual.dtype).``to``(cov.Residual.device))
+                let explained = cov.Factor.to_type(torch.float64).pow(scalar 2.0).sum(0L)
+                let std = (explained + d.to_type(torch.float64).pow(scalar 2.0)).sqrt().clamp_min(scalar 1e-6).to_type(torch.float32)
+                let keep (t: Tensor) = t.DetachFromDisposeScope()
+                { g with Std = keep std; Covariance = Some { cov with Residual = keep d } })
+
     /// Per-parameter [P] (or rows [K, P]) of `target` from per-parameter [P] (rows [K, P]) of `fitted` (same depth,
     /// same input and output widths, hidden widths >= the fitted ones): hidden neuron k of a layer takes the stats of
     /// fitted neuron k mod h, in every weight that touches it; with a diagonal fit the new neurons are copies of the
