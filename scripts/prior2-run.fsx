@@ -57,7 +57,7 @@ let floorStats =
       "mean vbar (left-out runs' out-of-span variance)", meanOf v2
       "mean d^2 / Std^2", meanOf (d2 / s2)
       "mean vbar / Std^2", meanOf (v2 / s2)
-      "fraction of parameters raised (vbar > d^2)", meanOf ((v2 > d2).to_type(torch.float64))
+      "fraction of parameters raised (vbar > d^2)", meanOf (v2.gt(d2).to_type(torch.float64))
       "mean Std'^2 / Std^2", meanOf (gP.Std.to_type(torch.float64).pow(scalar 2.0) / s2) ]
 for k, v in floorStats do log $"{k}: {v:G6}"
 Report.writeText (Path.Combine(outDir, "prior2-floor.csv")) (String.concat "\n" ("statistic,value" :: [ for k, v in floorStats -> $"\"{k}\",{inv v}" ]))
@@ -98,16 +98,16 @@ let mean (a: float[]) = Array.average a
 let se (a: float[]) = let m = mean a in sqrt ((a |> Array.sumBy (fun x -> (x - m) ** 2.0)) / float (a.Length - 1) / float a.Length)
 let bucketNames = [| "[0,.2)"; "[.2,.4)"; "[.4,.6)"; "[.6,.8)"; "[.8,1]" |]
 let lossAt (s: string) (p: string) (k: int) : float[] = losses[(s, p)][k]
-let diffVs (s: string) (p: string) (ref: string) k = Array.map2 (-) (lossAt s p k) (lossAt s ref k)
+let diffVs (s: string) (p: string) (against: string) k = Array.map2 (-) (lossAt s p k) (lossAt s against k)
 let B, E, R = "(b') Gaussian-linear", "(e') c(t) in the span, identity outside", "N' RT"
-let zs (s: string) p ref k = let d = diffVs s p ref k in mean d / se d
+let zs (s: string) p against k = let d = diffVs s p against k in (mean d / se d).ToString("+0.0;-0.0", CultureInfo.InvariantCulture)
 for setName, _ in sets do
     printfn "\n**%s pairs** (%d per bucket; in brackets (X − (b')) / paired SE)\n" setName (reps * perBucket)
     printfn "| predictor | %s |" (String.concat " | " bucketNames)
     printfn "| --- | --- | --- | --- | --- | --- |"
     for p, _ in predictors do
-        printfn "| %s | %s |" p (String.concat " | " [ for k in 0 .. buckets - 1 -> f4 (mean (lossAt setName p k)) + (if p = B then "" else $" ({zs setName p B k:+0.0;-0.0})") ])
-    printfn "| N' − (e') (paired SE) | %s |" (String.concat " | " [ for k in 0 .. buckets - 1 -> $"{f4 (mean (diffVs setName R E k))} ({zs setName R E k:+0.0;-0.0})" ])
+        printfn "| %s | %s |" p (String.concat " | " [ for k in 0 .. buckets - 1 -> f4 (mean (lossAt setName p k)) + (if p = B then "" else " (" + zs setName p B k + ")") ])
+    printfn "| N' − (e') (paired SE) | %s |" (String.concat " | " [ for k in 0 .. buckets - 1 -> f4 (mean (diffVs setName R E k)) + " (" + zs setName R E k + ")" ])
 let side s p k = let d = diffVs s p B k in if mean d < -2.0 * se d then "below" elif mean d > 2.0 * se d then "above" else "on"
 let low = [ 0 .. 3 ]
 let r1 = [ 0; 1 ] |> List.forall (fun k -> side "held-out" E k <> "below")
@@ -152,10 +152,10 @@ Report.writeText (Path.Combine(outDir, "prior2-samples.csv"))
 // the pre-stated rule
 let rP, rPrior, rN = rows[0], rows[1], rows[2]
 let seS1 = sqrt (rP.AccuracyStd ** 2.0 / float rP.Count + rPrior.AccuracyStd ** 2.0 / float rPrior.Count)
-let s1 = rP.AccuracyMean - rPrior.AccuracyMean > 2.0 * seS1
-let s2 = rP.AccuracyMean >= rN.AccuracyMean && rP.Bma.Accuracy >= rN.Bma.Accuracy
-let s3 = rP.NoveltyRatio |> Option.exists (fun v -> v >= 0.5)
+let ok1 = rP.AccuracyMean - rPrior.AccuracyMean > 2.0 * seS1
+let ok2 = rP.AccuracyMean >= rN.AccuracyMean && rP.Bma.Accuracy >= rN.Bma.Accuracy
+let ok3 = rP.NoveltyRatio |> Option.exists (fun v -> v >= 0.5)
 printfn "\nS1 flow adds over its prior: %b (N' − P' alone = %s, 2 SE = %s); S2 at least N: %b (accuracy %s vs %s, BMA16 %s vs %s); S3 novelty >= 0.5: %b (%s) => %s"
-    s1 (f4 (rP.AccuracyMean - rPrior.AccuracyMean)) (f4 (2.0 * seS1)) s2 (f4 rP.AccuracyMean) (f4 rN.AccuracyMean) (f4 rP.Bma.Accuracy) (f4 rN.Bma.Accuracy) s3 (opt rP.NoveltyRatio)
-    (if s1 && s2 && s3 then "ADOPTED" else "NOT ADOPTED")
+    ok1 (f4 (rP.AccuracyMean - rPrior.AccuracyMean)) (f4 (2.0 * seS1)) ok2 (f4 rP.AccuracyMean) (f4 rN.AccuracyMean) (f4 rP.Bma.Accuracy) (f4 rN.Bma.Accuracy) ok3 (opt rP.NoveltyRatio)
+    (if ok1 && ok2 && ok3 then "ADOPTED" else "NOT ADOPTED")
 log "done"

@@ -172,7 +172,10 @@ module Prior =
                 use _ = Scope.enter ()
                 match fitFull settings layout (x.index_select(0L, rowsOf (fun g -> g <> f))) with
                 | Fitted { Mean = mean; Covariance = Some cov } ->
-                    let struct (q, _) = torch.linalg.qr(cov.Factor.t().to_type(torch.float64))
+                    // an orthonormal basis of the factor's row space: its right singular vectors of non-negligible
+                    // singular value (the exact factor of N <= Rank rows has rank N − 1: its centred rows sum to 0)
+                    let struct (_, sv, vh) = torch.linalg.svd(cov.Factor.to_type(torch.float64), fullMatrices = false)
+                    let q = vh.index_select(0L, torch.nonzero(sv.gt(sv.max() * 1e-6)).squeeze(1L)).t()
                     let r = x.index_select(0L, rowsOf (fun g -> g = f)).to_type(torch.float64) - mean.to_type(torch.float64).unsqueeze(0L)
                     total.add_((r - r.matmul(q).matmul(q.t())).pow(scalar 2.0).mean([| 0L |])) |> ignore
                     for t in [ mean; cov.Factor; cov.Residual ] do t.Dispose()

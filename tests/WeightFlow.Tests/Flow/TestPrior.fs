@@ -166,6 +166,66 @@ let tests =
             Expect.throwsT<System.ArgumentException> (fun () -> Prior.fitFull { Standardized = false; Rank = 0; LinearSkip = false } layout x |> ignore) "Rank 0 refused"
         }
 
+        test "leave-runs-out residual: the out-of-span variance of left-out folds, as its definition computes it densely" {
+            // P = 59 > the 30 rows of each fit, so the span of a fit leaves a complement
+            let layout = Layout.parse "10-4-3"
+            let p = int64 (Layout.paramCount layout)
+            use gen = Scope.Rng.create 21L
+            // 8 runs x 5 rows: a shared rank-2 plane plus a per-run offset and small noise; fold = run mod 4
+            let run = Array.init 40 (fun i -> i / 5)
+            let fold = run |> Array.map (fun r -> r % 4)
+            let plane = torch.randn([| 40L; 2L |], generator = gen).matmul(torch.randn([| 2L; p |], generator = gen))
+            let offsets = torch.randn([| 8L; p |], generator = gen) * 0.3
+            let x = plane + offsets.index_select(0L, torch.tensor(run |> Array.map int64)) + torch.randn([| 40L; p |], generator = gen) * 0.01 + 0.5
+            // Rank 40 >= the 30 rows of every fit: the factor is all centred rows, so the span is their row space;
+            // the reference projects with the float64 pseudo-inverse instead of the factor's QR
+            let v = Prior.leaveRunsOutResidual { Standardized = true; Rank = 40; LinearSkip = false } layout x fold
+            let x64 = x.to_type(torch.float64)
+            let reference =
+                [ for f in 0 .. 3 ->
+                    let rows keep = x64.index_select(0L, torch.tensor([| for i in 0 .. 39 do if keep fold[i] then int64 i |]))
+                    let train, held = rows (fun g -> g <> f), rows (fun g -> g = f)
+                    let mu = train.mean([| 0L |], true)
+                    let a = train - mu
+                    let proj = torch.linalg.pinv(a).matmul(a)
+                    let r = held - mu
+                    (r - r.matmul(proj)).pow(scalar 2.0).mean([| 0L |]) ]
+                |> fun l -> torch.stack(l).mean([| 0L |])
+            let scale = x64.var(0L).max().ToDouble()
+            Expect.equal v.shape [| p |] "one value per parameter"
+            // float32 factor rows (~1e-7 relative) against float64: allow 1e-5 of the largest variance
+            Expect.allClose (1e-5 * scale) (v.to_type(torch.float64)) reference "v̄ = the dense definition"
+            Expect.isGreaterThan (v.sum().ToDouble()) (0.01 * scale) "the runs' own offsets leave out-of-span variance"
+            // rows on a rank-2 plane and Rank 2 (< 30 rows: the randomized SVD): nothing outside the span
+            let flat = Prior.leaveRunsOutResidual { Standardized = true; Rank = 2; LinearSkip = false } layout (plane + 0.5) fold
+            Expect.isLessThan (flat.max().ToDouble()) (1e-6 * plane.var(0L).max().ToDouble()) "a plane leaves nothing outside its span"
+            Expect.throwsT<System.ArgumentException> (fun () -> Prior.leaveRunsOutResidual { Standardized = true; Rank = 2; LinearSkip = false } layout x (Array.zeroCreate 40) |> ignore) "one fold refused"
+            Expect.throwsT<System.ArgumentException> (fun () -> Prior.leaveRunsOutResidual { Standardized = true; Rank = 2; LinearSkip = false } layout x fold[1..] |> ignore) "a fold per row"
+        }
+
+        test "a residual floor raises the residual deviation and the marginal Std, and leaves the fit whole at zero" {
+            let p = Layout.paramCount layout
+            use gen = Scope.Rng.create 22L
+            let x = torch.randn([| 50L; 3L |], generator = gen).matmul(torch.randn([| 3L; int64 p |], generator = gen)) + torch.randn([| 50L; int64 p |], generator = gen) * 0.05
+            let g = match Prior.fitFull { Standardized = true; Rank = 3; LinearSkip = false } layout x with Fitted g -> g | _ -> failtest "fit"
+            let cov = g.Covariance.Value
+            let same = Prior.withResidualFloor (torch.zeros([| int64 p |])) g
+            Expect.bitExact same.Covariance.Value.Residual cov.Residual "zero floor: the residual as fitted"
+            Expect.bitExact same.Mean g.Mean "mean unchanged"
+            Expect.bitExact same.Covariance.Value.Factor cov.Factor "factor unchanged"
+            // Std from diag FᵀF + d² (float64) against the fit's √diag C: equal up to float32 rounding and the 1e-12 floor
+            Expect.allClose 1e-5 same.Std g.Std "zero floor: Std as fitted"
+            let floor = torch.linspace(0.0, 2.0, int64 p, dtype = torch.float32)
+            let raised = Prior.withResidualFloor floor g
+            let d = raised.Covariance.Value.Residual
+            Expect.bitExact d (torch.maximum(cov.Residual, floor)) "d' = max(d, floor)"
+            let f64 = cov.Factor.to_type(torch.float64)
+            Expect.allClose 1e-6 (raised.Std.to_type(torch.float64).pow(scalar 2.0)) (f64.pow(scalar 2.0).sum(0L) + d.to_type(torch.float64).pow(scalar 2.0)) "Std'² = diag FᵀF + d'²"
+            Expect.isTrue ((raised.Std.to_type(torch.float64) - g.Std.to_type(torch.float64)).min().ToDouble() > -1e-6) "Std never lowered"
+            Expect.throwsT<System.ArgumentException> (fun () -> Prior.withResidualFloor (floor - 1.0) g |> ignore) "negative floor refused"
+            Expect.throwsT<System.ArgumentException> (fun () -> Prior.withResidualFloor floor { g with Covariance = None } |> ignore) "a diagonal fit refused"
+        }
+
         test "a full-covariance factor tiles row by row to wider layouts" {
             let p = int64 (Layout.paramCount layout)
             let rows = torch.arange(int64 (3 * Layout.paramCount layout), dtype = torch.float32).reshape([| 3L; p |])
