@@ -15,6 +15,9 @@
 //     samples must not be the isotropic rows' cached ones: run it before those rows are re-sampled)
 //   WEIGHTFLOW_THREADS=1 dotnet fsi scripts/tau-select.fsx repro-euclid256 DIR > LOG (the three nine-table Euclidean RT
 //     rows and the raw fitted Gaussian, 256 networks per candidate, the table's own count: docs/uci/euclid2.md)
+//   WEIGHTFLOW_THREADS=1 dotnet fsi scripts/tau-select.fsx repro-euclid-lr DIR ITERATIONS LR > LOG (the three nine-table
+//     Euclidean RT rows trained by scripts/euclid3-train.fsx DIR ITERATIONS LR, and the raw fitted Gaussian, 128
+//     networks per candidate as R-τ: docs/uci/euclid3.md)
 #load "_load.fsx"
 open System
 open System.IO
@@ -35,7 +38,9 @@ let c =
     | [| "repro-euclid256"; dir |] ->
         let c = (Reproduce.uciConfig Full 0L dir).Job
         { c with Flows = c.Flows |> List.filter (fun f -> f.Training.Flow = Euclidean && VelocityConfig.kind f.Training.Model = VelocityKind.Rt && f.Training.Coupling <> SymmetryAware) }
-    | _ -> failwith "usage: tau-select.fsx repro DIR | main DIR SEED | repro-fitted DIR | repro-euclid256 DIR"
+    // the three Euclidean RT rows with another length and learning rate (docs/uci/euclid3.md)
+    | [| "repro-euclid-lr"; dir; n; lr |] -> Reproduce.euclidLrJob (Reproduce.euclideanTraining (int n) (float lr)) dir
+    | _ -> failwith "usage: tau-select.fsx repro DIR | main DIR SEED | repro-fitted DIR | repro-euclid256 DIR | repro-euclid-lr DIR ITERATIONS LR"
 let rule =
     match args with
     | [| "repro-euclid256"; _ |] -> { TemperatureSelection.preStated with Count = MainJobConfig.samples }

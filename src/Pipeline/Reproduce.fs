@@ -94,6 +94,11 @@ type UciEuclideanPrior =
     /// canonical RT rows (1,000 in the full preset): every RT row of the reproduction on the same recipe.
     | FittedPrior
 
+/// The length and learning rate of the UCI reproduction's three nine-table Euclidean RT rows from the isotropic prior
+/// (`reproduce uci --euclidean-iterations/--euclidean-lr`; the pre-stated test docs/uci/euclid3.md): 3,000 iterations
+/// at 1e-3 in the full preset by default (`Reproduce.uciEuclideanTraining`).
+type UciEuclideanTraining = { Iterations: int; LearningRate: float }
+
 /// Settings of the UCI reproduction.
 [<NoEquality; NoComparison>]
 type UciReproduction =
@@ -509,6 +514,60 @@ module Reproduce =
           Steps = (match preset with Quick -> [ 8; 32; 128 ] | Full -> [ 8; 16; 32; 64; 128; 256; 512 ])
           SweepCount = (match preset with Quick -> 8 | Full -> 64)
           Guidance = 0.1 }
+
+    /// A Euclidean RT recipe (`UciEuclideanTraining`), checked: at least one iteration, a finite positive rate.
+    let euclideanTraining (iterations: int) (learningRate: float) : UciEuclideanTraining =
+        Check.arg "euclidean-iterations" (iterations >= 1) $"--euclidean-iterations must be at least 1; got {iterations}."
+        Check.arg "euclidean-lr" (learningRate > 0.0 && Double.IsFinite learningRate) $"--euclidean-lr must be a finite learning rate > 0; got {learningRate}."
+        { Iterations = iterations; LearningRate = learningRate }
+
+    /// The full preset's recipe for the three nine-table Euclidean RT rows (isotropic prior): `uciIterations`' 3,000 at
+    /// `TrainingConfig.cpu`'s 1e-3, as the pre-stated test docs/uci/euclid3.md left it.
+    let uciEuclideanTraining : UciEuclideanTraining =
+        { Iterations = uciIterations Full IsotropicPrior Euclidean VelocityKind.Rt
+          LearningRate = (TrainingConfig.cpu Euclidean VelocityKind.Rt).LearningRate }
+
+    /// Whether a flow is one of the three nine-table Euclidean RT rows from the isotropic prior (the rows a
+    /// `UciEuclideanTraining` trains; the aligned + symmetry row and the MLP row keep their recipe).
+    let isEuclideanRtRow (f: FlowRun) =
+        f.Training.Flow = Euclidean && VelocityConfig.kind f.Training.Model = VelocityKind.Rt
+        && f.Training.Coupling <> SymmetryAware && f.Training.Prior.Centre = Origin
+
+    let private trainedBy (t: UciEuclideanTraining) (f: FlowRun) : FlowRun =
+        if isEuclideanRtRow f then { f with Training = { f.Training with Iterations = t.Iterations; LearningRate = t.LearningRate } } else f
+
+    /// The τ R-τ chose for a Euclidean RT row trained by a recipe other than the default (docs/uci/euclid3.md; measured
+    /// by `scripts/tau-select.fsx repro-euclid-lr DIR ITERATIONS LR` on the flows of `scripts/euclid3-train.fsx`).
+    let euclideanRecipeTemperature (t: UciEuclideanTraining) (coupling: Coupling) (source: TargetZoo) : SelectedTemperature =
+        match t.Iterations, t.LearningRate, coupling, source with
+        | _ ->
+            invalidArg "euclidean-lr" $"No temperature was chosen for the Euclidean RT rows at {t.Iterations} iterations and learning rate {t.LearningRate}; train them with scripts/euclid3-train.fsx, run scripts/tau-select.fsx repro-euclid-lr on them and add the τs here."
+
+    /// The reproduction's three nine-table Euclidean RT rows trained by `t` (`reproduce uci --euclidean-lr`,
+    /// `--euclidean-iterations`), each sampled at the τ R-τ chose for that recipe (`euclideanRecipeTemperature`), with a
+    /// departure row saying so; rows already trained by `t` (the default recipe) keep their τ and `r` is returned as is.
+    let withEuclideanTraining (t: UciEuclideanTraining) (r: UciReproduction) : UciReproduction =
+        let differs (f: FlowRun) = isEuclideanRtRow f && (f.Training.Iterations <> t.Iterations || f.Training.LearningRate <> t.LearningRate)
+        if not (r.Job.Flows |> List.exists differs) then r
+        else
+            let flows =
+                r.Job.Flows |> List.map (fun f ->
+                    if differs f then
+                        let tau = TemperatureSelection.temperature (euclideanRecipeTemperature t f.Training.Coupling f.Source).Choice
+                        { trainedBy t f with SamplingTemperature = Some tau }
+                    else f)
+            let departure =
+                { Setting = "length and learning rate of the Euclidean RT rows (--euclidean-iterations / --euclidean-lr)"
+                  Ours = $"{t.Iterations} iterations at learning rate {Report.inv t.LearningRate} (Euclidean, aligned, aligned + OT; the aligned + symmetry and MLP rows keep theirs)"
+                  Thesis = "250k iterations (learning rate: the thesis' code)"
+                  Why = $"the candidate of the test pre-stated in docs/uci/euclid3.md; the default is {uciEuclideanTraining.Iterations} at {Report.inv uciEuclideanTraining.LearningRate}; each row's τ chosen by R-τ on these flows" }
+            { r with Job = { r.Job with Flows = flows }; Departures = r.Departures @ [ departure ] }
+
+    /// The three nine-table Euclidean RT rows trained by `t`, without their τs, in a full-preset seed-0 folder: the
+    /// flows `scripts/euclid3-train.fsx` trains and `scripts/tau-select.fsx repro-euclid-lr` scores (docs/uci/euclid3.md).
+    let euclidLrJob (t: UciEuclideanTraining) (outDir: string) : MainJobConfig =
+        let job = (uciConfigWith IsotropicPrior Full 0L outDir).Job
+        { job with Flows = uciFlows IsotropicPrior Full 0L |> List.filter isEuclideanRtRow |> List.map (trainedBy t) }
 
     /// The Euclidean RT rows' prior of `reproduce uci` by default (`--euclidean-prior` overrides it): the isotropic
     /// one, as the pre-stated test docs/uci/euclid-rows.md decided (docs/uci/euclid-rows-results.md). From the fitted

@@ -27,6 +27,9 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
             invalidArg "temperature" $"--temperature applies to `reproduce uci` only; `reproduce {name}` samples as its preset says."
         if args.Contains ReproduceArgs.Euclidean_Prior && name <> "uci" then
             invalidArg "euclidean-prior" $"--euclidean-prior applies to `reproduce uci` only; `reproduce {name}` has no Euclidean RT rows to choose a prior for."
+        for option, present in [ "euclidean-lr", args.Contains ReproduceArgs.Euclidean_Lr; "euclidean-iterations", args.Contains ReproduceArgs.Euclidean_Iterations ] do
+            if present && name <> "uci" then
+                invalidArg option $"--{option} applies to `reproduce uci` only; `reproduce {name}` has no Euclidean RT rows to train."
         if args.Contains ReproduceArgs.Parallel_Flows && name <> "uci" then
             invalidArg "parallel-flows" $"--parallel-flows applies to `reproduce uci` only; `reproduce {name}` trains its flows as its preset says."
         if args.Contains ReproduceArgs.Time && name <> "gaussians" then
@@ -71,7 +74,17 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
             let prior =
                 args.TryGetResult ReproduceArgs.Euclidean_Prior |> Option.map Reproduce.parseEuclideanPrior
                 |> Option.defaultValue Reproduce.uciEuclideanPrior
-            let c = Reproduce.uciConfigWith prior preset seed out |> Reproduce.withRows rows
+            let recipe =
+                match args.TryGetResult ReproduceArgs.Euclidean_Iterations, args.TryGetResult ReproduceArgs.Euclidean_Lr with
+                | None, None -> None
+                | n, lr ->
+                    if prior <> IsotropicPrior then
+                        invalidArg "euclidean-lr" "--euclidean-lr and --euclidean-iterations apply to the isotropic prior's Euclidean RT rows; --euclidean-prior fitted has its own recipe (1,000 iterations, as the canonical rows)."
+                    let iterations = Reproduce.uciIterations preset IsotropicPrior FlowKind.Euclidean VelocityKind.Rt
+                    Some (Reproduce.euclideanTraining (defaultArg n iterations) (defaultArg lr Reproduce.uciEuclideanTraining.LearningRate))
+            let c = Reproduce.uciConfigWith prior preset seed out
+            let c = match recipe with Some t -> Reproduce.withEuclideanTraining t c | None -> c
+            let c = c |> Reproduce.withRows rows
             let c = match args.TryGetResult ReproduceArgs.Parallel_Flows with Some n -> Reproduce.withParallelFlows n c | None -> c
             let c = match args.TryGetResult ReproduceArgs.Temperature with Some tau -> Reproduce.withTemperature tau c | None -> c
             let r =

@@ -167,6 +167,27 @@ let tests =
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.parseEuclideanPrior "standardized" |> ignore) "an unknown prior"
         }
 
+        test "uci: --euclidean-lr/--euclidean-iterations retrain exactly the three nine-table Euclidean RT rows; the default recipe is the current one; bad values and recipes without a chosen τ are refused" {
+            let d = Reproduce.uciEuclideanTraining
+            Expect.equal (d.Iterations, d.LearningRate) (3000, 1e-3) "the default: 3,000 iterations at 1e-3 (docs/uci/euclid3.md)"
+            let r = Reproduce.uciConfig Full 0L "unused"
+            Expect.isTrue (obj.ReferenceEquals(Reproduce.withEuclideanTraining d r, r)) "the default recipe changes nothing"
+            let quick = Reproduce.uciConfig Quick 0L "unused"
+            Expect.isTrue (obj.ReferenceEquals(Reproduce.withEuclideanTraining (Reproduce.euclideanTraining 100 1e-3) quick, quick)) "nor the quick preset's own length"
+            let t = Reproduce.euclideanTraining 1000 3e-3
+            let job = Reproduce.euclidLrJob t "unused"
+            Expect.equal [ for f in job.Flows -> f.Name ] [ "Euclidean"; "Euclidean (aligned)"; "Euclidean (aligned + OT)" ] "the three rows"
+            let before = r.Job.Flows |> List.map (fun f -> f.Name, f) |> Map.ofList
+            for f in job.Flows do
+                Expect.equal (f.Training.Iterations, f.Training.LearningRate) (1000, 3e-3) $"{f.Name}: the recipe"
+                let o = before[f.Name].Training
+                Expect.equal (TrainingConfig.toMetadata { f.Training with Iterations = o.Iterations; LearningRate = o.LearningRate }) (TrainingConfig.toMetadata o) $"{f.Name}: every other setting as the table's (the flow's cache key)"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.euclideanTraining 0 3e-3 |> ignore) "no iterations"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.euclideanTraining 1000 0.0 |> ignore) "a zero rate"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.euclideanTraining 1000 nan |> ignore) "a rate that is not a number"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withEuclideanTraining (Reproduce.euclideanTraining 2000 2e-3) r |> ignore) "a recipe R-τ never scored"
+        }
+
         test "uci (tiny): two rows end to end; the Fig. 7.3 sweep runs step counts in order, a stopped sweep reports its points and a re-run completes it unchanged" {
             let dir = Path.Combine(Path.GetTempPath(), $"wf-uci-{System.Guid.NewGuid():N}")
             try
