@@ -539,7 +539,15 @@ module Reproduce =
     /// The τ R-τ chose for a Euclidean RT row trained by a recipe other than the default (docs/uci/euclid3.md; measured
     /// by `scripts/tau-select.fsx repro-euclid-lr DIR ITERATIONS LR` on the flows of `scripts/euclid3-train.fsx`).
     let euclideanRecipeTemperature (t: UciEuclideanTraining) (coupling: Coupling) (source: TargetZoo) : SelectedTemperature =
+        let best tau v d = { Choice = TemperatureSelection.BestAboveFloor tau; ValidationCrossEntropy = v; DiversityRatio = d }
+        // docs/uci/euclid3-results.md: B (3,000 at 3e-3) and C (1,000 at 3e-3), 128 networks per τ, D_ho 0.005599
         match t.Iterations, t.LearningRate, coupling, source with
+        | 3000, 3e-3, Independent, UnalignedZoo -> best 0.6 0.07454 1.17
+        | 3000, 3e-3, Independent, AlignedZoo -> best 0.7 0.07701 1.26
+        | 3000, 3e-3, MinibatchOt, AlignedZoo -> best 0.6 0.07328 1.18
+        | 1000, 3e-3, Independent, UnalignedZoo -> best 0.6 0.07982 1.11
+        | 1000, 3e-3, Independent, AlignedZoo -> best 0.6 0.07576 1.42
+        | 1000, 3e-3, MinibatchOt, AlignedZoo -> best 0.7 0.08057 1.06
         | _ ->
             invalidArg "euclidean-lr" $"No temperature was chosen for the Euclidean RT rows at {t.Iterations} iterations and learning rate {t.LearningRate}; train them with scripts/euclid3-train.fsx, run scripts/tau-select.fsx repro-euclid-lr on them and add the τs here."
 
