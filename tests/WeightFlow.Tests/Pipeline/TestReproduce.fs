@@ -182,6 +182,12 @@ let tests =
                 Expect.equal (f.Training.Iterations, f.Training.LearningRate) (1000, 3e-3) $"{f.Name}: the recipe"
                 let o = before[f.Name].Training
                 Expect.equal (TrainingConfig.toMetadata { f.Training with Iterations = o.Iterations; LearningRate = o.LearningRate }) (TrainingConfig.toMetadata o) $"{f.Name}: every other setting as the table's (the flow's cache key)"
+            let b = Reproduce.withEuclideanTraining (Reproduce.euclideanTraining 3000 3e-3) r
+            let tau (f: FlowRun) = (MainJobConfig.samplingOf b.Job f).Temperature
+            Expect.equal [ for f in b.Job.Flows do if f.Training.LearningRate = 3e-3 && f.Training.Flow = Euclidean then f.Name, tau f ]
+                         [ "Euclidean", 0.6; "Euclidean (aligned)", 0.7; "Euclidean (aligned + OT)", 0.6 ] "B's rows at the τs R-τ chose on B's flows (docs/uci/euclid3-results.md)"
+            Expect.equal [ for f in b.Job.Flows do if not (Reproduce.isEuclideanRtRow f) then f.Name, tau f ] [ for f in r.Job.Flows do if not (Reproduce.isEuclideanRtRow f) then f.Name, tau f ] "every other row as before"
+            Expect.equal (b.Departures.Length, (List.last b.Departures).Setting) (r.Departures.Length + 1, "length and learning rate of the Euclidean RT rows (--euclidean-iterations / --euclidean-lr)") "the departure stated"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.euclideanTraining 0 3e-3 |> ignore) "no iterations"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.euclideanTraining 1000 0.0 |> ignore) "a zero rate"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.euclideanTraining 1000 nan |> ignore) "a rate that is not a number"
