@@ -140,19 +140,31 @@ let prepare (config: EvalConfig) (layout: Layout) (data: Dataset) (zoo: (Tensor 
     let reference =
         zoo |> Option.map (fun (reference, training, judge) ->
             use _ = torch.no_grad ()
-            let novelty = Novelty.reference config.Alignment layout reference training judge
-            let judgeAligned = Novelty.realign config.Alignment layout reference judge
-            use g = Scope.Rng.create config.Seed
-            let training = novelty.Training
-            let m = training.shape[0]
-            let pick = torch.randperm(m, generator = g).narrow(0L, 0L, min m (int64 config.FloorSize)).``to``(training.device)
-            let subset = training.index_select(0L, pick)
-            use pooled = torch.cat([| subset; judgeAligned |], 0L)
-            let bandwidth = Fidelity.medianBandwidth pooled
-            let metric = Fidelity.fit config.Fidelity layout training (probeOf config data) config.Seed config.Projections pooled
-            { Novelty = novelty; Judge = judgeAligned; Bandwidth = bandwidth; Metric = metric; FloorSubset = subset
-              FidelityFloor = Fidelity.distance metric subset judgeAligned
-              SlicedWassersteinFloor = Fidelity.slicedWasserstein config.Seed config.Projections subset judgeAligned })
+            let inputs = [ reference; training; judge ]
+            // Re-aligning an MNIST zoo's thousands of checkpoints leaves GBs of temporaries (weight matching, gathers,
+            // float64 distance chunks) that no dispose scope owned, so they stayed resident until the GC finalized them
+            // and the evaluation's own peak stacked on them (7.1 GB; docs/results/memory-mnist.md). The context keeps
+            // only the tensors detached here (the metric detaches its own, `Fidelity.fit`); the rest goes with the scope.
+            let z =
+                use _ = Scope.enter ()
+                let novelty = Novelty.reference config.Alignment layout reference training judge
+                let judgeAligned = Novelty.realign config.Alignment layout reference judge
+                use g = Scope.Rng.create config.Seed
+                let aligned = novelty.Training
+                let m = aligned.shape[0]
+                let pick = torch.randperm(m, generator = g).narrow(0L, 0L, min m (int64 config.FloorSize)).``to``(aligned.device)
+                let subset = aligned.index_select(0L, pick)
+                let pooled = torch.cat([| subset; judgeAligned |], 0L)
+                let bandwidth = Fidelity.medianBandwidth pooled
+                let metric = Fidelity.fit config.Fidelity layout aligned (probeOf config data) config.Seed config.Projections pooled
+                // the caller's tensors stay in the caller's scope
+                let keep (t: Tensor) = if inputs |> List.exists (fun i -> obj.ReferenceEquals(t, i)) then t else t.DetachFromDisposeScope()
+                { Novelty = { novelty with Training = keep novelty.Training; HeldOutDistances = keep novelty.HeldOutDistances }
+                  Judge = keep judgeAligned; Bandwidth = bandwidth; Metric = metric; FloorSubset = keep subset
+                  FidelityFloor = Fidelity.distance metric subset judgeAligned
+                  SlicedWassersteinFloor = Fidelity.slicedWasserstein config.Seed config.Projections subset judgeAligned }
+            Heap.release ()
+            z)
     { Config = config; Layout = layout; Data = data; CalibrationRows = Calibration.rowsOf config.Calibration data; Zoo = reference }
 
 /// The context with another fidelity metric (its floor and kernels fitted on the same floor subset and judge as
