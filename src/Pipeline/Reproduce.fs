@@ -375,6 +375,11 @@ module Reproduce =
             yield $"{name} (aligned + symmetry)", kind, VelocityKind.Rt, SymmetryAware, AlignedZoo
           yield "Euclidean MLP (aligned)", Euclidean, VelocityKind.Mlp, Independent, AlignedZoo ]
 
+    /// A measured R-τ choice (docs/uci/tau-selection.md): τ with its validation CE and diversity over the held-out
+    /// checkpoints', the best above the diversity floor or, when none reaches it, the most diverse.
+    let private best tau v d = { Choice = TemperatureSelection.BestAboveFloor tau; ValidationCrossEntropy = v; DiversityRatio = d }
+    let private mostDiverse tau v d = { Choice = TemperatureSelection.NoneAboveFloor tau; ValidationCrossEntropy = v; DiversityRatio = d }
+
     /// Each row's sampling temperature as the pre-stated rule R-τ chose it (docs/uci/tau-selection.md, committed 663bc00
     /// at 13:21 UTC before any result; `TemperatureSelection.preStated`): per row, from τ ∈ {0.6, 0.7, ..., 1.2}, the
     /// smallest mean validation CE of 128 networks (T fitted on the training split only) among the τs whose validation
@@ -392,8 +397,6 @@ module Reproduce =
     /// the three isotropic Euclidean RT rows of Table 7.1 take the same τs (V 0.07630 / 0.08183 / 0.06827): their
     /// validation/test disagreement is not in the network sample (docs/uci/euclid2-results.md).
     let uciSelectedTemperature (prior: UciEuclideanPrior) (flow: FlowKind) (model: VelocityKind) (coupling: Coupling) (source: TargetZoo) : SelectedTemperature =
-        let best tau v d = { Choice = TemperatureSelection.BestAboveFloor tau; ValidationCrossEntropy = v; DiversityRatio = d }
-        let mostDiverse tau v d = { Choice = TemperatureSelection.NoneAboveFloor tau; ValidationCrossEntropy = v; DiversityRatio = d }
         // the Euclidean RT rows from the fitted prior (docs/uci/euclid-rows.md): the same rule on their own flows
         // (`WEIGHTFLOW_THREADS=1 dotnet fsi scripts/tau-select.fsx repro-fitted DIR`, 327 CPU s; flows trained by
         // scripts/euclid-train.fsx; docs/uci/euclid-rows-results.md). Their validation CE falls as τ rises over the whole
@@ -542,7 +545,6 @@ module Reproduce =
     /// The τ R-τ chose for a Euclidean RT row trained by a recipe other than the default (docs/uci/euclid3.md; measured
     /// by `scripts/tau-select.fsx repro-euclid-lr DIR ITERATIONS LR` on the flows of `scripts/euclid3-train.fsx`).
     let euclideanRecipeTemperature (t: UciEuclideanTraining) (coupling: Coupling) (source: TargetZoo) : SelectedTemperature =
-        let best tau v d = { Choice = TemperatureSelection.BestAboveFloor tau; ValidationCrossEntropy = v; DiversityRatio = d }
         // docs/uci/euclid3-results.md: B (3,000 at 3e-3) and C (1,000 at 3e-3), 128 networks per τ, D_ho 0.005599
         match t.Iterations, t.LearningRate, coupling, source with
         | 3000, 3e-3, Independent, UnalignedZoo -> best 0.6 0.07454 1.17
