@@ -19,15 +19,46 @@ module WeightFlow.Novelty
 
 open TorchSharp
 
-/// Re-aligns networks theta [B, P] to the reference [1, P] by weight matching (permutations only: the function of each
-/// network is unchanged).
-let realign (config: Rebasin.WeightMatchingConfig) (layout: Layout) (reference: Tensor) (theta: Tensor) : Tensor =
+/// Networks re-aligned at a time by `realign`: weight matching of 512 MNIST 784-10-10 networks peaks at ~0.12 GB,
+/// where all 5,670 training checkpoints of the full preset in one batch peaked at +2.5 GB (docs/results/memory-mnist.md).
+let realignRows = 512
+
+/// `realign` in chunks of `rows` networks. Weight matching is independent per network (one assignment per network and
+/// hidden layer; each chunk's layer-order generator restarts from the same seed, so every sweep draws the same order as
+/// in one batch), so the result is bit for bit that of one batch. When every network's permutation is the identity
+/// (checkpoints already aligned to this reference by the same matching), the input comes back as it is (an alias: no
+/// copy); else the permuted chunks fill one [B, P] output.
+let realignChunked (rows: int) (config: Rebasin.WeightMatchingConfig) (layout: Layout) (reference: Tensor) (theta: Tensor) : Tensor =
+    Check.arg "rows" (rows >= 1) $"Re-alignment needs at least one network per chunk; got {rows}."
     use _ = torch.no_grad ()
-    let perms = Rebasin.weightMatching config layout reference theta
-    Symmetry.permute layout perms theta
+    let b = theta.shape[0]
+    let starts = [| 0L .. int64 rows .. b - 1L |]
+    let chunk (start: int64) = theta.narrow(0L, start, min (int64 rows) (b - start))
+    let perms =
+        starts |> Array.map (fun start ->
+            // each chunk's matching temporaries go with its scope; only its permutations ([rows, h] int64) leave it
+            use _ = Scope.enter ()
+            let p = Rebasin.weightMatching config layout reference (chunk start)
+            { p with Perms = p.Perms |> List.map (fun t -> t.MoveToOuterDisposeScope()) } : Symmetry.Permutation)
+    let isIdentity (p: Symmetry.Permutation) =
+        p.Perms |> List.forall (fun t -> Scope.value (fun () -> t.eq(torch.arange(t.shape[1], dtype = t.dtype, device = t.device).unsqueeze(0L)).all().ToBoolean()))
+    if perms |> Array.forall isIdentity then theta.alias()
+    elif starts.Length = 1 then Symmetry.permute layout perms[0] theta
+    else
+        let out = torch.empty_like(theta)
+        for start, p in Array.zip starts perms do
+            use _ = Scope.enter ()
+            let rows = chunk start
+            out.narrow(0L, start, rows.shape[0]).copy_(Symmetry.permute layout p rows) |> ignore
+        out
+
+/// Re-aligns networks theta [B, P] to the reference [1, P] by weight matching (permutations only: the function of each
+/// network is unchanged), `realignRows` networks at a time (`realignChunked`).
+let realign (config: Rebasin.WeightMatchingConfig) (layout: Layout) (reference: Tensor) (theta: Tensor) : Tensor =
+    realignChunked realignRows config layout reference theta
 
 /// (N.1) without the re-alignment: the distance from each row of theta [B, P] to its nearest row of training [M, P]:
-/// [B] float64. Chunked over the training rows (1,024 at a time).
+/// [B] float64. Chunked over the training rows (1,024 at a time), each chunk's float64 copies freed before the next.
 let nearestDistance (training: Tensor) (theta: Tensor) : Tensor =
     if training.dim() <> 2L || theta.dim() <> 2L || training.shape[1] <> theta.shape[1] then
         invalidArg "theta" $"Nearest-neighbour distances need two sets of flat weights of one layout; got %A{theta.shape} and training %A{training.shape}."
@@ -40,10 +71,11 @@ let nearestDistance (training: Tensor) (theta: Tensor) : Tensor =
         let chunk = 1024L
         let best =
             [| for start in 0L .. chunk .. m - 1L ->
-                let t = training.narrow(0L, start, min chunk (m - start)).to_type(torch.float64)
-                // ‖x − t‖² = ‖x‖² + ‖t‖² − 2 x·t, clamped at 0 against rounding.
-                let d2 = (xx + t.square().sum([| 1L |]).unsqueeze(0L) - torch.matmul(x, t.t()) * 2.0).clamp_min(0.0)
-                d2.amin([| 1L |]) |]
+                Scope.run (fun () ->
+                    let t = training.narrow(0L, start, min chunk (m - start)).to_type(torch.float64)
+                    // ‖x − t‖² = ‖x‖² + ‖t‖² − 2 x·t, clamped at 0 against rounding.
+                    let d2 = (xx + t.square().sum([| 1L |]).unsqueeze(0L) - torch.matmul(x, t.t()) * 2.0).clamp_min(0.0)
+                    d2.amin([| 1L |])) |]
         torch.stack(best, 1L).amin([| 1L |]).sqrt())
 
 /// What every novelty ratio is measured against: the reference, the training checkpoints, and the held-out

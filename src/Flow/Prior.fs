@@ -128,28 +128,50 @@ module Prior =
         let k = min (int64 k) l
         s.narrow(0L, 0L, k).unsqueeze(1L) * vh.narrow(0L, 0L, k)
 
+    /// `fitFull` with its per-parameter statistics computed on blocks of `columns` parameters (below).
+    let fitFullInBlocks (columns: int) (settings: CovarianceFit) (layout: Layout) (targets: Tensor) : PriorCentre =
+        Check.arg "columns" (columns >= 1) $"The fit needs at least one parameter column per block; got {columns}."
+        Check.arg "Rank" (settings.Rank >= 1) $"The full-covariance prior keeps Rank >= 1 principal directions; got {settings.Rank}."
+        Check.shape "targets" [ int targets.shape[0]; Layout.paramCount layout ] targets
+        Check.arg "targets" (targets.shape[0] >= 2L) $"Fitting a prior needs at least two target networks; got {targets.shape[0]}."
+        Scope.noGrad (fun () ->
+            use _ = Scope.enter ()
+            let x = targets.cpu()
+            let n, p = x.shape[0], x.shape[1]
+            // Every per-parameter statistic is a reduction over the rows of one column, so it is computed on blocks of
+            // `columns` parameters (float64 copies [N, columns]: 23 MB each for 512 columns of the MNIST zoo, where the
+            // float64 copies of all targets, [5670, 7960] x 8 bytes = 361 MB each, peaked at +1.7 GB;
+            // docs/results/memory-mnist.md). The operations per column are those of `fit` and of the one-batch version
+            // (the same reductions over the same N rows), so the fit is bit for bit the same (TestPrior checks it).
+            let columns = int64 columns
+            let mean = torch.empty([| p |], dtype = torch.float32)
+            let std = torch.empty([| p |], dtype = torch.float32)
+            let variance = torch.empty([| p |], dtype = torch.float64)
+            let a = torch.empty([| n; p |], dtype = torch.float32)
+            for c0 in 0L .. columns .. p - 1L do
+                use _ = Scope.enter ()
+                let w = min columns (p - c0)
+                let xb = x.narrow(1L, c0, w).to_type(torch.float64).contiguous()
+                // `fit`: the per-parameter mean and population deviation, floored at 1e-6
+                mean.narrow(0L, c0, w).copy_(xb.mean([| 0L |]).to_type(torch.float32)) |> ignore
+                std.narrow(0L, c0, w).copy_(xb.std(0L, false).clamp_min(scalar 1e-6).to_type(torch.float32)) |> ignore
+                let centred = xb - xb.mean([| 0L |], true)
+                variance.narrow(0L, c0, w).copy_(centred.pow(scalar 2.0).mean([| 0L |])) |> ignore
+                a.narrow(1L, c0, w).copy_(centred.to_type(torch.float32)) |> ignore
+            let factor = (if n <= int64 settings.Rank then a else topComponents settings.Rank a).div(scalar (sqrt (float n)))
+            let explained = factor.to_type(torch.float64).pow(scalar 2.0).sum(0L)
+            let residual = (variance - explained).clamp_min(scalar 1e-12).sqrt().to_type(torch.float32)
+            let keep (t: Tensor) = t.DetachFromDisposeScope()
+            Fitted { Layout = layout; Mean = keep mean; Std = keep std; Standardized = settings.Standardized
+                     Covariance = Some { Factor = keep factor; Residual = keep residual; LinearSkip = settings.LinearSkip } })
+
     /// The Gaussian with the full covariance of raw targets [N, P] of `layout` (FittedGaussian with a Covariance):
     /// mean μ, the population covariance C = (1/N) Σ (θ_j − μ)(θ_j − μ)ᵀ as F [K, P] = its top `Rank` principal
     /// directions (exact, all N centred rows / √N, when N <= Rank) and the residual per-parameter deviation
     /// √(diag C − diag FᵀF), floored at 1e-6; Std the per-parameter deviation √(diag C), floored at 1e-6 (as `fit`).
+    /// Per-parameter statistics in blocks of 512 parameters (`fitFullInBlocks`).
     let fitFull (settings: CovarianceFit) (layout: Layout) (targets: Tensor) : PriorCentre =
-        Check.arg "Rank" (settings.Rank >= 1) $"The full-covariance prior keeps Rank >= 1 principal directions; got {settings.Rank}."
-        match fit settings.Standardized layout targets with
-        | Fitted g ->
-            Scope.noGrad (fun () ->
-                // the float64 copies of the targets (~4 x N x P x 8 bytes) are freed here, not when the GC runs
-                use _ = Scope.enter ()
-                let x = targets.cpu().to_type(torch.float64)
-                let n = x.shape[0]
-                let centred = x - x.mean([| 0L |], true)
-                let a = centred.to_type(torch.float32).contiguous()
-                let factor = (if n <= int64 settings.Rank then a else topComponents settings.Rank a).div(scalar (sqrt (float n)))
-                let explained = factor.to_type(torch.float64).pow(scalar 2.0).sum(0L)
-                let residual = (centred.pow(scalar 2.0).mean([| 0L |]) - explained).clamp_min(scalar 1e-12).sqrt().to_type(torch.float32)
-                factor.DetachFromDisposeScope() |> ignore
-                residual.DetachFromDisposeScope() |> ignore
-                Fitted { g with Covariance = Some { Factor = factor; Residual = residual; LinearSkip = settings.LinearSkip } })
-        | _ -> failwith "Prior.fit returns Fitted"
+        fitFullInBlocks 512 settings layout targets
 
     /// What new runs' checkpoints show outside a full-covariance fit's principal span (issue 13, docs/mnist/prior2.md):
     /// leave-runs-out on raw targets [N, P] with a fold per row (e.g. run id mod 5). For each fold f, `fitFull settings`

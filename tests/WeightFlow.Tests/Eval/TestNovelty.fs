@@ -42,6 +42,33 @@ let tests =
             Expect.isTrue (heldOutRatio > 0.85 && heldOutRatio < 1.15) $"held-out checkpoints ratio {heldOutRatio} in [0.85, 1.15]"
         }
 
+        test "re-alignment in chunks of networks is bit for bit the one-batch re-alignment; an aligned batch comes back uncopied" {
+            // two hidden layers, so the sweeps' random layer order matters and networks converge after different sweeps
+            let layout = Layout.parse "6-5-4-3"
+            let p = int64 (Layout.paramCount layout)
+            use g = Scope.Rng.create 7L
+            let reference = torch.randn([| 1L; p |], generator = g)
+            let theta = torch.randn([| 37L; p |], generator = g)
+            let config = Rebasin.defaultWeightMatching
+            // the unchunked reference: weight matching of the whole batch, then one gather
+            let oneBatch (t: torch.Tensor) = use _ = torch.no_grad () in Symmetry.permute layout (Rebasin.weightMatching config layout reference t) t
+            let expected = oneBatch theta
+            Expect.isFalse (T.equal expected theta) "the random batch is not aligned already"
+            for rows in [ 1; 8; 36; 37; 100 ] do
+                Expect.bitExact (Novelty.realignChunked rows config layout reference theta) expected $"chunks of {rows}"
+            Expect.bitExact (Novelty.realign config layout reference theta) expected "realign (chunks of realignRows)"
+            // a first chunk of copies of the reference (their matching is the identity), then random networks
+            let mixed = torch.cat([| reference.expand(8L, -1L); theta.narrow(0L, 0L, 13L) |], 0L)
+            Expect.bitExact (Novelty.realignChunked 8 config layout reference mixed) (oneBatch mixed) "identity chunk beside others"
+            // every permutation the identity: the input itself comes back (an alias: a change to it shows in the result)
+            let copies = reference.expand(9L, -1L).contiguous()
+            let same = Novelty.realignChunked 4 config layout reference copies
+            Expect.bitExact same (oneBatch copies) "copies of the reference"
+            copies.add_(scalar 1.0) |> ignore
+            Expect.bitExact same copies "no copy was made"
+            Expect.throwsT<System.ArgumentException> (fun () -> Novelty.realignChunked 0 config layout reference theta |> ignore) "chunks of 0 refused"
+        }
+
         test "the held-out runs are whole, last, disjoint from training, and split in two halves" {
             let _, zoo, h = fixture.Force()
             Expect.equal h.HeldOutRuns [| 18 .. 23 |] "last 25% of 24 runs"

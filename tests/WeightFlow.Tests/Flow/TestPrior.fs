@@ -166,6 +166,40 @@ let tests =
             Expect.throwsT<System.ArgumentException> (fun () -> Prior.fitFull { Standardized = false; Rank = 0; LinearSkip = false } layout x |> ignore) "Rank 0 refused"
         }
 
+        test "the full-covariance fit in blocks of parameter columns is bit for bit the one-batch fit" {
+            let layout = Layout.parse "6-5-4"
+            let p = int64 (Layout.paramCount layout)
+            use gen = Scope.Rng.create 13L
+            let x = torch.randn([| 40L; 3L |], generator = gen).matmul(torch.randn([| 3L; p |], generator = gen)) * 0.3
+                    + torch.randn([| 40L; p |], generator = gen) * 0.05 + 0.2
+            // the unchunked reference (fitFull before the blocks): float64 copies of all targets at once
+            let oneBatch (rank: int) =
+                let x64 = x.to_type(torch.float64)
+                let centred = x64 - x64.mean([| 0L |], true)
+                let a = centred.to_type(torch.float32).contiguous()
+                let factor = (if 40 <= rank then a else Prior.topComponents rank a).div(scalar (sqrt 40.0))
+                let explained = factor.to_type(torch.float64).pow(scalar 2.0).sum(0L)
+                x64.mean([| 0L |]).to_type(torch.float32), x64.std(0L, false).clamp_min(scalar 1e-6).to_type(torch.float32),
+                factor, (centred.pow(scalar 2.0).mean([| 0L |]) - explained).clamp_min(scalar 1e-12).sqrt().to_type(torch.float32)
+            for rank in [ 8; 50 ] do
+                let mean, std, factor, residual = oneBatch rank
+                // 59 parameters: blocks of 1, 7 (a short last block of 3), 16, 59 and 512 (one block)
+                for columns in [ 1; 7; 16; 59; 512 ] do
+                    let fitted =
+                        if columns = 512 then Prior.fitFull { Standardized = true; Rank = rank; LinearSkip = false } layout x
+                        else Prior.fitFullInBlocks columns { Standardized = true; Rank = rank; LinearSkip = false } layout x
+                    match fitted with
+                    | Fitted ({ Covariance = Some c } as g) ->
+                        let what = $"rank {rank}, blocks of {columns}"
+                        Expect.bitExact g.Mean mean $"{what}: mean"
+                        Expect.bitExact g.Std std $"{what}: std"
+                        Expect.bitExact c.Factor factor $"{what}: factor"
+                        Expect.bitExact c.Residual residual $"{what}: residual"
+                        Expect.isTrue g.Standardized "standardized kept"
+                    | _ -> failtest "a fitted prior with a covariance"
+            Expect.throwsT<System.ArgumentException> (fun () -> Prior.fitFullInBlocks 0 { Standardized = true; Rank = 8; LinearSkip = false } layout x |> ignore) "blocks of 0 refused"
+        }
+
         test "leave-runs-out residual: the out-of-span variance of left-out folds, as its definition computes it densely" {
             // P = 59 > the 30 rows of each fit, so the span of a fit leaves a complement
             let layout = Layout.parse "10-4-3"
