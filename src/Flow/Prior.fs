@@ -130,7 +130,7 @@ module Prior =
 
     /// `fitFull` with its per-parameter statistics computed on blocks of `columns` parameters (below).
     let fitFullInBlocks (columns: int) (settings: CovarianceFit) (layout: Layout) (targets: Tensor) : PriorCentre =
-        Check.arg "columns" (columns >= 1) $"The fit needs at least one parameter column per block; got {columns}."
+        Check.arg "columns" (columns >= 2) $"The fit's blocks need at least two parameter columns each; got {columns}."
         Check.arg "Rank" (settings.Rank >= 1) $"The full-covariance prior keeps Rank >= 1 principal directions; got {settings.Rank}."
         Check.shape "targets" [ int targets.shape[0]; Layout.paramCount layout ] targets
         Check.arg "targets" (targets.shape[0] >= 2L) $"Fitting a prior needs at least two target networks; got {targets.shape[0]}."
@@ -148,9 +148,16 @@ module Prior =
             let std = torch.empty([| p |], dtype = torch.float32)
             let variance = torch.empty([| p |], dtype = torch.float64)
             let a = torch.empty([| n; p |], dtype = torch.float32)
-            for c0 in 0L .. columns .. p - 1L do
+            // A one-column block would be reduced as one contiguous vector, in another summation order than a column
+            // of a wider block (measured: the residual differed in its last bits), so a last block of one column joins
+            // the block before it, and blocks are at least two columns wide.
+            let starts =
+                let s = [| 0L .. columns .. p - 1L |]
+                if s.Length > 1 && p - Array.last s = 1L then Array.take (s.Length - 1) s else s
+            for i in 0 .. starts.Length - 1 do
                 use _ = Scope.enter ()
-                let w = min columns (p - c0)
+                let c0 = starts[i]
+                let w = (if i + 1 < starts.Length then starts[i + 1] else p) - c0
                 let xb = x.narrow(1L, c0, w).to_type(torch.float64).contiguous()
                 // `fit`: the per-parameter mean and population deviation, floored at 1e-6
                 mean.narrow(0L, c0, w).copy_(xb.mean([| 0L |]).to_type(torch.float32)) |> ignore

@@ -183,8 +183,9 @@ let tests =
                 factor, (centred.pow(scalar 2.0).mean([| 0L |]) - explained).clamp_min(scalar 1e-12).sqrt().to_type(torch.float32)
             for rank in [ 8; 50 ] do
                 let mean, std, factor, residual = oneBatch rank
-                // 59 parameters: blocks of 1, 7 (a short last block of 3), 16, 59 and 512 (one block)
-                for columns in [ 1; 7; 16; 59; 512 ] do
+                // 59 parameters: blocks of 2 (the last one-column block joins the one before), 7 (a short last block of
+                // 3), 16, 29 (a last column joins), 59 and 512 (one block)
+                for columns in [ 2; 7; 16; 29; 59; 512 ] do
                     let fitted =
                         if columns = 512 then Prior.fitFull { Standardized = true; Rank = rank; LinearSkip = false } layout x
                         else Prior.fitFullInBlocks columns { Standardized = true; Rank = rank; LinearSkip = false } layout x
@@ -197,7 +198,7 @@ let tests =
                         Expect.bitExact c.Residual residual $"{what}: residual"
                         Expect.isTrue g.Standardized "standardized kept"
                     | _ -> failtest "a fitted prior with a covariance"
-            Expect.throwsT<System.ArgumentException> (fun () -> Prior.fitFullInBlocks 0 { Standardized = true; Rank = 8; LinearSkip = false } layout x |> ignore) "blocks of 0 refused"
+            Expect.throwsT<System.ArgumentException> (fun () -> Prior.fitFullInBlocks 1 { Standardized = true; Rank = 8; LinearSkip = false } layout x |> ignore) "blocks of one column refused"
         }
 
         test "leave-runs-out residual: the out-of-span variance of left-out folds, as its definition computes it densely" {
