@@ -61,10 +61,16 @@ let fitted =
 let iterations = 20
 let trained = measure $"Training.train (flow N's settings, {iterations} iterations)" (fun () ->
     Training.train { n.Training with Iterations = iterations } aligned.Layout targets None ignore CancellationToken.None)
-let row =
-    measure "Evaluation.prepare + evaluate" (fun () ->
-        let ctx = Evaluation.prepare config aligned.Layout data (Some (reference, training0, judge))
-        Evaluation.evaluate ctx n.Name theta)
+log $"Novelty.reference's re-aligned training checkpoints equal its input (every permutation the identity): {T.equal novelty.Training training0}"
+// what remains of the evaluation's peak: the function-space metrics of the 32 samples (the first step of `evaluate`)
+let metrics = measure "Metrics.compute (32 samples; evaluate's first step)" (fun () ->
+    use _ = torch.no_grad ()
+    Scope.value (fun () ->
+        let m = Metrics.compute config.Calibration aligned.Layout (Calibration.rowsOf config.Calibration data) data.Test theta
+        m.Accuracy.to_type(torch.float64).mean().ToDouble()))
+log $"Metrics.compute: accuracy mean {metrics}"
+let ctx = measure "Evaluation.prepare" (fun () -> Evaluation.prepare config aligned.Layout data (Some (reference, training0, judge)))
+let row = measure "Evaluation.evaluate" (fun () -> Evaluation.evaluate ctx n.Name theta)
 let rowText = text row
 log $"row: {rowText}"
 let g, cov = fitted
