@@ -1,7 +1,7 @@
 // What remains of the MNIST evaluation's peak after items 1-3 (docs/results/memory-mnist.md): `Metrics.compute`'s
 // temperature fit (`Calibration.fit`, golden section over 60 iterations on float64 logits [32, 9000, 10]) measured at
 // 60 iterations and at 1, and the calibration forward (`Predictive.logits`) apart; each after a full GC + malloc_trim
-// with VmHWM reset. Diagnosis only (src/Eval/Calibration.fs is not changed here). Stages from the cache folder OUT.
+// with VmHWM reset; before and after the fix in docs/results/memory-mnist.md. Stages from the cache folder OUT.
 //
 //   OUT=results/mem2/cache WEIGHTFLOW_THREADS=1 /usr/bin/time -v dotnet fsi scripts/mem-calibration.fsx
 #load "_mem_stages.fsx"

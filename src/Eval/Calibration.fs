@@ -103,15 +103,17 @@ let private fitBatch (config: CalibrationConfig) (logits: Tensor) (y: Tensor) : 
         let r = centred.square().mean([| 1L; 2L |]).sqrt()
         let r = torch.where(r.gt(scalar 1e-30), r, torch.ones_like r)
         let logR = r.log()
-        let mutable a = -logR + log lo
-        let mutable b = -logR + log hi
         let g = (sqrt 5.0 - 1.0) / 2.0
         let f (u: Tensor) = nll z y (u.exp())
-        let mutable c = b - (b - a) * g
-        let mutable d = a + (b - a) * g
-        let mutable fc = f c
-        let mutable fd = f d
-        for _ in 1 .. config.Iterations do
+        let a0 = -logR + log lo
+        let b0 = -logR + log hi
+        let c0 = b0 - (b0 - a0) * g
+        let d0 = a0 + (b0 - a0) * g
+        // The search state (a, b, c, d, f(c), f(d)) as one [6, B] tensor, so that each iteration's [B, N, C]
+        // temporaries and small tensors are freed before the next (Scope.iterate): kept to the end of the fit they
+        // grew the heap ~46 MB per iteration on the MNIST evaluation (docs/results/memory-mnist.md).
+        let step _ (st: Tensor) =
+            let a, b, c, d, fc, fd = st[0L], st[1L], st[2L], st[3L], st[4L], st[5L]
             // Minimum in [a, d] where f(c) < f(d), else in [c, b]; the surviving interior point is reused.
             let left = fc.lt(fd)
             let a' = torch.where(left, a, c)
@@ -120,12 +122,10 @@ let private fitBatch (config: CalibrationConfig) (logits: Tensor) (y: Tensor) : 
             let fkeep = torch.where(left, fc, fd)
             let fresh = torch.where(left, b' - (b' - a') * g, a' + (b' - a') * g)
             let ffresh = f fresh
-            c <- torch.where(left, fresh, keep)
-            d <- torch.where(left, keep, fresh)
-            fc <- torch.where(left, ffresh, fkeep)
-            fd <- torch.where(left, fkeep, ffresh)
-            a <- a'
-            b <- b'
+            torch.stack([| a'; b'; torch.where(left, fresh, keep); torch.where(left, keep, fresh)
+                           torch.where(left, ffresh, fkeep); torch.where(left, fkeep, ffresh) |], 0L)
+        let st = Scope.iterate config.Iterations step (torch.stack([| a0; b0; c0; d0; f c0; f d0 |], 0L))
+        let a, b = st[0L], st[1L]
         let u = (a + b) * 0.5
         // At a bound when the final interval touches an end of the initial one (to within its own width).
         let width = (b - a).abs() + 1e-12
