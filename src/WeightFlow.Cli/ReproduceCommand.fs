@@ -32,6 +32,8 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                 invalidArg option $"--{option} applies to `reproduce uci` only; `reproduce {name}` has no Euclidean RT rows to train."
         if args.Contains ReproduceArgs.Parallel_Flows && name <> "uci" then
             invalidArg "parallel-flows" $"--parallel-flows applies to `reproduce uci` only; `reproduce {name}` trains its flows as its preset says."
+        if args.Contains ReproduceArgs.Flow && name <> "scaling" then
+            invalidArg "flow" $"--flow applies to `reproduce scaling` only; `reproduce {name}` trains the flows its preset names."
         if args.Contains ReproduceArgs.Time && name <> "gaussians" then
             invalidArg "time" $"--time applies to `reproduce gaussians` only; `reproduce {name}` trains with its presets' time distribution."
         match name with
@@ -135,7 +137,8 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                 Render.note $"files: {files}; wall {sw.Elapsed.TotalSeconds:F1} s, CPU {cpu:F1} s"
             0
         | "scaling" ->
-            let c = ReproduceScaling.config preset seed out
+            let kind = args.TryGetResult ReproduceArgs.Flow |> Option.map ReproduceScaling.parseFlow |> Option.defaultValue FlowKind.Geometric
+            let c = ReproduceScaling.configOf kind preset seed out
             let r =
                 Render.jobProgress json (fun progress -> ReproduceScaling.run c progress cts.Token)
             let cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds
@@ -143,7 +146,7 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                 Render.json (dict [ "name", box name; "preset", box c.Job.Preset; "wall_seconds", box sw.Elapsed.TotalSeconds
                                     "cpu_seconds", box cpu; "points", box r.Points; "files", box r.Files ])
             else
-                Render.table "Fig. 7.7: Geometric RT flow by width (MNIST)" [ "width"; "parameters"; "accuracy mean ± std"; "CE calibrated" ]
+                Render.table $"Fig. 7.7: {FlowKind.text kind} RT flow by width (MNIST)" [ "width"; "parameters"; "accuracy mean ± std"; "CE calibrated" ]
                     [ for p in r.Points -> [ string p.Width; string p.Parameters; $"%.3f{p.AccuracyMean} ± %.3f{p.AccuracyStd}"; $"%.3f{p.CalibratedCrossEntropy}" ] ]
                 let files = String.Join(", ", r.Files)
                 Render.note $"files: {files}; wall {sw.Elapsed.TotalSeconds:F1} s, CPU {cpu:F1} s"
