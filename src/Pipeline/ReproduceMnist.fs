@@ -725,14 +725,29 @@ type ScalingPoint =
       FinalLoss: float
       Row: Evaluation.Row }
 
+/// One paired comparison of Fig. 7.7's rows over the same x0 draws (sample i of each width and of the prior alone
+/// start from the same prior draw): the mean of the per-sample differences A_i − B_i and its standard error
+/// sd(A − B) / √n (Bessel), for test accuracy and calibrated test CE (docs/mnist/width.md).
+type ScalingPair =
+    { A: string
+      B: string
+      Count: int
+      AccuracyDifference: float
+      AccuracySe: float
+      CalibratedCeDifference: float
+      CalibratedCeSe: float }
+
 [<NoEquality; NoComparison>]
 type ScalingResult =
     { Job: MainJobResult
       Points: ScalingPoint list
       /// The control: the flows' prior alone, no flow (`ReproduceScaling.priorControl`).
       PriorAlone: Evaluation.Row
-      /// The main job's baselines in the canonical space (zoo mean, fitted Gaussian, held-out, full-covariance Gaussian).
+      /// The main job's baselines in the flows' space (zoo mean, fitted Gaussian, held-out, full-covariance Gaussian).
       Baselines: Evaluation.Row list
+      /// Paired differences over the shared x0 (`ReproduceScaling.pairedDifferences`); empty when a width dropped a
+      /// non-finite sample (the pairs would not line up).
+      Paired: ScalingPair list
       Files: string list }
 
 [<RequireQualifiedAccess>]
@@ -860,6 +875,15 @@ module ReproduceScaling =
     /// with the main job's sampling settings and seed (the very x0 every width's samples started from: the widths share
     /// the prior, fitted to the same targets with a fixed-seed randomized SVD, Prior.topComponents), evaluated as the
     /// flows (canonical space, the same held-out runs and calibration). Cached in fig-7.7.points (key first).
+    /// The control's networks: the first flow's prior draws with velocity 0 (`priorControl`), [Count, P] in the flows'
+    /// space. Deterministic (the main job's sampling seed), so drawn again where needed instead of stored.
+    let priorSamples (r: MnistReproduction) : Tensor =
+        let c = r.Job
+        let f = c.Flows.Head
+        let s = { MainJobConfig.samplingOf c f with Rule = VelocityRule.PriorOnly }
+        let flow = Flow.load torch.CPU (MainJob.flowPath c f)
+        (Scope.noGrad (fun () -> Sampling.sample s ignore torch.CPU flow)).Theta
+
     let priorControl (r: MnistReproduction) : Evaluation.Row =
         let c = r.Job
         let f = c.Flows.Head
@@ -879,15 +903,41 @@ module ReproduceScaling =
             let canonical = Zoo.load (if f.Training.Flow = Euclidean then MainJob.alignedPath c else MainJob.canonicalPath c)
             let ctx, h, pool = Evaluation.ofHoldout e id data canonical (Holdout.lastRuns c.HeldOutRuns canonical)
             pool.Dispose()
-            let flow = Flow.load torch.CPU (MainJob.flowPath c f)
-            let samples = Scope.noGrad (fun () -> Sampling.sample s ignore torch.CPU flow)
-            let row = Evaluation.evaluate ctx PriorAloneName samples.Theta
-            samples.Theta.Dispose()
+            let theta = priorSamples r
+            let row = Evaluation.evaluate ctx PriorAloneName theta
+            theta.Dispose()
             h.Train.Dispose()
             h.HeldOut.Dispose()
             canonical.Theta.Dispose()
             Report.writeText path (key + "\n" + MainJob.tablesJson [ { Space = spaceOf f.Training.Flow; Flows = [ row ]; Baselines = [] } ])
             row
+
+    /// Mean and standard error of the paired differences x_i − y_i: (mean, sd / √n), sd with Bessel's correction.
+    let paired (x: float[]) (y: float[]) : float * float =
+        Check.arg "y" (x.Length = y.Length) $"Paired differences need as many values on each side; got {x.Length} and {y.Length}."
+        Check.arg "x" (x.Length >= 2) $"Paired differences need at least 2 pairs for a standard error; got {x.Length}."
+        let d = Array.map2 (-) x y
+        let m = Array.average d
+        let sd = sqrt ((d |> Array.sumBy (fun v -> (v - m) ** 2.0)) / float (d.Length - 1))
+        m, sd / sqrt (float d.Length)
+
+    /// Per-network test accuracy and calibrated test CE of networks [B, P] (Metrics.compute with the evaluation's
+    /// calibration rows, as `Evaluation.evaluate`'s columns).
+    let perNetwork (e: Evaluation.EvalConfig) (layout: Layout) (data: Dataset) (theta: Tensor) : float[] * float[] =
+        Scope.value (fun () ->
+            let m = Metrics.compute e.Calibration layout (Calibration.rowsOf e.Calibration data) data.Test theta
+            T.toArray64 (m.Accuracy.to_type torch.float64), T.toArray64 (m.CalibratedCrossEntropy.to_type torch.float64))
+
+    /// The comparisons docs/mnist/width.md's rule reads: each width against the previous and the first, then each
+    /// width against the prior alone. `rows`: (name, accuracy, calibrated CE) per width in order; `prior` likewise.
+    let pairedDifferences (rows: (string * float[] * float[]) list) (prior: string * float[] * float[]) : ScalingPair list =
+        let pair (a, aAcc, aCe) (b, bAcc, bCe) =
+            let da, sa = paired aAcc bAcc
+            let dc, sc = paired aCe bCe
+            { A = a; B = b; Count = Array.length aAcc; AccuracyDifference = da; AccuracySe = sa; CalibratedCeDifference = dc; CalibratedCeSe = sc }
+        let steps = rows |> List.pairwise |> List.map (fun (x, y) -> pair y x)
+        let span = if rows.Length > 2 then [ pair (List.last rows) rows.Head ] else []
+        steps @ span @ [ for x in rows -> pair x prior ]
 
     /// The thesis' values Fig. 7.7 can be drawn against (thesis-results.md): Fig. 7.7 itself gives no numbers (accuracy
     /// rises and loss falls with width d 8 / 16 / 32, about 15K to 146K parameters; the Geometric flow best at every
@@ -926,6 +976,15 @@ module ReproduceScaling =
                   TrainingCpuSeconds = number meta "train.cpu_seconds"; FinalLoss = number meta "train.final_loss"; Row = row } ]
         ct.ThrowIfCancellationRequested()
         let prior = priorControl r
+        let paired =
+            let data = Sources.load c.Task c.Zoo.Seed
+            let layout, _, _ = Sampling.load (MainJob.samplesPath c c.Flows.Head) |> fun (l, th, g) -> th.Dispose(); l, (), g
+            let measure (theta: Tensor) = (use theta = theta in perNetwork c.Evaluation layout data theta)
+            let rows = [ for f in c.Flows -> (let _, theta, _ = Sampling.load (MainJob.samplesPath c f) in f.Name, measure theta) ]
+            let priorRow = PriorAloneName, measure (priorSamples r)
+            let flat (n, (a, ce)) = n, a, ce
+            if rows |> List.forall (fun (_, (a, _)) -> a.Length = (fst (snd priorRow)).Length) then pairedDifferences (List.map flat rows) (flat priorRow)
+            else []
         let baselines = table.Baselines
         let baseline name = baselines |> List.tryFind (fun b -> b.Name = name)
         let xs = points |> List.map (fun p -> Math.Log10(float p.Parameters)) |> Array.ofList
@@ -984,6 +1043,15 @@ module ReproduceScaling =
                           [ string p.Width; p.Parameters.ToString("N0", CultureInfo.InvariantCulture); $"{p.Iterations} x {t.BatchSize}" ] @ quality p.Row
                           @ [ signed (p.AccuracyMean - prior.AccuracyMean); Report.f4 p.FinalLoss; $"{seconds p.TrainingSeconds} / {seconds p.TrainingCpuSeconds}" ] ]
                   ""
+                  "## Paired differences (the same x0 draws)"
+                  ""
+                  (if paired.IsEmpty then "Not computed: a width dropped a non-finite sample, so its samples do not line up with the prior draws."
+                   else "Sample i of every width and of the prior alone starts from the same prior draw x0 (the main job's sampling seed), so the rows are compared sample by sample: the mean of A_i − B_i and its standard error sd(A − B) / √n (Bessel). docs/mnist/width.md states the rule these are read by.")
+                  ""
+                  Report.markdownTable [ "A − B"; "n"; "accuracy difference (SE)"; "calibrated CE difference (SE)" ]
+                      [ for p in paired ->
+                          [ $"{p.A} − {p.B}"; string p.Count; $"{signed p.AccuracyDifference} ({Report.f4 p.AccuracySe})"; $"{signed p.CalibratedCeDifference} ({Report.f4 p.CalibratedCeSe})" ] ]
+                  ""
                   "## Control and baselines (same space, held-out runs and test split)"
                   ""
                   Report.markdownTable ([ "row"; "n" ] @ qualityHeader)
@@ -1013,5 +1081,9 @@ module ReproduceScaling =
                 ([ for p in points -> csvRow "flow" (string p.Width) (string p.Parameters) (string p.Iterations) p.Row [ Report.inv p.FinalLoss; Report.inv p.TrainingSeconds; Report.inv p.TrainingCpuSeconds ] ]
                  @ [ csvRow "control" "" "" "" prior [ ""; ""; "" ] ]
                  @ [ for b in baselines -> csvRow "baseline" "" "" "" b [ ""; ""; "" ] ]))
-        { Job = job; Points = points; PriorAlone = prior; Baselines = baselines
-          Files = [ md; accPng; cePng; csvPath; job.ReportPath ] @ job.Figures }
+        let pairedPath = Path.Combine(c.OutDir, "fig-7.7-paired.csv")
+        Report.writeText pairedPath
+            (Report.csv [ "a"; "b"; "n"; "accuracy_difference"; "accuracy_se"; "ce_calibrated_difference"; "ce_calibrated_se" ]
+                [ for p in paired -> [ p.A; p.B; string p.Count; Report.inv p.AccuracyDifference; Report.inv p.AccuracySe; Report.inv p.CalibratedCeDifference; Report.inv p.CalibratedCeSe ] ])
+        { Job = job; Points = points; PriorAlone = prior; Baselines = baselines; Paired = paired
+          Files = [ md; accPng; cePng; csvPath; pairedPath; job.ReportPath ] @ job.Figures }

@@ -405,6 +405,47 @@ let mnistTests =
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }
 
+        test "Fig. 7.7 --flow euclidean: N's recipe (reproduce mnist's first flow) at RT widths 8 / 16 / 32, only the width varies; other names, other cache keys; unknown kinds refused" {
+            Expect.equal (ReproduceScaling.parseFlow " Euclidean ") Euclidean "euclidean"
+            Expect.equal (ReproduceScaling.parseFlow "geometric") Geometric "geometric"
+            Expect.throwsT<System.ArgumentException> (fun () -> ReproduceScaling.parseFlow "normalized" |> ignore) "not offered"
+            Expect.throwsT<System.ArgumentException> (fun () -> ReproduceScaling.parseFlow "euclid" |> ignore) "an unknown kind"
+            Expect.throwsT<System.ArgumentException> (fun () -> ReproduceScaling.trainingOf Normalized Full 0L 16 |> ignore) "no Normalized widths"
+            let e = ReproduceScaling.configOf Euclidean Full 0L "unused"
+            let g = ReproduceScaling.config Full 0L "unused"
+            Expect.equal [ for f in e.Job.Flows -> fst (VelocityConfig.size f.Training.Model) ] [ 8; 16; 32 ] "Fig. 7.7's widths"
+            let n = (ReproduceMnist.config Full 0L "unused").Job.Flows.Head
+            Expect.equal n.Name "Euclidean (aligned, full-covariance prior)" "N is reproduce mnist's first flow"
+            let meta (f: FlowRun) = TrainingConfig.toMetadata f.Training
+            let widthKeys = set [ "model.node_width"; "model.edge_width"; "model.attention_width"; "model.node_hidden"; "model.edge_hidden"; "model.output_hidden" ]
+            for f in e.Job.Flows do
+                let w = fst (VelocityConfig.size f.Training.Model)
+                // every training setting is N's but the RT's width (docs/mnist/width.md: the one change)
+                let differing = List.zip (meta f) (meta n) |> List.filter (fun (a, b) -> a <> b) |> List.map (fst >> fst)
+                Expect.equal (meta f |> List.map fst) (meta n |> List.map fst) $"d {w}: the same settings"
+                Expect.isTrue (differing |> List.forall widthKeys.Contains) $"d {w}: only width settings differ from N's, got %A{differing}"
+                if w = 16 then Expect.isEmpty differing "d 16 is N itself"
+                Expect.equal f.Source n.Source $"d {w}: N's targets"
+            Expect.equal (e.Job.Flows |> List.map (fun f -> f.Name)) [ "Euclidean RT d 8"; "Euclidean RT d 16"; "Euclidean RT d 32" ] "named by kind and width"
+            Expect.isTrue (List.forall2 (fun (a: FlowRun) (b: FlowRun) -> MainJob.flowPath e.Job a <> MainJob.flowPath g.Job b) e.Job.Flows g.Job.Flows) "other flow files than the Geometric widths'"
+            Expect.equal (ReproduceScaling.spaceOf Euclidean, ReproduceScaling.spaceOf Geometric) ("raw", "canonical") "the tables' spaces"
+            Expect.stringContains (e.Departures |> List.find (fun d -> d.Setting = "flows")).Why "NOT shown" "the departure from the thesis' Geometric claim stated"
+        }
+
+        test "Fig. 7.7 paired differences: mean and standard error of x_i − y_i by hand; the comparisons the width rule reads" {
+            // d = [1, 2, 3]: mean 2, sd 1 (Bessel), SE 1/√3
+            let m, se = ReproduceScaling.paired [| 1.5; 2.0; 3.5 |] [| 0.5; 0.0; 0.5 |]
+            Expect.floatClose Accuracy.veryHigh m 2.0 "mean difference"
+            Expect.floatClose Accuracy.veryHigh se (1.0 / sqrt 3.0) "SE = sd / √n"
+            Expect.throwsT<System.ArgumentException> (fun () -> ReproduceScaling.paired [| 1.0; 2.0 |] [| 1.0 |] |> ignore) "unequal lengths"
+            Expect.throwsT<System.ArgumentException> (fun () -> ReproduceScaling.paired [| 1.0 |] [| 1.0 |] |> ignore) "one pair has no SE"
+            let row name (a: float) = name, [| a; a + 0.1; a - 0.1 |], [| 1.0 - a; 1.1 - a; 0.9 - a |]
+            let pairs = ReproduceScaling.pairedDifferences [ row "d 8" 0.5; row "d 16" 0.6; row "d 32" 0.8 ] (row "prior" 0.4)
+            Expect.equal [ for p in pairs -> p.A, p.B ] [ "d 16", "d 8"; "d 32", "d 16"; "d 32", "d 8"; "d 8", "prior"; "d 16", "prior"; "d 32", "prior" ] "steps, span, each against the prior"
+            Expect.floatClose Accuracy.high pairs[2].AccuracyDifference 0.3 "d 32 − d 8"
+            Expect.floatClose Accuracy.high pairs[2].CalibratedCeDifference -0.3 "its CE"
+        }
+
         test "Fig. 7.7 end to end on a tiny 784-feature CSV: one row per width, the prior-alone control (velocity 0) and the baselines in fig-7.7.md, read back on a re-run" {
             let dir = Path.Combine(Path.GetTempPath(), $"wf-scaling-{System.Guid.NewGuid():N}")
             try
@@ -435,6 +476,39 @@ let mnistTests =
                 let second = ReproduceScaling.run r ignore CancellationToken.None
                 Expect.equal second.PriorAlone.AccuracyMean first.PriorAlone.AccuracyMean "the control read back"
                 Expect.equal [ for p in second.Points -> p.AccuracyMean ] [ for p in first.Points -> p.AccuracyMean ] "the flows' rows read back"
+            finally
+                if Directory.Exists dir then Directory.Delete(dir, true)
+        }
+
+        test "Fig. 7.7 --flow euclidean end to end on a tiny 784-feature CSV: the raw-space table, the control in the raw space, paired differences that match the rows" {
+            let dir = Path.Combine(Path.GetTempPath(), $"wf-scaling-e-{System.Guid.NewGuid():N}")
+            try
+                Directory.CreateDirectory dir |> ignore
+                let rng = System.Random(5)
+                let csv = Path.Combine(dir, "fake-mnist.csv")
+                File.WriteAllLines(csv,
+                    [| for i in 0 .. 599 ->
+                        let c = i % 10
+                        String.concat "," [ for j in 0 .. 783 -> (if j / 70 = c then 1.0 + rng.NextDouble() else rng.NextDouble() * 0.3).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) ]
+                        + $",{c}" |])
+                let q = ReproduceScaling.configOf Euclidean Quick 0L (Path.Combine(dir, "out"))
+                let flows = q.Job.Flows |> List.map (fun f -> { f with Training = { f.Training with Iterations = 2 } })
+                let r = { q with Job = { q.Job with Task = Task.Csv csv; Flows = flows; Zoo = { q.Job.Zoo with Runs = 4; Every = 2; Epochs = 2; DropEpochs = 0 }; Pairs = 4
+                                                    Sampling = { q.Job.Sampling with Count = 4; Steps = 2 }; Evaluation = { q.Job.Evaluation with BmaK = 4 } } }
+                let res = ReproduceScaling.run r ignore CancellationToken.None
+                Expect.equal [ for p in res.Points -> p.Width ] [ 4; 8 ] "one point per width"
+                Expect.isTrue (res.Job.Tables |> List.exists (fun t -> t.Space = "raw")) "Euclidean flows are judged in the raw space"
+                // two widths: one step, no span, each width against the prior alone
+                Expect.equal [ for p in res.Paired -> p.A, p.B ] [ "Euclidean RT d 8", "Euclidean RT d 4"; "Euclidean RT d 4", ReproduceScaling.PriorAloneName; "Euclidean RT d 8", ReproduceScaling.PriorAloneName ] "the comparisons"
+                // the per-network numbers are the rows' networks: the mean of differences is the difference of the
+                // rows' means (float64 sums of the same values in another order: 1e-9)
+                let p4, p8 = res.Points[0], res.Points[1]
+                Expect.floatClose { absolute = 1e-9; relative = 0.0 } res.Paired[0].AccuracyDifference (p8.AccuracyMean - p4.AccuracyMean) "d 8 − d 4 accuracy"
+                Expect.floatClose { absolute = 1e-9; relative = 0.0 } res.Paired[1].AccuracyDifference (p4.AccuracyMean - res.PriorAlone.AccuracyMean) "d 4 − prior accuracy"
+                Expect.floatClose { absolute = 1e-9; relative = 0.0 } res.Paired[2].CalibratedCeDifference (p8.CalibratedCrossEntropy - res.PriorAlone.CalibratedCrossEntropy) "d 8 − prior calibrated CE"
+                let md = File.ReadAllText(Path.Combine(dir, "out", "fig-7.7.md"))
+                for text in [ "Euclidean flow"; "raw space"; "Paired differences"; ReproduceScaling.PriorAloneName ] do Expect.stringContains md text $"fig-7.7.md names {text}"
+                for f in res.Files do Expect.isTrue (File.Exists f) f
             finally
                 if Directory.Exists dir then Directory.Delete(dir, true)
         }
