@@ -144,10 +144,12 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
             let cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds
             if json then
                 Render.json (dict [ "name", box name; "preset", box c.Job.Preset; "wall_seconds", box sw.Elapsed.TotalSeconds
-                                    "cpu_seconds", box cpu; "points", box r.Points; "files", box r.Files ])
+                                    "cpu_seconds", box cpu; "points", box r.Points; "paired", box r.Paired; "files", box r.Files ])
             else
                 Render.table $"Fig. 7.7: {FlowKind.text kind} RT flow by width (MNIST)" [ "width"; "parameters"; "accuracy mean ± std"; "CE calibrated" ]
                     [ for p in r.Points -> [ string p.Width; string p.Parameters; $"%.3f{p.AccuracyMean} ± %.3f{p.AccuracyStd}"; $"%.3f{p.CalibratedCrossEntropy}" ] ]
+                Render.table "paired over the same x0: mean difference (SE)" [ "A − B"; "accuracy"; "CE calibrated" ]
+                    [ for p in r.Paired -> [ $"{p.A} − {p.B}"; $"%+.4f{p.AccuracyDifference} (%.4f{p.AccuracySe})"; $"%+.4f{p.CalibratedCeDifference} (%.4f{p.CalibratedCeSe})" ] ]
                 let files = String.Join(", ", r.Files)
                 Render.note $"files: {files}; wall {sw.Elapsed.TotalSeconds:F1} s, CPU {cpu:F1} s"
             0
