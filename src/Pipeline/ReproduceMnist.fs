@@ -823,7 +823,7 @@ module ReproduceScaling =
               { Setting = "velocity model"; Ours = "RT d 8 / 16 / 32 x 3 layers"; Thesis = "RT d 8 / 16 / 32 x 5 layers (~15K to 146K parameters)"
                 Why = "3 layers is the CPU preset's depth (`TrainingConfig.cpu`) and N's" }
               { Setting = "iterations"; Ours = $"{EuclideanIterations} x batch 16 per width, warm-up 100 + cosine, lr 3e-3 (N's recipe, Table 7.2)"; Thesis = "the same number for every width (100k x batch 8 in Table 7.2)"
-                Why = "CPU budget: one thread, ~0.4-2 CPU s per step from d 8 to d 32" }
+                Why = "CPU budget: 0.30 / 0.37 / 0.76 thread-CPU s per step at d 8 / 16 / 32 on one thread (docs/mnist/width-results.md); 800 is N's, whose d 16 row this reproduces" }
               { Setting = "prior"; Ours = "Gaussian with the aligned training checkpoints' full covariance (rank 512 + residual diagonal), standardized coordinates"
                 Thesis = "N(0, I)"
                 Why = "from N(0, 0.1² I) every RT flow stayed at chance accuracy after 600-1,000 steps (README \"MNIST flows\", e1-e3); hence the prior-alone control row and line" }
@@ -947,6 +947,13 @@ module ReproduceScaling =
         [ "Geometric (aligned)", 0.737, 1.457
           "Geometric (aligned + OT)", 0.786, 1.443 ]
 
+    /// The thesis' Table 7.2 d 32 rows of a flow kind (thesis-results.md; `thesisPoints` for the Geometric flow): the
+    /// Euclidean rows beside the Euclidean widths.
+    let thesisPointsOf (kind: FlowKind) : (string * float * float) list =
+        match kind with
+        | Euclidean -> [ "Euclidean (aligned)", 0.737, 0.814; "Euclidean (aligned + OT)", 0.757, 0.753 ]
+        | Normalized | Geometric -> thesisPoints
+
     /// The thesis' d 32 RT's parameter count ("approximately 146K", §7.3.5).
     [<Literal>]
     let ThesisParameters = 146_000.0
@@ -1003,11 +1010,11 @@ module ReproduceScaling =
         let what = $"MNIST, {kindName} RT, {points.Head.Iterations} its"
         Figures.linesLog10 accPng $"Fig. 7.7a: sample accuracy by flow size ({what})" "flow parameters (RT d 8 / 16 / 32 x 3 layers; thesis: x 5 layers)" "mean test accuracy of 32 samples"
             [ series $"{kindName} RT flow" (fun p -> p.AccuracyMean) ]
-            [ for name, acc, _ in thesisPoints -> $"thesis Table 7.2 {name}, d 32 x 5: {Report.f3 acc}", thesisX, acc ]
+            [ for name, acc, _ in thesisPointsOf kind -> $"thesis Table 7.2 {name}, d 32 x 5: {Report.f3 acc}", thesisX, acc ]
             (references (fun b -> b.AccuracyMean))
         Figures.linesLog10 cePng $"Fig. 7.7b: sample test loss by flow size ({what})" "flow parameters (RT d 8 / 16 / 32 x 3 layers; thesis: x 5 layers)" "mean test cross-entropy of 32 samples"
             [ series "flow, calibrated CE" (fun p -> p.CalibratedCrossEntropy); series "flow, raw CE" (fun p -> p.CrossEntropy) ]
-            [ for name, _, loss in thesisPoints -> $"thesis Table 7.2 {name}, d 32 x 5 (raw loss): {Report.f3 loss}", thesisX, loss ]
+            [ for name, _, loss in thesisPointsOf kind -> $"thesis Table 7.2 {name}, d 32 x 5 (raw loss): {Report.f3 loss}", thesisX, loss ]
             ([ $"{PriorAloneName}, raw: {Report.f3 prior.CrossEntropy}", prior.CrossEntropy ] @ references (fun b -> b.CalibratedCrossEntropy)
              |> List.map (fun (n, y) -> (if n.Contains ", raw:" then n else n.Replace(": ", " (calibrated): ")), y))
         let fidelity (row: Evaluation.Row) = match row.Fidelity, row.FidelityFloor with Some v, Some fl -> $"{Report.f4 v} ({Report.f4 fl})" | _ -> "–"
@@ -1032,7 +1039,7 @@ module ReproduceScaling =
                   (match kind with
                    | Euclidean -> $"Euclidean flow on the aligned 784-10-10 zoo (runs 0-{c.Zoo.Runs - c.HeldOutRuns - 1}; {c.HeldOutRuns} held out), independent coupling, from the prior {Prior.centreText t.Prior.Centre} (the Gaussian with the training checkpoints' full covariance, standardized coordinates: `reproduce mnist`'s first flow N at each width, docs/mnist/width.md; departures below), an RT with"
                    | Normalized | Geometric -> $"Geometric flow on the aligned, canonicalized 784-10-10 zoo (runs 0-{c.Zoo.Runs - c.HeldOutRuns - 1}; {c.HeldOutRuns} held out), symmetry-aware coupling, from the prior {Prior.centreText t.Prior.Centre} (the Gaussian with the training checkpoints' full covariance, canonicalized; departures below), an RT with")
-                  + $" {snd (VelocityConfig.size t.Model)} layers at each width, {t.Iterations} iterations x batch {t.BatchSize}; {c.Sampling.Count} samples per width, {c.Sampling.Steps} Euler steps, τ 1, judged in the {space} space on the 1,000-digit test split. The thesis (§7.3.5, Fig. 7.7): widths d 8 / 16 / 32 (about 15K to 146K parameters, 5 layers) trained for the same number of iterations; sample accuracy rises and test loss falls with width, the Geometric flow best at every size; no per-width numbers are given (thesis-results.md), so its Table 7.2 Geometric rows (d 32) are drawn at 146K."
+                  + $" {snd (VelocityConfig.size t.Model)} layers at each width, {t.Iterations} iterations x batch {t.BatchSize}; {c.Sampling.Count} samples per width, {c.Sampling.Steps} Euler steps, τ 1, judged in the {space} space on the 1,000-digit test split. The thesis (§7.3.5, Fig. 7.7): widths d 8 / 16 / 32 (about 15K to 146K parameters, 5 layers) trained for the same number of iterations; sample accuracy rises and test loss falls with width, the Geometric flow best at every size; no per-width numbers are given (thesis-results.md), so its Table 7.2 {kindName} rows (d 32) are drawn at 146K."
                   ""
                   $"**The control:** `{PriorAloneName}` is the flows' prior draws with no flow (the same x0 every width started from). Over the widths the flows' mean accuracy spans {Report.f4 (List.min widthRange)}-{Report.f4 (List.max widthRange)}; the largest difference from the prior alone ({Report.f4 prior.AccuracyMean}) is {Report.f4 maxGap}, against a standard error of the mean of about {Report.f4 (prior.AccuracyStd / sqrt (float prior.Count))} for {prior.Count} samples."
                   ""
@@ -1060,8 +1067,8 @@ module ReproduceScaling =
                   "## Thesis"
                   ""
                   Report.markdownTable [ "thesis"; "parameters"; "accuracy"; "test loss" ]
-                      ([ [ "Fig. 7.7, Geometric, d 8 / 16 / 32 x 5 layers"; "~15K … ~146K"; "rises with width (no numbers given)"; "falls with width (no numbers given)" ] ]
-                       @ [ for name, acc, loss in thesisPoints -> [ $"Table 7.2 {name}, d 32 x 5 layers, 100k x batch 8"; "~146K"; Report.f3 acc; Report.f3 loss ] ])
+                      ([ [ $"Fig. 7.7, {kindName}, d 8 / 16 / 32 x 5 layers"; "~15K … ~146K"; "rises with width (no numbers given)"; "falls with width (no numbers given)" ] ]
+                       @ [ for name, acc, loss in thesisPointsOf kind -> [ $"Table 7.2 {name}, d 32 x 5 layers, 100k x batch 8"; "~146K"; Report.f3 acc; Report.f3 loss ] ])
                   ""
                   "![Fig. 7.7a: accuracy](fig-7.7-accuracy.png)"
                   ""
