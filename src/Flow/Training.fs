@@ -27,6 +27,11 @@ type TrainingConfig =
       Coupling: Coupling
       Time: TimeDistribution
       Prior: Prior
+      /// Temperature τ_train > 0 of the training x0 draw, x0 = c + τ·(x0 − c) about the prior's centre
+      /// (`Prior.sampleTempered`; 1 = the prior as fitted). Issue 13 (docs/mnist/taut.md): a flow sampled at τ < 1
+      /// meets x0 it never saw in training unless it is trained at that τ. The stored prior stays untempered, so
+      /// sampling at τ = τ_train draws from the training distribution.
+      PriorTemperature: float
       Prediction: Prediction
       /// How the model's input and output are scaled along the path (Flow/Preconditioning; Euclidean and Normalized
       /// flows only): the scales are fitted from the targets when training starts and stored with the flow.
@@ -69,6 +74,7 @@ module TrainingConfig =
     /// Adam 1e-3 without schedule or clipping; plus the EMA (0.999). Other kinds at the same width and depth.
     let thesis (flow: FlowKind) (kind: VelocityKind) =
         { Flow = flow; Sigma = 1e-4; Coupling = Independent; Time = TimeDistribution.defaults; Prior = Prior.defaults
+          PriorTemperature = 1.0
           Prediction = Endpoint; Preconditioning = PreconditioningKind.Plain; Model = VelocityConfig.defaults kind 64 5
           Iterations = 250_000; BatchSize = 32; LearningRate = 1e-3; Schedule = Constant; ClipNorm = None
           EmaDecay = 0.999; CheckpointEvery = 1000; Seed = 0L }
@@ -145,6 +151,8 @@ module TrainingConfig =
         Check.arg "LearningRate" (c.LearningRate > 0.0 && Double.IsFinite c.LearningRate) $"LearningRate must be finite and > 0; got {c.LearningRate}."
         Check.arg "Sigma" (c.Sigma >= 0.0 && Double.IsFinite c.Sigma) $"Sigma must be finite and >= 0; got {c.Sigma}."
         Check.arg "Prior" (c.Prior.Std > 0.0 && Double.IsFinite c.Prior.Std) $"The prior's std must be finite and > 0; got {c.Prior.Std}."
+        Check.arg "PriorTemperature" (c.PriorTemperature > 0.0 && Double.IsFinite c.PriorTemperature)
+            $"PriorTemperature (the training x0's temperature about the prior's centre) must be finite and > 0 (1 = the prior as fitted); got {c.PriorTemperature}."
         Check.arg "EmaDecay" (c.EmaDecay >= 0.0 && c.EmaDecay < 1.0) $"EmaDecay must lie in [0, 1); got {c.EmaDecay}."
         c.ClipNorm |> Option.iter (fun x -> Check.arg "ClipNorm" (x > 0.0 && Double.IsFinite x) $"ClipNorm must be finite and > 0; got {x}.")
         Check.arg "CheckpointEvery" (c.CheckpointEvery >= 1) $"CheckpointEvery must be >= 1; got {c.CheckpointEvery}."
@@ -181,6 +189,7 @@ module TrainingConfig =
            | FitFullToTargets f -> ("train.prior_rank", string f.Rank) :: (if f.LinearSkip then [ "train.prior_skip", "linear" ] else [])
            | _ -> [])
         @ (match preconditioning c with PreconditioningKind.Plain -> [] | k -> [ "train.preconditioning", PreconditioningKind.text k ])
+        @ (if c.PriorTemperature <> 1.0 then [ "train.prior_temperature", inv c.PriorTemperature ] else [])
         @ VelocityModel.toMetadata c.Model (Layout.create [ 1; 1 ]) |> List.filter (fun (k, _) -> k <> "model.layout")
 
 [<RequireQualifiedAccess>]
@@ -202,7 +211,8 @@ module Training =
         let n = targets.shape[0]
         let idx = torch.randint(n, [| int64 c.BatchSize |], generator = gen).``to``(device)
         let x1 = targets.index_select(0L, idx)
-        let x0 = Prior.sample c.Prior space gen device c.BatchSize
+        // τ_train = 1 draws bit for bit Prior.sample's tensor (sampleTempered does no arithmetic at τ = 1)
+        let x0 = Prior.sampleTempered c.PriorTemperature c.Prior space gen device c.BatchSize
         let t0 = TimeDistribution.sample c.Time gen device c.BatchSize
         // velocity targets divide by 1 - t
         let t = match c.Prediction with Velocity -> t0.clamp_max(scalar (1.0 - 1e-3)) | Endpoint | EndpointViaVelocity -> t0

@@ -149,6 +149,7 @@ public sealed class FlowTrainingOptions
             },
             time: preset.Time,
             prior: new Prior(std: PriorStd, centre: PriorCentre.Origin),
+            priorTemperature: 1.0,
             prediction: preset.Prediction,
             preconditioning: preset.Preconditioning,
             model: VelocityConfigModule.defaults(Kind, Width ?? size.Item1, Layers ?? size.Item2),
