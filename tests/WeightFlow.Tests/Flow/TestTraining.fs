@@ -37,6 +37,23 @@ let tests =
                     Expect.equal (T.shape xhat) [| 2; Layout.paramCount layout |] "prediction shape"
         }
 
+        test "PriorTemperature draws the training x0 about the prior's centre: τ 0.5 on N(0, 0.1²) trains as N(0, 0.05²); > 0 checked; keyed only when ≠ 1" {
+            let x = targets ()
+            // plain preconditioning: the Euclidean preconditioner reads the prior's std, which differs between the two runs
+            let c = { small VelocityKind.Mlp FlowKind.Euclidean Independent with Iterations = 3; Preconditioning = PreconditioningKind.Plain; Prior = { Std = 0.1; Centre = Origin } }
+            let losses (c: TrainingConfig) = (Training.train c layout x None ignore CancellationToken.None).Losses
+            let tempered = losses { c with PriorTemperature = 0.5 }
+            // 0.1 · 0.5 and 0.05 are the same double, and the raw draw is eps · std in both: equal to the last bit
+            Expect.sequenceEqual tempered (losses { c with Prior = { Std = 0.05; Centre = Origin } }) "x0 = 0 + 0.5 · (x0 − 0)"
+            Expect.notEqual tempered (losses c) "the temperature changes the training draws"
+            for bad in [ 0.0; -0.5; nan; infinity ] do
+                Expect.throwsC (fun () -> TrainingConfig.validate { c with PriorTemperature = bad }) (fun e ->
+                    Expect.isTrue (e :? System.ArgumentException) $"{bad}: an argument error"
+                    Expect.stringContains e.Message "PriorTemperature" $"{bad}: the error names the setting")
+            Expect.isFalse (TrainingConfig.toMetadata c |> List.exists (fun (k, _) -> k = "train.prior_temperature")) "τ 1 leaves every existing key unchanged"
+            Expect.contains (TrainingConfig.toMetadata { c with PriorTemperature = 0.6 }) ("train.prior_temperature", "0.6") "a tempered run has a key of its own"
+        }
+
         test "resuming from a checkpoint reproduces the uninterrupted run's losses exactly" {
             let x = targets ()
             for kind, flow, coupling in [ VelocityKind.Rt, FlowKind.Geometric, SymmetryAwareOt; VelocityKind.Mlp, FlowKind.Euclidean, MinibatchOt ] do
