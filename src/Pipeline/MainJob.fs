@@ -83,7 +83,11 @@ type MainJobConfig =
       /// "fitted Gaussian (τ X)" each; τ = 1 is always there): `reproduce uci` gives the Gaussian the τ the pre-stated
       /// rule R-τ chose for it (`TemperatureSelection`, docs/uci/tau-selection.md), so that each flow is also compared
       /// with the Gaussian at its own τ, both tuned by the same rule. Empty by default.
-      GaussianTemperatures: float list }
+      GaussianTemperatures: float list
+      /// Euler steps of the named flows that sample with other than `Sampling.Steps` (`samplingOf`): `reproduce uci
+      /// --preset full` samples its three Euclidean RT rows with 512 (the pre-stated test docs/uci/guided.md). Empty
+      /// by default.
+      FlowSteps: (string * int) list }
 
 /// The stages of the main job, in order.
 type MainJobStage =
@@ -195,11 +199,16 @@ module MainJobConfig =
             // a CSV task's derived Euclidean-RT τ (FlowDerivation rule 4) no longer applies; the report must not state it
             Derivation = c.Derivation |> Option.map (fun d -> { d with EuclideanTemperature = None }) }
 
-    /// How a flow is sampled: the job's sampling settings at the flow's own temperature, if it has one.
+    /// How a flow is sampled: the job's sampling settings at the flow's own temperature, if it has one, and with its
+    /// own Euler steps, if `FlowSteps` names it.
     let samplingOf (c: MainJobConfig) (f: FlowRun) : SamplingConfig =
-        match f.SamplingTemperature with
-        | Some tau -> { c.Sampling with Temperature = tau }
-        | None -> c.Sampling
+        let s =
+            match f.SamplingTemperature with
+            | Some tau -> { c.Sampling with Temperature = tau }
+            | None -> c.Sampling
+        match c.FlowSteps |> List.tryFind (fun (name, _) -> name = f.Name) with
+        | Some (_, steps) -> { s with Steps = steps }
+        | None -> s
 
     /// Parses "quick" or "full".
     let parsePreset (s: string) =
@@ -306,7 +315,7 @@ module MainJobConfig =
           Sampling = { SamplingConfig.defaults samples with Seed = seed; Temperature = (match task with Task.Uci -> uciTemperature | _ -> 1.0) }
           Evaluation = { Evaluation.defaultConfig with Seed = seed; DiversityMax = samples }
           FlowThreads = Some 1; ParallelFlows = defaultParallelFlows
-          Preset = presetName preset; Derivation = None; FullCovarianceBaseline = false; GaussianTemperatures = [] }
+          Preset = presetName preset; Derivation = None; FullCovarianceBaseline = false; GaussianTemperatures = []; FlowSteps = [] }
 
     /// The thesis' UCI main job: the appendix A zoo with `seed`, weight matching, 250 pairs, 3 points, the quick flows.
     let uci (seed: int64) (outDir: string) : MainJobConfig = ofZoo Task.Uci ZooConfig.uci Quick seed outDir

@@ -346,6 +346,7 @@ type ReproduceArgs =
     | Euclidean_Lr of float
     | Euclidean_Iterations of int
     | Flow of string
+    | Euclidean_Steps of int
     | Json
     interface IArgParserTemplate with
         member a.Usage =
@@ -353,6 +354,7 @@ type ReproduceArgs =
             | Flow _ -> "scaling only: the flow trained at each RT width, geometric (default: the Geometric RT from the full-covariance prior, canonical space) or euclidean (the Euclidean RT from the standardized full-covariance prior, reproduce mnist's first flow N at each width; docs/mnist/width.md)."
             | Euclidean_Lr _ -> "uci only, isotropic prior: learning rate of the Euclidean, Euclidean (aligned) and Euclidean (aligned + OT) RT rows (default 1e-3; docs/uci/euclid3.md). A recipe other than the default needs its tau chosen by R-tau (Reproduce.euclideanRecipeTemperature)."
             | Euclidean_Iterations _ -> "uci only, isotropic prior: training iterations of the same three rows (default 3,000 in full; docs/uci/euclid3.md)."
+            | Euclidean_Steps _ -> "uci only, isotropic prior: Euler steps of the same three rows' samples (default 512 in full, every other row 100; 100 gives the table before docs/uci/guided.md)."
             | Euclidean_Prior _ -> "uci only: the Euclidean RT rows' prior, isotropic (N(0, 0.1^2 I), 3,000 iterations in full) or fitted (the Gaussian fitted to each row's targets, 1,000 iterations, as the canonical rows); default as docs/uci/euclid-rows.md decided (Reproduce.uciEuclideanPrior)."
             | Temperature _ -> "uci only: sampling temperature tau >= 0 of every row (default: each row's own, chosen by the pre-stated rule R-tau, docs/uci/tau-selection.md); the bars stay against the tau = 1 fitted Gaussian."
             | Parallel_Flows _ -> "uci only: flows trained at once, each on one thread (default: the machine's cores, at most 4; the flows do not depend on it). 1 makes each row's recorded training CPU seconds its own."

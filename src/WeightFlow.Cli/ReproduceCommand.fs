@@ -30,6 +30,8 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
         for option, present in [ "euclidean-lr", args.Contains ReproduceArgs.Euclidean_Lr; "euclidean-iterations", args.Contains ReproduceArgs.Euclidean_Iterations ] do
             if present && name <> "uci" then
                 invalidArg option $"--{option} applies to `reproduce uci` only; `reproduce {name}` has no Euclidean RT rows to train."
+        if args.Contains ReproduceArgs.Euclidean_Steps && name <> "uci" then
+            invalidArg "euclidean-steps" $"--euclidean-steps applies to `reproduce uci` only; `reproduce {name}` has no Euclidean RT rows to sample."
         if args.Contains ReproduceArgs.Parallel_Flows && name <> "uci" then
             invalidArg "parallel-flows" $"--parallel-flows applies to `reproduce uci` only; `reproduce {name}` trains its flows as its preset says."
         if args.Contains ReproduceArgs.Flow && name <> "scaling" then
@@ -86,6 +88,12 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
                     Some (Reproduce.euclideanTraining (defaultArg n iterations) (defaultArg lr Reproduce.uciEuclideanTraining.LearningRate))
             let c = Reproduce.uciConfigWith prior preset seed out
             let c = match recipe with Some t -> Reproduce.withEuclideanTraining t c | None -> c
+            let c =
+                match args.TryGetResult ReproduceArgs.Euclidean_Steps with
+                | Some _ when prior <> IsotropicPrior ->
+                    invalidArg "euclidean-steps" "--euclidean-steps applies to the isotropic prior's Euclidean RT rows; --euclidean-prior fitted samples its rows with the job's 100 steps."
+                | Some n -> Reproduce.withEuclideanSteps n c
+                | None -> c
             let c = c |> Reproduce.withRows rows
             let c = match args.TryGetResult ReproduceArgs.Parallel_Flows with Some n -> Reproduce.withParallelFlows n c | None -> c
             let c = match args.TryGetResult ReproduceArgs.Temperature with Some tau -> Reproduce.withTemperature tau c | None -> c

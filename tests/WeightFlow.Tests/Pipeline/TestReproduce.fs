@@ -128,8 +128,9 @@ let tests =
                 else Expect.equal f.Training.Iterations 3000 $"{f.Name}: 3,000 iterations"
                 Expect.equal f.Training.BatchSize 32 $"{f.Name}: the thesis' batch"
             Expect.equal (r.Departures |> List.map (fun d -> d.Setting))
-                [ "sampling temperature τ (per row, rule R-τ)"; "prior of the Normalized and Geometric RT rows"; "iterations of the Normalized and Geometric RT rows (full preset)" ]
-                "the three departures stated"
+                [ "sampling temperature τ (per row, rule R-τ)"; "prior of the Normalized and Geometric RT rows"; "iterations of the Normalized and Geometric RT rows (full preset)"
+                  "Euler steps of the Euclidean RT rows (Euclidean, aligned, aligned + OT)" ]
+                "the four departures stated"
             Expect.equal ((Reproduce.uciConfig Quick 0L "unused").Departures |> List.map (fun d -> d.Setting))
                 [ "sampling temperature τ (per row, rule R-τ)"; "prior of the Normalized and Geometric RT rows" ] "quick: the two method departures (its 100 iterations are a smoke run's)"
             Expect.equal (Reproduce.withParallelFlows 1 r).Job.ParallelFlows 1 "one flow at a time"
@@ -192,6 +193,36 @@ let tests =
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.euclideanTraining 1000 0.0 |> ignore) "a zero rate"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.euclideanTraining 1000 nan |> ignore) "a rate that is not a number"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withEuclideanTraining (Reproduce.euclideanTraining 2000 2e-3) r |> ignore) "a recipe R-τ never scored"
+        }
+
+        test "uci: the full preset samples the three nine-table Euclidean RT rows with 512 Euler steps and every other row with 100 (docs/uci/guided.md); --euclidean-steps overrides it, 100 restores the table before; bad values refused" {
+            let r = Reproduce.uciConfig Full 0L "unused"
+            let steps (c: MainJobConfig) (f: FlowRun) = (MainJobConfig.samplingOf c f).Steps
+            Expect.equal Reproduce.uciEuclideanSteps 512 "the adopted count (docs/uci/guided-results.md)"
+            Expect.equal r.Job.Sampling.Steps 100 "the job's own count, every other row's"
+            let rows = [ "Euclidean"; "Euclidean (aligned)"; "Euclidean (aligned + OT)" ]
+            Expect.equal [ for f in r.Job.Flows do if steps r.Job f = 512 then f.Name ] rows "the three rows at 512"
+            Expect.isTrue (r.Job.Flows |> List.forall (fun f -> List.contains f.Name rows || steps r.Job f = 100)) "every other row at 100"
+            // the samples' cache key and header carry the count, so samples of another count are never read back
+            let f = r.Job.Flows |> List.find (fun f -> f.Name = "Euclidean (aligned)")
+            Expect.contains (Sampling.metadata (MainJobConfig.samplingOf r.Job f)) ("sample.steps", "512") "recorded with the samples"
+            Expect.equal (MainJobConfig.samplingOf r.Job f).Temperature 0.7 "the row keeps its R-τ τ"
+            Expect.equal (r.Departures |> List.filter (fun d -> d.Setting.StartsWith "Euler steps of the Euclidean RT rows") |> List.length) 1 "the departure stated once"
+            let s0 = Reproduce.withEuclideanSteps 100 r
+            Expect.isTrue (s0.Job.Flows |> List.forall (fun f -> steps s0.Job f = 100)) "100 restores the table before the test"
+            Expect.isEmpty s0.Job.FlowSteps "no override left"
+            Expect.isFalse (s0.Departures |> List.exists (fun d -> d.Setting.StartsWith "Euler steps of the Euclidean RT rows")) "and no departure"
+            let s256 = Reproduce.withEuclideanSteps 256 r
+            Expect.equal [ for f in s256.Job.Flows do if steps s256.Job f = 256 then f.Name ] rows "another count: the same three rows"
+            Expect.equal (s256.Departures.Length) r.Departures.Length "the departure replaced, not added"
+            Expect.equal [ for f in s256.Job.Flows -> (MainJobConfig.samplingOf s256.Job f).Temperature ] [ for f in r.Job.Flows -> (MainJobConfig.samplingOf r.Job f).Temperature ] "every τ unchanged"
+            let quick = Reproduce.uciConfig Quick 0L "unused"
+            Expect.isTrue (quick.Job.Flows |> List.forall (fun f -> steps quick.Job f = quick.Job.Sampling.Steps)) "the quick preset samples every row alike"
+            let fitted = Reproduce.uciConfigWith FittedPrior Full 0L "unused"
+            Expect.isTrue (fitted.Job.Flows |> List.forall (fun f -> steps fitted.Job f = 100)) "the fitted prior's Euclidean rows (τ chosen at 100 steps) keep 100"
+            Expect.isEmpty (MainJobConfig.uci 0L "unused").FlowSteps "the main job untouched"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withEuclideanSteps 0 r |> ignore) "no steps"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withEuclideanSteps -5 r |> ignore) "negative steps"
         }
 
         test "uci (tiny): two rows end to end; the Fig. 7.3 sweep runs step counts in order, a stopped sweep reports its points and a re-run completes it unchanged" {
