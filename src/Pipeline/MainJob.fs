@@ -33,9 +33,12 @@ type TargetZoo =
 /// `MainJobConfig.Sampling.Temperature`. Why per flow: the prior's spread sets the samples' spread, and the flows'
 /// priors differ (the Euclidean flows from N(0, s² I), the canonical RT flows on UCI from the Gaussian fitted to their
 /// targets, `MainJobConfig.uciFlow`), so one τ that narrows one flow's samples to their best CE can collapse another's
-/// diversity (README "The main job").
+/// diversity (README "The main job"). Likewise its own Euler steps, if it has them (None: the job's
+/// `MainJobConfig.Sampling.Steps`): `reproduce uci --preset full` samples its three Euclidean RT rows with 512 (the
+/// pre-stated test docs/uci/guided.md).
 [<NoEquality; NoComparison>]
-type FlowRun = { Name: string; Training: TrainingConfig; Source: TargetZoo; SamplingTemperature: float option }
+type FlowRun =
+    { Name: string; Training: TrainingConfig; Source: TargetZoo; SamplingTemperature: float option; SamplingSteps: int option }
 
 /// Sizes of the main job: `Quick` is the CPU preset (`TrainingConfig.cpu`, ≤ 15 min on 2 cores for UCI), `Full`
 /// trains every flow 5x longer.
@@ -83,11 +86,7 @@ type MainJobConfig =
       /// "fitted Gaussian (τ X)" each; τ = 1 is always there): `reproduce uci` gives the Gaussian the τ the pre-stated
       /// rule R-τ chose for it (`TemperatureSelection`, docs/uci/tau-selection.md), so that each flow is also compared
       /// with the Gaussian at its own τ, both tuned by the same rule. Empty by default.
-      GaussianTemperatures: float list
-      /// Euler steps of the named flows that sample with other than `Sampling.Steps` (`samplingOf`): `reproduce uci
-      /// --preset full` samples its three Euclidean RT rows with 512 (the pre-stated test docs/uci/guided.md). Empty
-      /// by default.
-      FlowSteps: (string * int) list }
+      GaussianTemperatures: float list }
 
 /// The stages of the main job, in order.
 type MainJobStage =
@@ -162,7 +161,7 @@ module MainJobConfig =
         let make name kind model =
             let c = TrainingConfig.cpu kind model
             let c = match preset with Quick -> c | Full -> { c with Iterations = 5 * c.Iterations }
-            { Name = name; Training = { c with Seed = seed }; Source = AlignedZoo; SamplingTemperature = None }
+            { Name = name; Training = { c with Seed = seed }; Source = AlignedZoo; SamplingTemperature = None; SamplingSteps = None }
         [ make "Euclidean" Euclidean VelocityKind.Rt
           make "Normalized" Normalized VelocityKind.Rt
           make "Geometric" Geometric VelocityKind.Rt
@@ -199,16 +198,11 @@ module MainJobConfig =
             // a CSV task's derived Euclidean-RT τ (FlowDerivation rule 4) no longer applies; the report must not state it
             Derivation = c.Derivation |> Option.map (fun d -> { d with EuclideanTemperature = None }) }
 
-    /// How a flow is sampled: the job's sampling settings at the flow's own temperature, if it has one, and with its
-    /// own Euler steps, if `FlowSteps` names it.
+    /// How a flow is sampled: the job's sampling settings at the flow's own temperature and Euler steps, where it has
+    /// them.
     let samplingOf (c: MainJobConfig) (f: FlowRun) : SamplingConfig =
-        let s =
-            match f.SamplingTemperature with
-            | Some tau -> { c.Sampling with Temperature = tau }
-            | None -> c.Sampling
-        match c.FlowSteps |> List.tryFind (fun (name, _) -> name = f.Name) with
-        | Some (_, steps) -> { s with Steps = steps }
-        | None -> s
+        { c.Sampling with Temperature = defaultArg f.SamplingTemperature c.Sampling.Temperature
+                          Steps = defaultArg f.SamplingSteps c.Sampling.Steps }
 
     /// Parses "quick" or "full".
     let parsePreset (s: string) =
@@ -315,7 +309,7 @@ module MainJobConfig =
           Sampling = { SamplingConfig.defaults samples with Seed = seed; Temperature = (match task with Task.Uci -> uciTemperature | _ -> 1.0) }
           Evaluation = { Evaluation.defaultConfig with Seed = seed; DiversityMax = samples }
           FlowThreads = Some 1; ParallelFlows = defaultParallelFlows
-          Preset = presetName preset; Derivation = None; FullCovarianceBaseline = false; GaussianTemperatures = []; FlowSteps = [] }
+          Preset = presetName preset; Derivation = None; FullCovarianceBaseline = false; GaussianTemperatures = [] }
 
     /// The thesis' UCI main job: the appendix A zoo with `seed`, weight matching, 250 pairs, 3 points, the quick flows.
     let uci (seed: int64) (outDir: string) : MainJobConfig = ofZoo Task.Uci ZooConfig.uci Quick seed outDir

@@ -490,7 +490,7 @@ module Reproduce =
         [ for name, kind, model, coupling, source in uciRows ->
             let c = TrainingConfig.cpu kind model
             let f =
-                { Name = name; Source = source; SamplingTemperature = None
+                { Name = name; Source = source; SamplingTemperature = None; SamplingSteps = None
                   Training = { c with Coupling = coupling; Iterations = uciIterations preset prior kind model; Seed = seed
                                       Schedule = (match preset with Quick -> WarmupCosine 10 | Full -> c.Schedule) } }
                 |> MainJobConfig.fittedPriorOnUci
@@ -518,21 +518,20 @@ module Reproduce =
     let private euclideanStepsSetting = "Euler steps of the Euclidean RT rows (Euclidean, aligned, aligned + OT)"
 
     /// The three nine-table Euclidean RT rows sampled with `steps` Euler steps (`reproduce uci --euclidean-steps`;
-    /// `MainJobConfig.FlowSteps`), every other row with the job's; a departure row says so. `steps` equal to the
+    /// `FlowRun.SamplingSteps`), every other row with the job's; a departure row says so. `steps` equal to the
     /// job's clears the override (100: the table before docs/uci/guided.md).
     let withEuclideanSteps (steps: int) (r: UciReproduction) : UciReproduction =
         Check.arg "euclidean-steps" (steps >= 1) $"--euclidean-steps must be at least 1; got {steps}."
-        let rows = r.Job.Flows |> List.filter isEuclideanRtRow |> List.map (fun f -> f.Name)
-        let others = r.Job.FlowSteps |> List.filter (fun (name, _) -> not (List.contains name rows))
-        let own = if steps = r.Job.Sampling.Steps then [] else rows |> List.map (fun name -> name, steps)
+        let own = if steps = r.Job.Sampling.Steps then None else Some steps
+        let flows = r.Job.Flows |> List.map (fun f -> if isEuclideanRtRow f then { f with SamplingSteps = own } else f)
         let departures = r.Departures |> List.filter (fun d -> d.Setting <> euclideanStepsSetting)
         let departure =
             { Setting = euclideanStepsSetting
               Ours = $"{steps} (every other row {r.Job.Sampling.Steps}); τ the rows' R-τ choice at 100 steps"
               Thesis = "not stated for Table 7.1 (Fig. 7.3 sweeps 8 … 512, with and without guidance λ 0.1; the toy of Fig. 7.1 uses 100; Table 7.3 512 with λ 0.1)"
               Why = $"the pre-stated test docs/uci/guided.md (default {uciEuclideanSteps}): selected on zoo seed 1's validation split among 100 steps, 512, and 512 guided (mean V 0.23376 / 0.23272 / 0.23340), judged once on seed 0's test split: calibrated CE 0.0492 / 0.0437 / 0.0481 against 100 steps' 0.0513 / 0.0451 / 0.0501, 1 of 3 rows at the bar against 0 (docs/uci/guided-results.md)" }
-        { r with Job = { r.Job with FlowSteps = others @ own }
-                 Departures = if own.IsEmpty then departures else departures @ [ departure ] }
+        { r with Job = { r.Job with Flows = flows }
+                 Departures = if own.IsNone then departures else departures @ [ departure ] }
 
     /// `uciFlows` with each row's τ (`uciSelectedTemperature`), the job around them and the departures: the UCI
     /// reproduction with the Euclidean RT rows from `prior`.
@@ -866,7 +865,7 @@ module Reproduce =
 
         // rows sampled with their own Euler steps (`withEuclideanSteps`): named beside the job's count
         let stepsNote =
-            let own = c.FlowSteps |> List.filter (fun (name, _) -> c.Flows |> List.exists (fun f -> f.Name = name))
+            let own = c.Flows |> List.choose (fun f -> f.SamplingSteps |> Option.map (fun n -> f.Name, n))
             if own.IsEmpty then ""
             else
                 own |> List.groupBy snd

@@ -119,7 +119,7 @@ module ReproduceMnist =
     let config (preset: MainJobPreset) (seed: int64) (outDir: string) : MnistReproduction =
         let z = zoo preset
         let job = MainJobConfig.ofZoo Task.Mnist z preset seed outDir
-        let flow name kind model coupling = { Name = name; Source = AlignedZoo; Training = training preset seed kind model coupling; SamplingTemperature = None }
+        let flow name kind model coupling = { Name = name; Source = AlignedZoo; Training = training preset seed kind model coupling; SamplingTemperature = None; SamplingSteps = None }
         // the RT flow that learns on a CPU budget (README "MNIST flows"): Euclidean, from the Gaussian fitted to the
         // aligned zoo, the model in per-parameter standardized coordinates (Prior.fs)
         let standardizedFlow name model =
@@ -857,7 +857,7 @@ module ReproduceScaling =
         let kindName = match kind with Euclidean -> "Euclidean" | Normalized -> "Normalized" | Geometric -> "Geometric"
         let flows =
             [ for w in widths ->
-                { Name = $"{kindName} RT d {w}"; Source = AlignedZoo; SamplingTemperature = None; Training = trainingOf kind preset seed w } ]
+                { Name = $"{kindName} RT d {w}"; Source = AlignedZoo; SamplingTemperature = None; SamplingSteps = None; Training = trainingOf kind preset seed w } ]
         { m with Job = { m.Job with Flows = flows }; Departures = departuresOf kind preset }
 
     /// `configOf Geometric`: the thesis' Fig. 7.7 flow (the default of `reproduce scaling`).

@@ -295,7 +295,7 @@ public static class Pipeline
             var config = new MainJobConfig(task: c.Task, zoo: zoo, alignment: c.Alignment, pairs: options.Pairs, points: c.Points,
                 seed: c.Seed, outDir: c.OutDir, flows: flows, heldOutRuns: held, sampling: sampling, evaluation: c.Evaluation,
                 flowThreads: c.FlowThreads, parallelFlows: c.ParallelFlows, preset: c.Preset, derivation: c.Derivation,
-                fullCovarianceBaseline: c.FullCovarianceBaseline, gaussianTemperatures: c.GaussianTemperatures, flowSteps: c.FlowSteps);
+                fullCovarianceBaseline: c.FullCovarianceBaseline, gaussianTemperatures: c.GaussianTemperatures);
             var report = Fs.Action<WeightFlow.MainJobProgress>(p =>
                 progress?.Report(new MainJobProgress(MainJob.stageName(p.Stage), p.Done, p.Total)));
             var r = MainJob.run(config, report, cancellationToken);

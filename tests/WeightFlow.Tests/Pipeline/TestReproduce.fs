@@ -210,7 +210,7 @@ let tests =
             Expect.equal (r.Departures |> List.filter (fun d -> d.Setting.StartsWith "Euler steps of the Euclidean RT rows") |> List.length) 1 "the departure stated once"
             let s0 = Reproduce.withEuclideanSteps 100 r
             Expect.isTrue (s0.Job.Flows |> List.forall (fun f -> steps s0.Job f = 100)) "100 restores the table before the test"
-            Expect.isEmpty s0.Job.FlowSteps "no override left"
+            Expect.isTrue (s0.Job.Flows |> List.forall (fun f -> f.SamplingSteps.IsNone)) "no override left"
             Expect.isFalse (s0.Departures |> List.exists (fun d -> d.Setting.StartsWith "Euler steps of the Euclidean RT rows")) "and no departure"
             let s256 = Reproduce.withEuclideanSteps 256 r
             Expect.equal [ for f in s256.Job.Flows do if steps s256.Job f = 256 then f.Name ] rows "another count: the same three rows"
@@ -220,7 +220,7 @@ let tests =
             Expect.isTrue (quick.Job.Flows |> List.forall (fun f -> steps quick.Job f = quick.Job.Sampling.Steps)) "the quick preset samples every row alike"
             let fitted = Reproduce.uciConfigWith FittedPrior Full 0L "unused"
             Expect.isTrue (fitted.Job.Flows |> List.forall (fun f -> steps fitted.Job f = 100)) "the fitted prior's Euclidean rows (τ chosen at 100 steps) keep 100"
-            Expect.isEmpty (MainJobConfig.uci 0L "unused").FlowSteps "the main job untouched"
+            Expect.isTrue ((MainJobConfig.uci 0L "unused").Flows |> List.forall (fun f -> f.SamplingSteps.IsNone)) "the main job untouched"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withEuclideanSteps 0 r |> ignore) "no steps"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withEuclideanSteps -5 r |> ignore) "negative steps"
         }
