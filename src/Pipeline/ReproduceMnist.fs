@@ -811,13 +811,17 @@ module ReproduceScaling =
             | Quick -> t
         | Normalized -> invalidArg "kind" "reproduce scaling trains the Geometric or the Euclidean RT; the Normalized flow is not offered."
 
+    /// The full preset's data departure, the same for either flow kind.
+    let private dataDeparture =
+        { Setting = "data"; Ours = "10,000-digit MNIST subset (8,000 training, 1,000 test)"; Thesis = "full MNIST (60k / 10k)"
+          Why = "the subset ships with `data prepare`; the zoo reaches 0.896 test accuracy on it (as `reproduce mnist`)" }
+
     /// Where a preset departs from the thesis' Fig. 7.7 setting, and why (stated in fig-7.7.md).
     let departuresOf (kind: FlowKind) (preset: MainJobPreset) : PresetDeparture list =
         match kind, preset with
         | _, Quick -> [ { Setting = "everything"; Ours = "6-run zoo, widths 4 and 8, 10-iteration flows, 8 samples"; Thesis = "50-run zoo, widths 8/16/32, 100k iterations"; Why = "a CI-sized smoke run: every flow at its prior, by design" } ]
         | Euclidean, Full ->
-            [ { Setting = "data"; Ours = "10,000-digit MNIST subset (8,000 training, 1,000 test)"; Thesis = "full MNIST (60k / 10k)"
-                Why = "the subset ships with `data prepare`; the zoo reaches 0.896 test accuracy on it (as `reproduce mnist`)" }
+            [ dataDeparture
               { Setting = "flows"; Ours = "Euclidean only (aligned zoo, independent coupling), raw space"; Thesis = "Euclidean, Normalized and Geometric at each width; the Geometric best at every size"
                 Why = "the Geometric RT returned its prior at every width (`--flow geometric`, docs/mnist/scaling-full/fig-7.7.md); this Euclidean RT is the only MNIST RT flow measured to add over its prior at τ 1 (Table 7.2). The thesis' claim that the Geometric flow is best at every size is NOT shown, nor any comparison of flow kinds (docs/mnist/width.md)" }
               { Setting = "velocity model"; Ours = "RT d 8 / 16 / 32 x 3 layers"; Thesis = "RT d 8 / 16 / 32 x 5 layers (~15K to 146K parameters)"
@@ -830,8 +834,7 @@ module ReproduceScaling =
               { Setting = "samples"; Ours = "32 per width (BMA up to k = 16), 100 Euler steps, τ 1, raw (aligned) space"; Thesis = "— (not stated for Fig. 7.7)"
                 Why = "as `reproduce mnist`'s Table 7.2 (comparable rows)" } ]
         | _, Full ->
-            [ { Setting = "data"; Ours = "10,000-digit MNIST subset (8,000 training, 1,000 test)"; Thesis = "full MNIST (60k / 10k)"
-                Why = "the subset ships with `data prepare`; the zoo reaches 0.896 test accuracy on it (as `reproduce mnist`)" }
+            [ dataDeparture
               { Setting = "flows"; Ours = "Geometric only (aligned zoo, symmetry-aware coupling)"; Thesis = "Euclidean, Normalized and Geometric at each width"
                 Why = "CPU budget (~2,400 CPU s for the run); the Geometric flow is the thesis' best at every size and the one Fig. 7.7's claim is about" }
               { Setting = "velocity model"; Ours = "RT d 8 / 16 / 32 x 3 layers (11K / 31K / 94K parameters)"; Thesis = "RT d 8 / 16 / 32 x 5 layers (~15K to 146K parameters)"
