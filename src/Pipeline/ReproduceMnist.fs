@@ -849,18 +849,20 @@ module ReproduceScaling =
               { Setting = "samples"; Ours = "32 per width (BMA up to k = 16), 100 Euler steps, τ 1, canonical space"; Thesis = "— (not stated for Fig. 7.7)"
                 Why = "as `reproduce mnist`'s Table 7.2 (comparable rows); ~0.02-0.05 CPU s per sample-step" } ]
 
-    /// Fig. 7.7's flows: the Geometric flow (aligned zoo, symmetry-aware coupling, `prior`) with an RT of each width
-    /// (`Full`: widths 8, 16, 32 as the thesis; `Quick`: 4 and 8), `training` otherwise; sampled and evaluated as the
+    /// A flow kind's name in table rows and titles ("Euclidean RT d 16").
+    let kindName (kind: FlowKind) = match kind with Euclidean -> "Euclidean" | Normalized -> "Normalized" | Geometric -> "Geometric"
+
+    /// Fig. 7.7's flows: the `kind` flow (`trainingOf`: Geometric as `training`, Euclidean as N) with an RT of each
+    /// width (`Full`: widths 8, 16, 32 as the thesis; `Quick`: 4 and 8); sampled and evaluated as the
     /// MNIST reproduction's (32 samples, 100 Euler steps; the baselines with the full-covariance Gaussian). Its own
     /// folder: the flows differ from the MNIST reproduction's (the zoo, alignment and canonicalization stages have the
     /// same keys, so their files can be copied in and are reused).
     let configOf (kind: FlowKind) (preset: MainJobPreset) (seed: int64) (outDir: string) : MnistReproduction =
         let m = ReproduceMnist.config preset seed outDir
         let widths = match preset with Full -> [ 8; 16; 32 ] | Quick -> [ 4; 8 ]
-        let kindName = match kind with Euclidean -> "Euclidean" | Normalized -> "Normalized" | Geometric -> "Geometric"
         let flows =
             [ for w in widths ->
-                { Name = $"{kindName} RT d {w}"; Source = AlignedZoo; SamplingTemperature = None; SamplingSteps = None; Training = trainingOf kind preset seed w } ]
+                { Name = $"{kindName kind} RT d {w}"; Source = AlignedZoo; SamplingTemperature = None; SamplingSteps = None; Training = trainingOf kind preset seed w } ]
         { m with Job = { m.Job with Flows = flows }; Departures = departuresOf kind preset }
 
     /// `configOf Geometric`: the thesis' Fig. 7.7 flow (the default of `reproduce scaling`).
@@ -873,11 +875,6 @@ module ReproduceScaling =
     [<Literal>]
     let PriorAloneName = "prior alone (no flow)"
 
-    /// The control (docs/mnist/geo-flows.md: the canonical RT flows on MNIST returned their prior): the first flow's
-    /// prior draws moved by no flow (VelocityRule.PriorOnly: zero velocity, so each sample is its canonicalized x0),
-    /// with the main job's sampling settings and seed (the very x0 every width's samples started from: the widths share
-    /// the prior, fitted to the same targets with a fixed-seed randomized SVD, Prior.topComponents), evaluated as the
-    /// flows (canonical space, the same held-out runs and calibration). Cached in fig-7.7.points (key first).
     /// The control's networks: the first flow's prior draws with velocity 0 (`priorControl`), [Count, P] in the flows'
     /// space. Deterministic (the main job's sampling seed), so drawn again where needed instead of stored.
     let priorSamples (r: MnistReproduction) : Tensor =
@@ -887,6 +884,11 @@ module ReproduceScaling =
         let flow = Flow.load torch.CPU (MainJob.flowPath c f)
         (Scope.noGrad (fun () -> Sampling.sample s ignore torch.CPU flow)).Theta
 
+    /// The control (docs/mnist/geo-flows.md: the canonical RT flows on MNIST returned their prior): the first flow's
+    /// prior draws moved by no flow (VelocityRule.PriorOnly: zero velocity, so each sample is its x0 in the flows'
+    /// space), with the main job's sampling settings and seed (the very x0 every width's samples started from: the
+    /// widths share the prior, fitted to the same targets with a fixed-seed randomized SVD, Prior.topComponents),
+    /// evaluated as the flows (their space, the same held-out runs and calibration). Cached in fig-7.7.points (key first).
     let priorControl (r: MnistReproduction) : Evaluation.Row =
         let c = r.Job
         let f = c.Flows.Head
@@ -903,15 +905,15 @@ module ReproduceScaling =
         else
             let data = Sources.load c.Task c.Zoo.Seed
             // the flows' space: raw (the aligned zoo) for the Euclidean flows, canonical otherwise (MainJob.evaluate)
-            let canonical = Zoo.load (if f.Training.Flow = Euclidean then MainJob.alignedPath c else MainJob.canonicalPath c)
-            let ctx, h, pool = Evaluation.ofHoldout e id data canonical (Holdout.lastRuns c.HeldOutRuns canonical)
+            let zoo = Zoo.load (if f.Training.Flow = Euclidean then MainJob.alignedPath c else MainJob.canonicalPath c)
+            let ctx, h, pool = Evaluation.ofHoldout e id data zoo (Holdout.lastRuns c.HeldOutRuns zoo)
             pool.Dispose()
             let theta = priorSamples r
             let row = Evaluation.evaluate ctx PriorAloneName theta
             theta.Dispose()
             h.Train.Dispose()
             h.HeldOut.Dispose()
-            canonical.Theta.Dispose()
+            zoo.Theta.Dispose()
             Report.writeText path (key + "\n" + MainJob.tablesJson [ { Space = spaceOf f.Training.Flow; Flows = [ row ]; Baselines = [] } ])
             row
 
@@ -988,8 +990,7 @@ module ReproduceScaling =
         let prior = priorControl r
         let paired =
             let data = Sources.load c.Task c.Zoo.Seed
-            let layout, _, _ = Sampling.load (MainJob.samplesPath c c.Flows.Head) |> fun (l, th, g) -> th.Dispose(); l, (), g
-            let measure (theta: Tensor) = (use theta = theta in perNetwork c.Evaluation layout data theta)
+            let measure (theta: Tensor) = (use theta = theta in perNetwork c.Evaluation c.Zoo.Layout data theta)
             let rows = [ for f in c.Flows -> (let _, theta, _ = Sampling.load (MainJob.samplesPath c f) in f.Name, measure theta) ]
             let priorRow = PriorAloneName, measure (priorSamples r)
             let flat (n, (a, ce)) = n, a, ce
@@ -1009,7 +1010,7 @@ module ReproduceScaling =
         let thesisX = Math.Log10 ThesisParameters
         let accPng = Path.Combine(c.OutDir, "fig-7.7-accuracy.png")
         let cePng = Path.Combine(c.OutDir, "fig-7.7-ce.png")
-        let kindName = match kind with Euclidean -> "Euclidean" | Normalized -> "Normalized" | Geometric -> "Geometric"
+        let kindName = kindName kind
         let what = $"MNIST, {kindName} RT, {points.Head.Iterations} its"
         Figures.linesLog10 accPng $"Fig. 7.7a: sample accuracy by flow size ({what})" "flow parameters (RT d 8 / 16 / 32 x 3 layers; thesis: x 5 layers)" "mean test accuracy of 32 samples"
             [ series $"{kindName} RT flow" (fun p -> p.AccuracyMean) ]
