@@ -98,18 +98,45 @@ module Prior =
     let fitted (prior: Prior) : FittedGaussian option =
         match prior.Centre with Fitted g -> Some g | Origin | FitToTargets _ | FitFullToTargets _ -> None
 
+    /// Blocks (first column, width) of at most `columns` of P parameter columns, on which the fits compute their
+    /// per-parameter statistics: each is a reduction over the rows of one column, so float64 copies [N, columns]
+    /// suffice (23 MB each for 512 columns of the MNIST zoo, where the float64 copies of all targets, [5670, 7960] x 8
+    /// bytes = 361 MB each, peaked at +1.7 GB; docs/results/memory-mnist.md) and the statistics are bit for bit those
+    /// of one batch (TestPrior). A one-column block would be reduced as one contiguous vector, in another summation
+    /// order than a column of a wider block (measured: the residual differed in its last bits), so a last block of one
+    /// column joins the block before it, and blocks are at least two columns wide.
+    let private columnBlocks (columns: int) (p: int64) : (int64 * int64)[] =
+        Check.arg "columns" (columns >= 2) $"The fit's blocks need at least two parameter columns each; got {columns}."
+        let s = [| 0L .. int64 columns .. p - 1L |]
+        let s = if s.Length > 1 && p - Array.last s = 1L then Array.take (s.Length - 1) s else s
+        s |> Array.mapi (fun i c0 -> c0, (if i + 1 < s.Length then s[i + 1] else p) - c0)
+
+    /// Parameter columns per block of `fit` and `fitFull` (`columnBlocks`).
+    let private blockColumns = 512
+
+    /// `fit`'s statistics of a float64 block [N, w]: the per-parameter mean and population deviation, floored at 1e-6
+    /// (float32, [w] each).
+    let private moments (xb: Tensor) : Tensor * Tensor =
+        xb.mean([| 0L |]).to_type(torch.float32), xb.std(0L, false).clamp_min(scalar 1e-6).to_type(torch.float32)
+
     /// The Gaussian fitted to raw targets [N, P] of `layout`: per-parameter mean and standard deviation (population,
-    /// floored at 1e-6 so no coordinate is frozen).
+    /// floored at 1e-6 so no coordinate is frozen), in blocks of parameter columns (`columnBlocks`).
     let fit (standardized: bool) (layout: Layout) (targets: Tensor) : PriorCentre =
         Check.shape "targets" [ int targets.shape[0]; Layout.paramCount layout ] targets
         Check.arg "targets" (targets.shape[0] >= 2L) $"Fitting a prior needs at least two target networks; got {targets.shape[0]}."
         Scope.noGrad (fun () ->
-            let x = targets.cpu().to_type(torch.float64)
-            let mean = x.mean([| 0L |]).to_type(torch.float32)
-            let std = x.std(0L, false).clamp_min(scalar 1e-6).to_type(torch.float32)
-            mean.DetachFromDisposeScope() |> ignore
-            std.DetachFromDisposeScope() |> ignore
-            Fitted { Layout = layout; Mean = mean; Std = std; Standardized = standardized; Covariance = None })
+            use _ = Scope.enter ()
+            let x = targets.cpu()
+            let p = x.shape[1]
+            let mean = torch.empty([| p |], dtype = torch.float32)
+            let std = torch.empty([| p |], dtype = torch.float32)
+            for c0, w in columnBlocks blockColumns p do
+                use _ = Scope.enter ()
+                let m, sd = moments (x.narrow(1L, c0, w).to_type(torch.float64).contiguous())
+                mean.narrow(0L, c0, w).copy_(m) |> ignore
+                std.narrow(0L, c0, w).copy_(sd) |> ignore
+            Fitted { Layout = layout; Mean = mean.DetachFromDisposeScope(); Std = std.DetachFromDisposeScope()
+                     Standardized = standardized; Covariance = None })
 
     /// The top `k` principal directions of centred rows a [N, P] (float32), scaled by their singular values: G [k, P]
     /// with GᵀG ≈ aᵀa (its best rank-k approximation). Randomized SVD (Halko, Martinsson & Tropp 2011, Alg. 4.4: a
@@ -128,40 +155,26 @@ module Prior =
         let k = min (int64 k) l
         s.narrow(0L, 0L, k).unsqueeze(1L) * vh.narrow(0L, 0L, k)
 
-    /// `fitFull` with its per-parameter statistics computed on blocks of `columns` parameters (below).
+    /// `fitFull` with its per-parameter statistics computed on blocks of `columns` parameters (`columnBlocks`).
     let fitFullInBlocks (columns: int) (settings: CovarianceFit) (layout: Layout) (targets: Tensor) : PriorCentre =
-        Check.arg "columns" (columns >= 2) $"The fit's blocks need at least two parameter columns each; got {columns}."
         Check.arg "Rank" (settings.Rank >= 1) $"The full-covariance prior keeps Rank >= 1 principal directions; got {settings.Rank}."
         Check.shape "targets" [ int targets.shape[0]; Layout.paramCount layout ] targets
         Check.arg "targets" (targets.shape[0] >= 2L) $"Fitting a prior needs at least two target networks; got {targets.shape[0]}."
+        let blocks = columnBlocks columns targets.shape[1]
         Scope.noGrad (fun () ->
             use _ = Scope.enter ()
             let x = targets.cpu()
             let n, p = x.shape[0], x.shape[1]
-            // Every per-parameter statistic is a reduction over the rows of one column, so it is computed on blocks of
-            // `columns` parameters (float64 copies [N, columns]: 23 MB each for 512 columns of the MNIST zoo, where the
-            // float64 copies of all targets, [5670, 7960] x 8 bytes = 361 MB each, peaked at +1.7 GB;
-            // docs/results/memory-mnist.md). The operations per column are those of `fit` and of the one-batch version
-            // (the same reductions over the same N rows), so the fit is bit for bit the same (TestPrior checks it).
-            let columns = int64 columns
             let mean = torch.empty([| p |], dtype = torch.float32)
             let std = torch.empty([| p |], dtype = torch.float32)
             let variance = torch.empty([| p |], dtype = torch.float64)
             let a = torch.empty([| n; p |], dtype = torch.float32)
-            // A one-column block would be reduced as one contiguous vector, in another summation order than a column
-            // of a wider block (measured: the residual differed in its last bits), so a last block of one column joins
-            // the block before it, and blocks are at least two columns wide.
-            let starts =
-                let s = [| 0L .. columns .. p - 1L |]
-                if s.Length > 1 && p - Array.last s = 1L then Array.take (s.Length - 1) s else s
-            for i in 0 .. starts.Length - 1 do
+            for c0, w in blocks do
                 use _ = Scope.enter ()
-                let c0 = starts[i]
-                let w = (if i + 1 < starts.Length then starts[i + 1] else p) - c0
                 let xb = x.narrow(1L, c0, w).to_type(torch.float64).contiguous()
-                // `fit`: the per-parameter mean and population deviation, floored at 1e-6
-                mean.narrow(0L, c0, w).copy_(xb.mean([| 0L |]).to_type(torch.float32)) |> ignore
-                std.narrow(0L, c0, w).copy_(xb.std(0L, false).clamp_min(scalar 1e-6).to_type(torch.float32)) |> ignore
+                let m, sd = moments xb
+                mean.narrow(0L, c0, w).copy_(m) |> ignore
+                std.narrow(0L, c0, w).copy_(sd) |> ignore
                 let centred = xb - xb.mean([| 0L |], true)
                 variance.narrow(0L, c0, w).copy_(centred.pow(scalar 2.0).mean([| 0L |])) |> ignore
                 a.narrow(1L, c0, w).copy_(centred.to_type(torch.float32)) |> ignore
@@ -176,9 +189,9 @@ module Prior =
     /// mean μ, the population covariance C = (1/N) Σ (θ_j − μ)(θ_j − μ)ᵀ as F [K, P] = its top `Rank` principal
     /// directions (exact, all N centred rows / √N, when N <= Rank) and the residual per-parameter deviation
     /// √(diag C − diag FᵀF), floored at 1e-6; Std the per-parameter deviation √(diag C), floored at 1e-6 (as `fit`).
-    /// Per-parameter statistics in blocks of 512 parameters (`fitFullInBlocks`).
+    /// Per-parameter statistics in blocks of parameter columns, as `fit` (`fitFullInBlocks`).
     let fitFull (settings: CovarianceFit) (layout: Layout) (targets: Tensor) : PriorCentre =
-        fitFullInBlocks 512 settings layout targets
+        fitFullInBlocks blockColumns settings layout targets
 
     /// What new runs' checkpoints show outside a full-covariance fit's principal span (issue 13, docs/mnist/prior2.md):
     /// leave-runs-out on raw targets [N, P] with a fold per row (e.g. run id mod 5). For each fold f, `fitFull settings`

@@ -166,6 +166,18 @@ let tests =
             Expect.throwsT<System.ArgumentException> (fun () -> Prior.fitFull { Standardized = false; Rank = 0; LinearSkip = false } layout x |> ignore) "Rank 0 refused"
         }
 
+        test "the diagonal fit over more parameters than one block is bit for bit the one-batch mean and deviation" {
+            let layout = Layout.parse "30-20-2"                                 // 662 parameters: blocks of 512 and 150
+            use gen = Scope.Rng.create 14L
+            let x = torch.randn([| 25L; int64 (Layout.paramCount layout) |], generator = gen) * 0.4 + 0.1
+            let x64 = x.to_type(torch.float64)
+            match Prior.fit false layout x with
+            | Fitted g ->
+                Expect.bitExact g.Mean (x64.mean([| 0L |]).to_type(torch.float32)) "mean"
+                Expect.bitExact g.Std (x64.std(0L, false).clamp_min(scalar 1e-6).to_type(torch.float32)) "population deviation, floored"
+            | _ -> failtest "Prior.fit returns Fitted"
+        }
+
         test "the full-covariance fit in blocks of parameter columns is bit for bit the one-batch fit" {
             let layout = Layout.parse "6-5-4"
             let p = int64 (Layout.paramCount layout)
