@@ -25,7 +25,7 @@ type ZooArgs =
             | Epochs _ -> "training epochs (default: the task preset)."
             | Seed _ -> "random seed (default 0)."
             | Device _ -> "cpu (default) or cuda[:N]."
-            | Out _ -> "output zoo file (.safetensors)."
+            | Out _ -> "output zoo file (.safetensors; default zoo-TASK.safetensors in the current folder, e.g. zoo-uci.safetensors)."
             | Json -> "print one JSON object on stdout instead of tables."
 
 type InfoArgs =
@@ -72,7 +72,7 @@ type AlignArgs =
             match a with
             | Zoo _ -> "zoo file to align."
             | Method _ -> "the re-basin method (default weight-matching)."
-            | Out _ -> "output zoo file."
+            | Out _ -> "output zoo file (default: beside --zoo, its name with -aligned)."
             | Json -> "print one JSON object on stdout."
 
 type BarrierArgs =
@@ -380,7 +380,7 @@ type ExportArgs =
             match a with
             | Weights _ -> "a samples file (weightflow sample) or a zoo file (weightflow zoo / align)."
             | Format _ -> "onnx (default: one ONNX model per network, input 'input' [batch, in] -> 'logits') or safetensors (torch.nn.Sequential names)."
-            | Out _ -> "output folder; files are named after the input, -0000, -0001, ..."
+            | Out _ -> "output folder (created if absent; not a file); files are named after the input, -0000, -0001, ..."
             | Json -> "print one JSON object on stdout."
 
 type Command =
@@ -413,3 +413,13 @@ type Command =
             | Sample _ -> "sample networks from a trained flow (solver, noise window, guidance, wider layouts)."
             | Export _ -> "write each network of a samples or zoo file as a standalone ONNX model (or safetensors file)."
             | Loglik _ -> "log-likelihood of networks under a trained Euclidean flow (exact divergence or Hutchinson)."
+
+/// Reads an option's value with a core parser that also reads file headers, where a bad value is a corrupt file
+/// (exit 3): on the command line the same text is a bad option (exit 2), and the message names the option. A value
+/// the parser cannot convert at all (`beta(x,2)`) gets the same one line instead of a FormatException.
+let parseOption (flag: string) (expected: string) (parse: string -> 'a) (text: string) : 'a =
+    try parse text
+    with
+    | WeightFlow.Check.WeightFlowError(_, msg) -> WeightFlow.Check.fail WeightFlow.Check.ErrorKind.InvalidOption $"--{flag}: {msg}"
+    | :? System.FormatException | :? System.OverflowException ->
+        WeightFlow.Check.fail WeightFlow.Check.ErrorKind.InvalidOption $"--{flag}: cannot read '{text}'; expected {expected}."

@@ -74,9 +74,12 @@ let eval (args: ParseResults<EvalArgs>) : int =
     let seed = int64 (args.GetResult(EvalArgs.Seed, 0))
     let count = args.GetResult(EvalArgs.Count, 64)
     Check.arg "count" (count >= 1) $"--count must be positive; got {count}."
+    // checked here: Evaluation's own check names its config fields (BmaK, DiversityMax, ...), not the option
+    let bma = args.GetResult(EvalArgs.Bma, 16)
+    Check.option (bma >= 1) $"--bma must be at least 1 (the networks averaged in the BMA column); got {bma}."
     let task = Task.parse (args.GetResult EvalArgs.Task)
     let weightsPath = args.GetResult EvalArgs.Weights
-    Check.fileExists weightsPath "Write one with `weightflow zoo` (a samples file from `weightflow sample` once it exists)."
+    Check.fileExists weightsPath "Write one with `weightflow zoo` (a zoo) or `weightflow sample` (a samples file)."
     let weights = loadNetworks weightsPath
     let zoo =
         args.TryGetResult EvalArgs.Zoo |> Option.map (fun p ->
@@ -97,7 +100,7 @@ let eval (args: ParseResults<EvalArgs>) : int =
         | "raw" -> id, "raw"
         | "canonical" -> Canonical.canonicalize Canonical.defaultConfig weights.Layout, "canonical"
         | s -> invalidArg "space" $"Unknown space '{s}'; use raw or canonical."
-    let config = { Evaluation.defaultConfig with BmaK = args.GetResult(EvalArgs.Bma, 16); Seed = seed }
+    let config = { Evaluation.defaultConfig with BmaK = bma; Seed = seed }
     let fraction = args.GetResult(EvalArgs.Holdout, 0.1)
     let sw = Stopwatch.StartNew()
     let ctx, baselineInputs =

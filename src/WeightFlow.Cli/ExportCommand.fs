@@ -12,6 +12,9 @@ let export (args: ParseResults<ExportArgs>) : int =
     let format = args.GetResult(ExportArgs.Format, Onnx)
     let out = args.GetResult ExportArgs.Out
     let json = args.Contains ExportArgs.Json
+    // before reading anything: an existing file as --out failed only at the first write (exit 6, "already exists")
+    if File.Exists out then
+        Check.fail Check.ErrorKind.InvalidOption $"--out {out} is a file; export writes one file per network into a folder. Pass a folder (created if absent)."
     let stored = Storage.read path
     let kind = Storage.meta path stored "weightflow.kind"
     for _, t in stored.Tensors do t.Dispose()

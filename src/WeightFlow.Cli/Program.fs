@@ -5,20 +5,27 @@ open Argu
 open WeightFlow
 open WeightFlow.Cli.Args
 
+/// The subcommand given, else one option error naming the choices (Argu's GetSubCommand printed the whole usage and
+/// exited with 3, the code of a file or data error).
+let private subcommand (what: string) (choices: string) (args: ParseResults<'T>) : 'T =
+    match args.TryGetSubCommand() with
+    | Some c -> c
+    | None -> Check.fail Check.ErrorKind.InvalidOption $"`{what}` needs a command: {choices}. `{what} --help` describes each."
+
 let private dispatch (args: ParseResults<Command>) =
-    match args.GetSubCommand() with
+    match subcommand "weightflow" "run, reproduce, zoo, info, data, align, barrier, eval, bench, train, sample, loglik or export" args with
     | Run a -> RunCommand.run a
     | Reproduce a -> ReproduceCommand.reproduce a
     | Zoo a -> ZooCommands.zoo a
     | Info a -> ZooCommands.info a
     | Data d ->
-        match d.GetSubCommand() with
+        match subcommand "weightflow data" "prepare" d with
         | Prepare p -> DataCommands.prepare p
     | Align a -> AlignCommands.align a
     | Barrier a -> AlignCommands.barrier a
     | Eval a -> EvalCommand.eval a
     | Bench b ->
-        match b.GetSubCommand() with
+        match subcommand "weightflow bench" "zoo, align or model" b with
         | BenchArgs.Zoo a -> ZooCommands.bench a
         | BenchArgs.Align a -> AlignCommands.bench a
         | BenchArgs.Model a -> ModelCommands.bench a
@@ -49,9 +56,32 @@ let exitCode (kind: Check.ErrorKind) =
     | Check.ErrorKind.WriteFailed -> 6
     | Check.ErrorKind.Busy -> 7
 
+/// Argu's exits: `--help` prints the usage on stdout (exit 0); a parse error (an unknown or malformed option, a
+/// missing mandatory one) is one `error:` line naming the problem and the command whose --help lists the options,
+/// exit 2 (Argu's ProcessExiter printed the whole usage after it).
+let private exiter =
+    { new IExiter with
+        member _.Name = "weightflow"
+        member _.Exit(msg, code) =
+            match code with
+            | ErrorCode.HelpText ->
+                Console.Out.WriteLine msg
+                exit 0
+            | _ ->
+                let lines = msg.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.map (fun l -> l.Trim())
+                let problem = lines |> Array.tryHead |> Option.defaultValue "invalid arguments"
+                let problem = if problem.StartsWith "ERROR: " then problem.Substring 7 else problem
+                // "USAGE: weightflow zoo [--help] ..." names the command
+                let command =
+                    lines |> Array.tryFind (fun l -> l.StartsWith "USAGE: ")
+                    |> Option.map (fun l -> l.Substring(7).Split(" [").[0].Split(" <").[0].Split(" --").[0].Trim())
+                    |> Option.defaultValue "weightflow"
+                Render.error $"{problem.TrimEnd('.')}; `{command} --help` lists the options."
+                exit 2 }
+
 [<EntryPoint>]
 let main argv =
-    let parser = ArgumentParser.Create<Command>(programName = "weightflow", errorHandler = ProcessExiter())
+    let parser = ArgumentParser.Create<Command>(programName = "weightflow", errorHandler = exiter)
     let args = parser.ParseCommandLine(argv)
     // Every failure is one line on stderr and a non-zero exit code (issue 15): a WeightFlowError or an argument
     // error by its kind, anything else as an unexpected error (set WEIGHTFLOW_DEBUG=1 for the stack trace).

@@ -41,7 +41,7 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
         match name with
         | "gaussians" ->
             let c0 = Reproduce.gaussiansConfig preset out
-            let time = args.TryGetResult ReproduceArgs.Time |> Option.map TimeDistribution.parse |> Option.defaultValue c0.Training.Time
+            let time = args.TryGetResult ReproduceArgs.Time |> Option.map (parseOption "time" "beta(a,b) or uniform" TimeDistribution.parse) |> Option.defaultValue c0.Training.Time
             let c = { c0 with Training = { c0.Training with Seed = seed; Time = time } }
             let r =
                 Render.stagedProgress json (fun report ->

@@ -108,6 +108,10 @@ let loglik (args: ParseResults<LoglikArgs>) : int =
         match Storage.detect weightsPath with
         | Storage.FileKind.Safetensors (Some k) when k = Sampling.Kind -> let l, t, _ = Sampling.load weightsPath in l, t
         | _ -> let z = Zoo.load weightsPath in z.Layout, z.Theta
+    // checked here: a zero count reached Array.average ("The input array was empty"), a zero batch a range step
+    let count, batch = args.GetResult(LoglikArgs.Count, 1), args.GetResult(LoglikArgs.Batch, 16)
+    Check.option (count >= 1) $"--count must be at least 1; got {count}."
+    Check.option (batch >= 1) $"--batch must be at least 1; got {batch}."
     let theta =
         match args.TryGetResult LoglikArgs.Count with
         | Some n when int64 n < theta.shape[0] -> theta.narrow(0L, 0L, int64 n)
@@ -121,7 +125,7 @@ let loglik (args: ParseResults<LoglikArgs>) : int =
     let steps = args.GetResult(LoglikArgs.Steps, 16)
     let sw = Diagnostics.Stopwatch.StartNew()
     let values =
-        Sampling.logLikelihood divergence steps (int64 (args.GetResult(LoglikArgs.Seed, 0))) (args.GetResult(LoglikArgs.Batch, 16))
+        Sampling.logLikelihood divergence steps (int64 (args.GetResult(LoglikArgs.Seed, 0))) batch
             flow layout (theta.``to``(device))
     let seconds = sw.Elapsed.TotalSeconds
     let mean = Array.average values

@@ -48,9 +48,9 @@ let train (args: ParseResults<TrainArgs>) : int =
                 | None -> preset.Prediction
             Preconditioning =
                 match args.TryGetResult TrainArgs.Preconditioning with
-                | Some s -> PreconditioningKind.parse s
+                | Some s -> parseOption "preconditioning" "plain, input, edm or edm-weighted" PreconditioningKind.parse s
                 | None -> preset.Preconditioning
-            Time = (match args.TryGetResult TrainArgs.Time with Some s -> TimeDistribution.parse s | None -> preset.Time)
+            Time = (match args.TryGetResult TrainArgs.Time with Some s -> parseOption "time" "beta(a,b) or uniform" TimeDistribution.parse s | None -> preset.Time)
             Sigma = args.GetResult(TrainArgs.Sigma, preset.Sigma)
             EmaDecay = args.GetResult(TrainArgs.Ema, preset.EmaDecay)
             Prior =
@@ -123,7 +123,7 @@ let train (args: ParseResults<TrainArgs>) : int =
                   [ "preconditioning"; PreconditioningKind.text config.Preconditioning ]
                   [ "iterations x batch"; $"{config.Iterations} x {config.BatchSize}" ]
                   [ "training targets"; $"{split.Train.shape[0]} checkpoints of {split.TrainRuns.Length} runs ({split.HeldOutRuns.Length} runs held out)" ]
-                  [ "final loss (mean of the last 50 steps)"; $"%.5f{finalLoss}" ]
+                  [ $"final loss (mean of the last {tail.Length} steps)"; $"%.5f{finalLoss}" ]
                   [ "training time"; $"%.1f{result.Seconds} s wall, %.1f{cpuSeconds} s CPU ({TorchSharp.torch.get_num_threads ()} threads)" ]
                   [ "loss by t bucket [0,.2) .. [.8,1], flow (EMA)"; bucketText byTime[0] ]
                   [ "loss by t bucket, predicting the zoo mean"; bucketText byTime[1] ] ]

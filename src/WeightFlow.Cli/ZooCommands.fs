@@ -16,6 +16,8 @@ let statePathFor (out: string) = out + ".training-state"
 /// Trains a zoo under a progress bar. The training state is saved next to `out` (after an epoch, at most every 30 s),
 /// so a killed run resumes where it stopped when the same command is run again.
 let trainWithProgress (quiet: bool) (out: string) (config: ZooConfig) (task: Task) (data: Dataset) : Zoo * TimeSpan =
+    // before perEpoch divides by the batch size (--batch-size 0 was a DivideByZeroException, exit 70)
+    ZooConfig.validate config
     let perEpoch = (Dataset.count data.Train + config.BatchSize - 1) / config.BatchSize
     let state = statePathFor out
     if File.Exists state then Render.note $"resuming from the training state in {state}"
