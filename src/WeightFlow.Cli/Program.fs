@@ -56,10 +56,18 @@ let exitCode (kind: Check.ErrorKind) =
     | Check.ErrorKind.WriteFailed -> 6
     | Check.ErrorKind.Busy -> 7
 
+/// The command an argument list names ("weightflow zoo", "weightflow bench model"), for the pointer to its --help.
+let private commandOf (argv: string[]) =
+    let commands = set [ "run"; "reproduce"; "zoo"; "info"; "data"; "align"; "barrier"; "eval"; "bench"; "train"; "sample"; "loglik"; "export" ]
+    match List.ofArray argv with
+    | ("data" | "bench" as c) :: sub :: _ when set [ "prepare"; "zoo"; "align"; "model" ] |> Set.contains sub -> $"weightflow {c} {sub}"
+    | c :: _ when commands.Contains c -> $"weightflow {c}"
+    | _ -> "weightflow"
+
 /// Argu's exits: `--help` prints the usage on stdout (exit 0); a parse error (an unknown or malformed option, a
 /// missing mandatory one) is one `error:` line naming the problem and the command whose --help lists the options,
-/// exit 2 (Argu's ProcessExiter printed the whole usage after it).
-let private exiter =
+/// exit 2 (Argu's ProcessExiter printed the whole usage after it; WEIGHTFLOW_DEBUG=1 still does).
+let private exiter (command: string) =
     { new IExiter with
         member _.Name = "weightflow"
         member _.Exit(msg, code) =
@@ -68,20 +76,17 @@ let private exiter =
                 Console.Out.WriteLine msg
                 exit 0
             | _ ->
-                let lines = msg.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.map (fun l -> l.Trim())
-                let problem = lines |> Array.tryHead |> Option.defaultValue "invalid arguments"
+                if Environment.GetEnvironmentVariable "WEIGHTFLOW_DEBUG" = "1" then eprintfn "%s" msg
+                let problem =
+                    msg.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.tryHead |> Option.defaultValue "invalid arguments"
+                let problem = problem.Trim()
                 let problem = if problem.StartsWith "ERROR: " then problem.Substring 7 else problem
-                // "USAGE: weightflow zoo [--help] ..." names the command
-                let command =
-                    lines |> Array.tryFind (fun l -> l.StartsWith "USAGE: ")
-                    |> Option.map (fun l -> l.Substring(7).Split(" [").[0].Split(" <").[0].Split(" --").[0].Trim())
-                    |> Option.defaultValue "weightflow"
                 Render.error $"{problem.TrimEnd('.')}; `{command} --help` lists the options."
                 exit 2 }
 
 [<EntryPoint>]
 let main argv =
-    let parser = ArgumentParser.Create<Command>(programName = "weightflow", errorHandler = exiter)
+    let parser = ArgumentParser.Create<Command>(programName = "weightflow", errorHandler = exiter (commandOf argv))
     let args = parser.ParseCommandLine(argv)
     // Every failure is one line on stderr and a non-zero exit code (issue 15): a WeightFlowError or an argument
     // error by its kind, anything else as an unexpected error (set WEIGHTFLOW_DEBUG=1 for the stack trace).

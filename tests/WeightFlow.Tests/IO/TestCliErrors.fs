@@ -25,8 +25,8 @@ let private cli () =
     if not (File.Exists dll) then failtest $"{dll} is missing; the test project builds the CLI (ProjectReference), build it with `dotnet build tests/WeightFlow.Tests`."
     dll
 
-/// Runs `weightflow args` with extra environment variables; returns exit code and stderr.
-let private weightflow (env: (string * string) list) (args: string list) =
+/// Runs `weightflow args` with extra environment variables; returns exit code, stdout and stderr.
+let private weightflowAll (env: (string * string) list) (args: string list) =
     let exe = Environment.ProcessPath
     let psi =
         if Path.GetFileNameWithoutExtension exe = "dotnet" then ProcessStartInfo(exe, List.toArray (cli () :: args))
@@ -43,9 +43,14 @@ let private weightflow (env: (string * string) list) (args: string list) =
     for k, v in env do psi.Environment[k] <- v
     use p = Process.Start psi
     let err = p.StandardError.ReadToEndAsync()
-    p.StandardOutput.ReadToEnd() |> ignore
+    let out = p.StandardOutput.ReadToEnd()
     p.WaitForExit()
-    p.ExitCode, err.Result
+    p.ExitCode, out, err.Result
+
+/// Runs `weightflow args` with extra environment variables; returns exit code and stderr.
+let private weightflow (env: (string * string) list) (args: string list) =
+    let exit, _, err = weightflowAll env args
+    exit, err
 
 /// One row of the table: the issue's case, the command line, the expected exit code and a phrase of the message.
 type Row =
@@ -212,6 +217,21 @@ let private table (dir: string) : Row list =
       trainOn "holding out every run" 2 "Cannot hold out 2 of the zoo's 2 runs" f.Zoo [ "--hold-out"; "2" ]
       evalOf "zero networks to evaluate" 2 "--count must be positive" f.Zoo [ "--count"; "0" ]
       row "zero barrier pairs" 2 "--pairs must be at least 1" [ "barrier"; "--zoo"; f.Zoo; "--pairs"; "0" ]
+      // --- the session-16 README audit (docs/results/audit.md): each was a bug's message, a wrong exit code or Argu's usage
+      zooWith "zero batch size" 2 "BatchSize must be >= 1" "uci" [ "--batch-size"; "0" ]
+      row "zero networks for the likelihood" 2 "--count must be at least 1" [ "loglik"; "--flow"; mlpFlow; "--weights"; f.Samples; "--count"; "0" ]
+      row "zero likelihood batch" 2 "--batch must be at least 1" [ "loglik"; "--flow"; mlpFlow; "--weights"; f.Samples; "--batch"; "0" ]
+      evalOf "zero BMA networks" 2 "--bma must be at least 1" f.Samples [ "--bma"; "0" ]
+      row "export into a file" 2 "is a file; export writes one file per network into a folder" [ "export"; "--weights"; f.Samples; "--out"; f.Csv ]
+      trainOn "unknown time distribution" 2 "--time: Cannot read the time distribution 'bogus'" f.Zoo [ "--time"; "bogus"; "--hold-out"; "1" ]
+      trainOn "time distribution with a non-number" 2 "--time: cannot read 'beta(x,2)'" f.Zoo [ "--time"; "beta(x,2)"; "--hold-out"; "1" ]
+      trainOn "unknown preconditioning" 2 "--preconditioning: Unknown preconditioning 'bogus'" f.Zoo [ "--preconditioning"; "bogus"; "--hold-out"; "1" ]
+      row "reproduce with an unknown time distribution" 2 "--time: Cannot read" [ "reproduce"; "gaussians"; "--time"; "bogus"; "--out"; out "reproduce-time" ]
+      row "no command" 2 "`weightflow` needs a command: run, reproduce" []
+      row "bench without its command" 2 "`weightflow bench` needs a command: zoo, align or model" [ "bench" ]
+      row "unknown option" 2 "unrecognized argument: '--bogus'; `weightflow zoo --help` lists the options" [ "zoo"; "--bogus" ]
+      row "option value of the wrong type" 2 "'--runs' must be followed by <int>, but was 'abc'; `weightflow zoo --help`" [ "zoo"; "--task"; "uci"; "--runs"; "abc" ]
+      row "missing mandatory option" 2 "missing argument '--flow'; `weightflow sample --help` lists the options" [ "sample"; "--out"; out "no-flow.safetensors" ]
       // --- numerical guards -------------------------------------------------------------------------------------------------
       trainOn "training loss turning non-finite" 5 "is not finite; training stopped" f.Zoo
           [ "--flow"; "euclidean"; "--model"; "mlp"; "--width"; "8"; "--layers"; "1"; "--batch"; "4"; "--iterations"; "3"; "--hold-out"; "1"; "--lr"; "1e30" ]
@@ -249,6 +269,15 @@ let tests =
                 Expect.isEmpty created "no row created a file (outputs, temporary files, locks, plots)"
                 Expect.isEmpty changed "no row changed or deleted a file"
                 printfn $"CliErrors: {rows.Length} rows through the tool in %.1f{wall} s wall (2 at a time)")
+        }
+        test "--help (of the tool, a command, a nested command) prints its usage on stdout and exits 0, nothing on stderr" {
+            // the parse-error exiter (Program.fs) handles help too: it must stay Argu's usage, not an error line
+            for args, usage in [ [ "--help" ], "USAGE: weightflow [--help]"; [ "zoo"; "--help" ], "USAGE: weightflow zoo [--help]"
+                                 [ "bench"; "model"; "--help" ], "USAGE: weightflow bench model [--help]" ] do
+                let exit, out, err = weightflowAll [] args
+                Expect.equal exit 0 $"exit code of {args}"
+                Expect.stringContains out usage $"usage of {args} on stdout"
+                Expect.equal (err.Trim()) "" $"nothing on stderr for {args}"
         }
         test "a run refused while another holds the flow checkpoint: Busy, exit 7, nothing written" {
             TestValidation.withDir (fun dir ->
