@@ -279,6 +279,44 @@ let tests =
                 Expect.stringContains out usage $"usage of {args} on stdout"
                 Expect.equal (err.Trim()) "" $"nothing on stderr for {args}"
         }
+        test "the README's CLI table matches --help: every command, option and listed value exists" {
+            // README "CLI" is a hand-written synopsis of `weightflow <command> --help`; the session-16 audit walked
+            // it by hand (docs/results/audit.md). Each row's code spans are read for the command, its --options and
+            // the a|b|c value sets after them; each must appear in that command's --help text.
+            let root = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(cli ()), "..", "..", "..", "..", ".."))
+            let readme = File.ReadAllText(Path.Combine(root, "README.md"))
+            let section = readme.Substring(readme.IndexOf "\n## CLI\n").Split("\n## ")[1]
+            let rows = section.Split('\n') |> Array.filter (fun l -> l.StartsWith "| `")
+            Expect.isGreaterThanOrEqual rows.Length 13 "the table's command rows"
+            let help (args: string list) =
+                let exit, out, err = weightflowAll [] (args @ [ "--help" ])
+                Expect.equal exit 0 $"`weightflow {String.Join(' ', args)} --help` exits 0 (stderr: {err})"
+                out
+            let problems =
+                [ for row in rows do
+                    let spans = Text.RegularExpressions.Regex.Matches(row, "`([^`]*)`") |> Seq.map (fun m -> m.Groups[1].Value.Replace("\\|", "|")) |> List.ofSeq
+                    let words = spans.Head.Split(' ')
+                    let command = words[0]
+                    let names = if words.Length > 1 && not (words[1].StartsWith "-") && words[1].Contains "|" then words[1].Split('|') else [||]
+                    let commandHelp = help [ command ]
+                    for n in names do
+                        if not (commandHelp.Contains n) then $"`{command} {n}`: not in `weightflow {command} --help`"
+                    // bench's options are its subcommands'; data's are prepare's
+                    let optionHelp =
+                        match command with
+                        | "bench" -> help [ "bench"; "zoo" ]
+                        | "data" -> help [ "data"; "prepare" ]
+                        | _ -> commandHelp
+                    for span in spans do
+                        for m in Text.RegularExpressions.Regex.Matches(span, "(--[a-z][a-z-]*)(?: ([^ \\[\\]]+))?") do
+                            let flag = m.Groups[1].Value
+                            if not (Text.RegularExpressions.Regex.IsMatch(optionHelp, Text.RegularExpressions.Regex.Escape flag + "[ ,]")) then
+                                $"`{command} {flag}`: not in its --help"
+                            elif m.Groups[2].Success && m.Groups[2].Value.Contains "|" then
+                                for v in m.Groups[2].Value.Split('|') do
+                                    if not (optionHelp.Contains v) then $"`{command} {flag} {v}`: the value is not in its --help" ]
+            Expect.isEmpty problems $"README \"CLI\" against --help:\n{String.Join('\n', problems)}"
+        }
         test "a run refused while another holds the flow checkpoint: Busy, exit 7, nothing written" {
             TestValidation.withDir (fun dir ->
                 let f = TestValidation.writeFiles dir
