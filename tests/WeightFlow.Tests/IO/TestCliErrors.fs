@@ -125,6 +125,8 @@ let private table (dir: string) : Row list =
     let trainOn case code phrase zoo extra = row case code phrase ([ "train"; "--zoo"; zoo; "--out"; out (case.Replace(' ', '-') + ".safetensors") ] @ extra)
     let sampleFrom case code phrase flow extra = row case code phrase ([ "sample"; "--flow"; flow; "--count"; "2"; "--steps"; "2"; "--out"; out (case.Replace(' ', '-') + ".safetensors") ] @ extra)
     let evalOf case code phrase weights extra = row case code phrase ([ "eval"; "--weights"; weights; "--task"; "csv:" + blobs4 ] @ extra)
+    // the "corrupt checkpoint" row's state file: bytes whose header length is far beyond the file
+    raw "out-corrupt-checkpoint.safetensors.checkpoint" (Array.init 5000 (fun i -> byte (i * 7919 % 251))) |> ignore
     let mnistRow case phrase bytes = { zooCsv case 3 phrase "mnist" with Env = mnist (case.Replace(' ', '-')) bytes }
     [ // --- tasks and files that do not exist -----------------------------------------------------------------------
       zooCsv "unknown task" 2 "Unknown task 'imagenet'" "imagenet"
@@ -231,6 +233,7 @@ let private table (dir: string) : Row list =
       row "bench without its command" 2 "`weightflow bench` needs a command: zoo, align or model" [ "bench" ]
       row "unknown option" 2 "unrecognized argument: '--bogus'; `weightflow zoo --help` lists the options" [ "zoo"; "--bogus" ]
       row "option value of the wrong type" 2 "'--runs' must be followed by <int>, but was 'abc'; `weightflow zoo --help`" [ "zoo"; "--task"; "uci"; "--runs"; "abc" ]
+      trainOn "corrupt checkpoint" 3 "It is this run's saved training checkpoint (--resume continues from it), truncated or corrupt: delete it" f.Zoo [ "--resume"; "--hold-out"; "1" ]
       row "missing mandatory option" 2 "missing argument '--flow'; `weightflow sample --help` lists the options" [ "sample"; "--out"; out "no-flow.safetensors" ]
       // --- numerical guards -------------------------------------------------------------------------------------------------
       trainOn "training loss turning non-finite" 5 "is not finite; training stopped" f.Zoo
@@ -316,6 +319,20 @@ let tests =
                                 for v in m.Groups[2].Value.Split('|') do
                                     if not (optionHelp.Contains v) then $"`{command} {flag} {v}`: the value is not in its --help" ]
             Expect.isEmpty problems $"README \"CLI\" against --help:\n{String.Join('\n', problems)}"
+        }
+        test "a corrupt zoo training state: the fix is to delete it (not to regenerate it with `weightflow zoo --out` the state's name)" {
+            TestValidation.withDir (fun dir ->
+                let out = Path.Combine(dir, "zoo.safetensors")
+                File.WriteAllBytes(out + ".training-state", Array.init 5000 (fun i -> byte (i * 7919 % 251)))
+                let exit, err = weightflow [] [ "zoo"; "--task"; "uci"; "--runs"; "1"; "--epochs"; "2"; "--out"; out ]
+                let lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                Expect.equal exit 3 $"exit code (stderr: {err})"
+                // the resume note, then the error
+                Expect.isLessThanOrEqual lines.Length 2 $"the note and one error line: {err}"
+                Expect.stringContains (Array.last lines) "It is this run's saved training state" "names the file as the run's own state"
+                Expect.stringContains (Array.last lines) "delete it to start the run afresh" "the fix"
+                Expect.isFalse (err.Contains "regenerate it") $"no advice to regenerate a state file: {err}"
+                Expect.isFalse (File.Exists out) "no zoo written")
         }
         test "a run refused while another holds the flow checkpoint: Busy, exit 7, nothing written" {
             TestValidation.withDir (fun dir ->
