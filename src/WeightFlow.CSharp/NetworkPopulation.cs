@@ -216,7 +216,8 @@ public sealed class NetworkPopulation : IDisposable
     /// <paramref name="directory"/>: the core's <c>NetworkExport.writeAllOnnx</c>, as <c>weightflow export</c>. Each
     /// model maps <c>input</c> [batch, input width] float32 to <c>logits</c> [batch, classes] (MatMul, Add, ReLU;
     /// opset 13), so ONNX Runtime runs it without WeightFlow or libtorch.</summary>
-    /// <param name="directory">The output folder (created if missing).</param>
+    /// <param name="directory">The output folder (created if missing; an existing file there is an
+    /// <see cref="ArgumentException"/>).</param>
     /// <param name="stem">The files' name before the index.</param>
     /// <returns>The files, in network order.</returns>
     public IReadOnlyList<string> ExportOnnx(string directory, string stem = "network")
@@ -224,13 +225,15 @@ public sealed class NetworkPopulation : IDisposable
         ArgumentNullException.ThrowIfNull(directory);
         ArgumentNullException.ThrowIfNull(stem);
         ThrowIfDisposed();
+        NotAFile(directory, nameof(ExportOnnx));
         return Fs.Guard(() => NetworkExport.writeAllOnnx(directory, stem, _layout, _theta));
     }
 
     /// <summary>Writes every network as a safetensors file, <c>{stem}-0000.safetensors</c>, ..., with PyTorch's
     /// <c>nn.Sequential(Linear, ReLU, ..., Linear)</c> names ("0.weight" [out, in], "0.bias", "2.weight", ...), so
     /// <c>load_state_dict</c> reads it: the core's <c>NetworkExport.writeAllSafetensors</c>.</summary>
-    /// <param name="directory">The output folder (created if missing).</param>
+    /// <param name="directory">The output folder (created if missing; an existing file there is an
+    /// <see cref="ArgumentException"/>).</param>
     /// <param name="stem">The files' name before the index.</param>
     /// <returns>The files, in network order.</returns>
     public IReadOnlyList<string> ExportSafetensors(string directory, string stem = "network")
@@ -238,7 +241,17 @@ public sealed class NetworkPopulation : IDisposable
         ArgumentNullException.ThrowIfNull(directory);
         ArgumentNullException.ThrowIfNull(stem);
         ThrowIfDisposed();
+        NotAFile(directory, nameof(ExportSafetensors));
         return Fs.Guard(() => NetworkExport.writeAllSafetensors(directory, stem, _layout, _theta));
+    }
+
+    // an existing file as the folder failed only at the first write, as WriteFailed with advice about disk space
+    private static void NotAFile(string directory, string method)
+    {
+        if (File.Exists(directory))
+            throw new ArgumentException(
+                $"{directory} is a file; {method} writes one file per network into a folder. Pass a folder (created if absent).",
+                nameof(directory));
     }
 
     private static float[] ToArray(Tensor t)

@@ -252,6 +252,8 @@ public sealed class BadInputTests : IClassFixture<BadInputFiles>
             ["training loss turning non-finite"] = (() => WeightFlowModel.TrainAsync(f.Zoo, BadInputFiles.Tiny(VelocityModelKind.Mlp).WithLearningRate(1e30)), nonFinite, "is not finite; training stopped"),
             ["output folder is a file (save)"] = (Sync(() => f.Zoo.Save(Path.Combine(f.Csv, "zoo.safetensors"))), WeightFlowErrorKind.WriteFailed, "Could not write"),
             ["output folder is a file (export)"] = (Sync(() => f.Population.ExportOnnx(Path.Combine(f.Csv, "onnx"))), WeightFlowErrorKind.WriteFailed, "Could not write"),
+            ["export into a file (onnx)"] = (Sync(() => f.Population.ExportOnnx(f.Csv)), option, "is a file; ExportOnnx writes one file per network into a folder"),
+            ["export into a file (safetensors)"] = (Sync(() => f.Population.ExportSafetensors(f.Csv)), option, "is a file; ExportSafetensors writes one file per network into a folder"),
             ["checkpoint held by another run"] = (async () =>
             {
                 var path = Path.Combine(f.Dir, "busy.checkpoint");
@@ -283,7 +285,7 @@ public sealed class BadInputTests : IClassFixture<BadInputFiles>
         "noise window t = 1 (outside [0, 1))", "non-finite guidance lambda", "zero iterations", "non-finite learning rate",
         "EMA decay outside [0, 1)", "holding out every run", "zero networks in the BMA", "zero barrier pairs",
         "training loss turning non-finite", "output folder is a file (save)", "output folder is a file (export)",
-        "checkpoint held by another run",
+        "export into a file (onnx)", "export into a file (safetensors)", "checkpoint held by another run",
     ];
 
     public static TheoryData<string> Cases => new(CaseNames);
