@@ -35,4 +35,4 @@ using var networks = await flow.SampleAsync(new SamplingOptions { Count = 16, St
 var eval = networks.Evaluate(zoo.Task, splitSeed: zoo.Seed);
 for (var i = 0; i < networks.Count; i++) Console.WriteLine($"network {i,2}: test accuracy {eval.Accuracy[i]:F3}");
 Console.WriteLine($"mean {eval.AccuracyMean:F3}, BMA of {eval.BmaK}: {eval.BmaAccuracy:F3}, diversity {eval.Diversity:F4}");
-if (tiny) Console.WriteLine("(--tiny: 30 flow steps are too few to learn the zoo's spread, so the 16 samples nearly coincide; README \"C# tour\")");
+if (tiny) Console.WriteLine("(--tiny: 30 flow steps are too few to learn the zoo, so the 16 samples are poor and far apart; README \"C# tour\")");

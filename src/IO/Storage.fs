@@ -86,7 +86,7 @@ let writeAtomic (path: string) (write: Stream -> unit) =
         // ArgumentException ("Specified file length was too large for the file system"); callers' checks run before
         // this point, so an ArgumentException here comes from the file system
         with :? IOException | :? UnauthorizedAccessException | :? ArgumentException as e ->
-            Check.fail Check.ErrorKind.WriteFailed $"Could not write {full}: {e.Message}. The previous file (if any) is intact; free disk space, raise the file-size limit or check permissions, then run again."
+            Check.fail Check.ErrorKind.WriteFailed $"Could not write {full}: {e.Message.TrimEnd('.')}. The previous file (if any) is intact; free disk space, raise the file-size limit or check permissions, then run again."
     finally
         if File.Exists tmp then (try File.Delete tmp with _ -> ())
 
@@ -230,7 +230,7 @@ let describe (kind: FileKind) : string =
     | FileKind.Unknown -> "binary data of an unknown format"
 
 let private corrupt (path: string) (why: string) : 'a =
-    Check.dataError $"{path} is not a valid WeightFlow/safetensors file: {why}. The file is truncated or corrupt; regenerate it (e.g. `weightflow zoo ... --out {Path.GetFileName path}`)."
+    Check.dataError $"{path} is not a valid WeightFlow/safetensors file: {why}. The file is truncated or corrupt; regenerate it with the command that wrote it (a zoo: `weightflow zoo`, a flow: `weightflow train`, samples: `weightflow sample`; each with --out {Path.GetFileName path})."
 
 let private scalarType (dtype: string) =
     match dtype with "F32" -> torch.float32 | "F64" -> torch.float64 | "I32" -> torch.int32 | _ -> torch.int64

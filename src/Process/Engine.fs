@@ -300,7 +300,7 @@ let device (name: string) : torch.Device =
     ensureLoaded ()
     match name.Trim().ToLowerInvariant() with
     | "cpu" -> torch.CPU
-    | n when n.StartsWith "cuda" ->
+    | n when n = "cuda" || RegularExpressions.Regex.IsMatch(n, "^cuda:[0-9]+$") ->
         if torch.cuda.is_available () then torch.Device n
         else raise (EngineError $"Device '{name}' was requested but this build has no CUDA backend (or no GPU is visible). Use --device cpu, or build with `dotnet build -p:WeightFlowCuda=true` against a registry that serves TorchSharp-cuda-linux.")
     | _ -> invalidArg "device" $"Unknown device '{name}'. Use 'cpu' or 'cuda[:N]'."

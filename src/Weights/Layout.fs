@@ -37,9 +37,10 @@ module Layout =
             invalidArg "widths" $"A %A{w} MLP would have {total} parameters, more than the {Int32.MaxValue} WeightFlow supports."
         { Widths = w }
 
-    /// Parses "30-16-16-2".
+    /// Parses "30-16-16-2" (also "30x16x16x2", "30, 16, 16, 2"): widths joined by one separator each, so that a typo
+    /// such as "30-x-2" or a trailing "-" is refused rather than read as another layout.
     let parse (s: string) : Layout =
-        let parts = s.Split([| '-'; 'x'; ','; ' ' |], StringSplitOptions.RemoveEmptyEntries)
+        let parts = s.Trim().Split([| '-'; 'x'; ',' |]) |> Array.map (fun p -> p.Trim())
         match parts |> Array.map Int32.TryParse |> Array.forall fst with
         | true when parts.Length >= 2 -> create (parts |> Array.map int)
         | _ -> invalidArg "layout" $"'{s}' is not an MLP layout; write the widths joined by '-', e.g. 30-16-16-2."

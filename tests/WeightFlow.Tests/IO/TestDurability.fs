@@ -182,6 +182,7 @@ let tests =
                 Expect.equal p.ExitCode 6 $"WriteFailed exit code (stderr: {err.Result})"
                 Expect.stringContains err.Result "write-failed" "the typed error"
                 Expect.stringContains err.Result "previous file (if any) is intact" "says the old file is kept"
+                Expect.isFalse (err.Result.Contains "..") $"the cause's own final period is not doubled (stderr: {err.Result})"
                 Expect.equal (File.ReadAllBytes path) before "the previous file, byte for byte"
                 Expect.isEmpty (leftovers dir) "the partial temporary file is removed")
         }

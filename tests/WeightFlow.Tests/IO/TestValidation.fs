@@ -194,6 +194,9 @@ let tests =
                 expectError Check.ErrorKind.Corrupt [ "the header claims 4611686018427387904 bytes" ] (fun () -> Storage.read header) |> ignore
                 let dup = write "dup" (safetensors """{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""" (Array.zeroCreate 8))
                 expectError Check.ErrorKind.Corrupt [ "names 'a' twice" ] (fun () -> Storage.read dup) |> ignore
+                // the fix names the command for each kind of file, not only `weightflow zoo` (a flow or samples file
+                // is remade by train / sample)
+                expectError Check.ErrorKind.Corrupt [ "`weightflow train`"; "`weightflow sample`"; "--out dup" ] (fun () -> Storage.read dup) |> ignore
                 let meta = write "meta" (safetensors """{"__metadata__":{"k":5}}""" [||])
                 expectError Check.ErrorKind.Corrupt [ "metadata entry 'k' is not a string" ] (fun () -> Storage.read meta) |> ignore
                 let deep = write "deep" (safetensors ("{\"a\":" + String.replicate 40 "[" + String.replicate 40 "]" + "}") [||])

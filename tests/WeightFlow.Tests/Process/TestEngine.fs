@@ -104,6 +104,12 @@ let tests =
                 let e = Expect.throwsC (fun () -> Engine.device "cuda" |> ignore) id
                 Expect.stringContains e.Message "WeightFlowCuda" "the message names the build property"
         }
+        test "a device name that is not cpu, cuda or cuda:N is an option error, not a missing CUDA backend" {
+            for bad in [ "cuda:abc"; "cudax"; "cuda:"; "gpu" ] do
+                let e = Expect.throwsC (fun () -> Engine.device bad |> ignore) id
+                Expect.isTrue (e :? System.ArgumentException) $"{bad}: an argument error (CLI exit 2), got {e.GetType().Name}"
+                Expect.stringContains e.Message "cuda[:N]" $"{bad}: names the accepted forms"
+        }
         test "releases by the finalizer are deferred (a finalized Scalar or tensor is not freed while libtorch reads it)" {
             Expect.isTrue (Engine.releaseDeferred ()) "the deferred-release library was built and routed (needs gcc at build time)"
             Expect.equal (Release.wf_release_finalizer_known ()) 1 "the finalizer thread is known"

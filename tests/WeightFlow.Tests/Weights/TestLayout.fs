@@ -30,6 +30,11 @@ let tests =
         test "bad layouts and wrong widths give clear errors" {
             Expect.throwsT<System.ArgumentException> (fun () -> Layout.parse "30" |> ignore) "one width"
             Expect.throwsT<System.ArgumentException> (fun () -> Layout.parse "30-a-2" |> ignore) "not a number"
+            // a typo is refused, not read as another layout (was: "30-x-2" read as 30-2, "30-16-2-" as 30-16-2)
+            for typo in [ "30-x-2"; "30-16-2-"; "-30-2"; "30--2"; "30 16 2" ] do
+                Expect.throwsT<System.ArgumentException> (fun () -> Layout.parse typo |> ignore) typo
+            for text in [ "30-16-2"; "30x16x2"; "30, 16, 2"; " 30-16-2 " ] do
+                Expect.equal (Layout.parse text).Widths [| 30; 16; 2 |] text
             use theta = torch.zeros(2L, 10L)
             let e = Expect.throwsC (fun () -> Layout.weightT (Layout.parse "30-16-16-2") 0 theta |> ignore) id
             Expect.stringContains e.Message "802" "names the expected size"
