@@ -33,7 +33,8 @@ type ErrorKind =
     | Busy
 
 module ErrorKind =
-    /// The kind's name ("not-found", "wrong-kind", ...), as the CLI's --json and the facade report it.
+    /// The kind's name ("not-found", "wrong-kind", ...), as the CLI reports it under --json: {"error": {"kind", "message",
+    /// "exit_code"}} on stdout beside the stderr line.
     let text (k: ErrorKind) =
         match k with
         | ErrorKind.NotFound -> "not-found" | ErrorKind.WrongKind -> "wrong-kind" | ErrorKind.Corrupt -> "corrupt"

@@ -100,7 +100,11 @@ let main argv =
         match Check.classify e with
         | Some(kind, msg) ->
             Render.error msg
-            exitCode kind
+            let code = exitCode kind
+            // a script reading --json gets the failure as JSON too, instead of an empty stdout
+            if Array.contains "--json" argv then
+                Render.json (dict [ "error", box (dict [ "kind", box (Check.ErrorKind.text kind); "message", box msg; "exit_code", box code ]) ])
+            code
         | None ->
             if Environment.GetEnvironmentVariable "WEIGHTFLOW_DEBUG" = "1" then eprintfn "%O" e
             Render.error $"unexpected {e.GetType().Name}: {e.Message} (a bug: please report it with the command; WEIGHTFLOW_DEBUG=1 prints the stack trace)"

@@ -273,6 +273,20 @@ let tests =
                 Expect.isEmpty changed "no row changed or deleted a file"
                 printfn $"CliErrors: {rows.Length} rows through the tool in %.1f{wall} s wall (2 at a time)")
         }
+        test "under --json an error is also one JSON object on stdout: its kind, the stderr line's message and the exit code" {
+            TestValidation.withDir (fun dir ->
+                let missing = Path.Combine(dir, "missing.safetensors")
+                let exit, out, err = weightflowAll [] [ "eval"; "--weights"; missing; "--task"; "uci"; "--json" ]
+                Expect.equal exit 3 $"NotFound exit code (stderr: {err})"
+                use doc = System.Text.Json.JsonDocument.Parse out
+                let e = doc.RootElement.GetProperty "error"
+                Expect.equal (e.GetProperty("kind").GetString()) "not-found" "the kind's name"
+                Expect.equal (e.GetProperty("exit_code").GetInt32()) 3 "the exit code"
+                Expect.equal ("error: " + e.GetProperty("message").GetString()) (err.Trim()) "the same message as the one stderr line"
+                let exit, out, _ = weightflowAll [] [ "eval"; "--weights"; missing; "--task"; "uci" ]
+                Expect.equal exit 3 "same exit code without --json"
+                Expect.equal out "" "without --json nothing on stdout")
+        }
         test "--help (of the tool, a command, a nested command) prints its usage on stdout and exits 0, nothing on stderr" {
             // the parse-error exiter (Program.fs) handles help too: it must stay Argu's usage, not an error line
             for args, usage in [ [ "--help" ], "USAGE: weightflow [--help]"; [ "zoo"; "--help" ], "USAGE: weightflow zoo [--help]"
