@@ -346,12 +346,14 @@ type ReproduceArgs =
     | Euclidean_Lr of float
     | Euclidean_Iterations of int
     | Flow of string
+    | Prior of string
     | Euclidean_Steps of int
     | Json
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Flow _ -> "scaling only: the flow trained at each RT width, geometric (default: the Geometric RT from the full-covariance prior, canonical space) or euclidean (the Euclidean RT from the standardized full-covariance prior, reproduce mnist's first flow N at each width; docs/mnist/width.md)."
+            | Prior _ -> "scaling only, with --flow euclidean: the widths' prior, full (default: N's standardized full-covariance Gaussian, 800 iterations; docs/mnist/width.md) or standardized (the standardized diagonal Gaussian, Table 7.2's second RT row, 1,000 iterations; docs/mnist/wides.md)."
             | Euclidean_Lr _ -> "uci only, isotropic prior: learning rate of the Euclidean, Euclidean (aligned) and Euclidean (aligned + OT) RT rows (default 1e-3; docs/uci/euclid3.md). A recipe other than the default needs its tau chosen by R-tau (Reproduce.euclideanRecipeTemperature)."
             | Euclidean_Iterations _ -> "uci only, isotropic prior: training iterations of the same three rows (default 3,000 in full; docs/uci/euclid3.md)."
             | Euclidean_Steps _ -> "uci only, isotropic prior: Euler steps of the same three rows' samples (default 512 in full, every other row 100; 100 gives the table before docs/uci/guided.md)."

@@ -36,6 +36,8 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
             invalidArg "parallel-flows" $"--parallel-flows applies to `reproduce uci` only; `reproduce {name}` trains its flows as its preset says."
         if args.Contains ReproduceArgs.Flow && name <> "scaling" then
             invalidArg "flow" $"--flow applies to `reproduce scaling` only; `reproduce {name}` trains the flows its preset names."
+        if args.Contains ReproduceArgs.Prior && name <> "scaling" then
+            invalidArg "prior" $"--prior applies to `reproduce scaling --flow euclidean` only; `reproduce {name}` trains the flows its preset names."
         if args.Contains ReproduceArgs.Time && name <> "gaussians" then
             invalidArg "time" $"--time applies to `reproduce gaussians` only; `reproduce {name}` trains with its presets' time distribution."
         match name with
@@ -146,7 +148,10 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
             0
         | "scaling" ->
             let kind = args.TryGetResult ReproduceArgs.Flow |> Option.map ReproduceScaling.parseFlow |> Option.defaultValue FlowKind.Geometric
-            let c = ReproduceScaling.configOf kind preset seed out
+            let prior = args.TryGetResult ReproduceArgs.Prior |> Option.map ReproduceScaling.parsePrior |> Option.defaultValue ScalingPrior.FullCovariance
+            if args.Contains ReproduceArgs.Prior && kind <> FlowKind.Euclidean then
+                invalidArg "prior" $"--prior applies to --flow euclidean only; the {FlowKind.text kind} widths keep their own prior (the full-covariance Gaussian, canonicalized)."
+            let c = ReproduceScaling.configWith kind prior preset seed out
             let r =
                 Render.jobProgress json (fun progress -> ReproduceScaling.run c progress cts.Token)
             let cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds
