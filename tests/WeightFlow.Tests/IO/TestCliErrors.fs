@@ -205,6 +205,9 @@ let private table (dir: string) : Row list =
       // --- impossible options --------------------------------------------------------------------------------------------
       zooWith "zero runs" 2 "Runs must be >= 1" "uci" [ "--runs"; "0" ]
       row "unknown fidelity metric" 2 "is not a fidelity metric" [ "run"; "--fidelity"; "mmd"; "--out"; out "fidelity-run" ]
+      row "unknown scaling prior" 2 "Unknown scaling prior 'diag'" [ "reproduce"; "scaling"; "--flow"; "euclidean"; "--prior"; "diag"; "--out"; out "scaling-prior" ]
+      row "scaling prior with the Geometric widths" 2 "--prior applies to --flow euclidean only" [ "reproduce"; "scaling"; "--prior"; "standardized"; "--out"; out "scaling-geometric" ]
+      row "--prior outside reproduce scaling" 2 "--prior applies to `reproduce scaling --flow euclidean` only" [ "reproduce"; "mnist"; "--prior"; "standardized"; "--out"; out "mnist-prior" ]
       zooWith "negative epochs" 2 "Epochs" "uci" [ "--epochs"; "-1" ]
       zooWith "layout with a zero width" 2 "positive" ("csv:" + blobs4) [ "--layout"; "4-0-2" ]
       sampleFrom "zero count" 2 "--count" f.Flow [ "--count"; "0" ]

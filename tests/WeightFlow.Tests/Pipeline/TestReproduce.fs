@@ -463,6 +463,39 @@ let mnistTests =
             Expect.stringContains (e.Departures |> List.find (fun d -> d.Setting = "flows")).Why "NOT shown" "the departure from the thesis' Geometric claim stated"
         }
 
+        test "Fig. 7.7 --prior standardized: Table 7.2's standardized RT row (reproduce mnist's second flow) at RT widths 8 / 16 / 32, only the width varies; --prior full is --flow euclidean as before; bad priors refused" {
+            Expect.equal (ReproduceScaling.parsePrior " Standardized ") ScalingPrior.Standardized "standardized"
+            Expect.equal (ReproduceScaling.parsePrior "full") ScalingPrior.FullCovariance "full"
+            for bad in [ "diagonal"; "standardized-full"; "" ] do
+                Expect.throwsT<System.ArgumentException> (fun () -> ReproduceScaling.parsePrior bad |> ignore) $"'{bad}' refused"
+            Expect.throwsT<System.ArgumentException> (fun () -> ReproduceScaling.configWith Geometric ScalingPrior.Standardized Full 0L "unused" |> ignore) "no standardized Geometric widths"
+            let s = ReproduceScaling.configWith Euclidean ScalingPrior.Standardized Full 0L "unused"
+            let n = ReproduceScaling.configWith Euclidean ScalingPrior.FullCovariance Full 0L "unused"
+            let e = ReproduceScaling.configOf Euclidean Full 0L "unused"
+            let meta (f: FlowRun) = TrainingConfig.toMetadata f.Training
+            Expect.equal (n.Job.Flows |> List.map (fun f -> f.Name, meta f)) (e.Job.Flows |> List.map (fun f -> f.Name, meta f)) "--prior full is --flow euclidean's N recipe"
+            let row = (ReproduceMnist.config Full 0L "unused").Job.Flows[1]
+            Expect.equal row.Name "Euclidean (aligned, standardized prior)" "Table 7.2's standardized RT row is reproduce mnist's second flow"
+            Expect.equal row.Training.Prior.Centre (FitToTargets true) "the row's prior: the diagonal fit, standardized"
+            Expect.equal [ for f in s.Job.Flows -> fst (VelocityConfig.size f.Training.Model) ] [ 8; 16; 32 ] "Fig. 7.7's widths"
+            let widthKeys = set [ "model.node_width"; "model.edge_width"; "model.attention_width"; "model.node_hidden"; "model.edge_hidden"; "model.output_hidden" ]
+            for f in s.Job.Flows do
+                let w = fst (VelocityConfig.size f.Training.Model)
+                let differing = List.zip (meta f) (meta row) |> List.filter (fun (a, b) -> a <> b) |> List.map (fst >> fst)
+                Expect.equal (meta f |> List.map fst) (meta row |> List.map fst) $"d {w}: the same settings"
+                Expect.isTrue (differing |> List.forall widthKeys.Contains) $"d {w}: only width settings differ from the row's, got %A{differing}"
+                if w = 16 then Expect.isEmpty differing "d 16 is the row itself"
+                Expect.equal f.Training.Iterations ReproduceScaling.StandardizedIterations $"d {w}: the row's 1,000 iterations at every width"
+                Expect.equal f.Source row.Source $"d {w}: the row's targets"
+            Expect.equal (s.Job.Flows |> List.map (fun f -> f.Name)) [ for w in [ 8; 16; 32 ] -> $"Euclidean RT d {w}, standardized prior" ] "named by kind, width and prior"
+            Expect.isTrue (List.forall2 (fun (a: FlowRun) (b: FlowRun) -> MainJob.flowPath s.Job a <> MainJob.flowPath n.Job b) s.Job.Flows n.Job.Flows) "other flow files than N's widths'"
+            Expect.stringContains (s.Departures |> List.find (fun d -> d.Setting = "iterations")).Ours "1000 x batch 16" "the departure states the iterations"
+            Expect.stringContains (s.Departures |> List.find (fun d -> d.Setting = "prior")).Ours "diagonal" "the departure states the prior"
+            Expect.stringContains (s.Departures |> List.find (fun d -> d.Setting = "flows")).Why "NOT shown" "the departure from the thesis' Geometric claim stated"
+            let q = ReproduceScaling.configWith Euclidean ScalingPrior.Standardized Quick 0L "unused"
+            Expect.isTrue (q.Job.Flows |> List.forall (fun f -> f.Training.Prior.Centre = FitToTargets true)) "quick: the same prior"
+        }
+
         test "Fig. 7.7 paired differences: mean and standard error of x_i − y_i by hand; the comparisons the width rule reads" {
             // d = [1, 2, 3]: mean 2, sd 1 (Bessel), SE 1/√3
             let m, se = ReproduceScaling.paired [| 1.5; 2.0; 3.5 |] [| 0.5; 0.0; 0.5 |]
