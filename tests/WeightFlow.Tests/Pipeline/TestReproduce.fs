@@ -206,7 +206,7 @@ let tests =
             // the samples' cache key and header carry the count, so samples of another count are never read back
             let f = r.Job.Flows |> List.find (fun f -> f.Name = "Euclidean (aligned)")
             Expect.contains (Sampling.metadata (MainJobConfig.samplingOf r.Job f)) ("sample.steps", "512") "recorded with the samples"
-            Expect.equal (MainJobConfig.samplingOf r.Job f).Temperature 0.7 "the row keeps its R-τ τ"
+            Expect.equal (MainJobConfig.samplingOf r.Job f).Temperature 0.9 "the row at R-τ₃'s τ for 512 steps (docs/uci/tau3.md)"
             Expect.equal (r.Departures |> List.filter (fun d -> d.Setting.StartsWith "Euler steps of the Euclidean RT rows") |> List.length) 1 "the departure stated once"
             let s0 = Reproduce.withEuclideanSteps 100 r
             Expect.isTrue (s0.Job.Flows |> List.forall (fun f -> steps s0.Job f = 100)) "100 restores the table before the test"
@@ -215,7 +215,8 @@ let tests =
             let s256 = Reproduce.withEuclideanSteps 256 r
             Expect.equal [ for f in s256.Job.Flows do if steps s256.Job f = 256 then f.Name ] rows "another count: the same three rows"
             Expect.equal (s256.Departures.Length) r.Departures.Length "the departure replaced, not added"
-            Expect.equal [ for f in s256.Job.Flows -> (MainJobConfig.samplingOf s256.Job f).Temperature ] [ for f in r.Job.Flows -> (MainJobConfig.samplingOf r.Job f).Temperature ] "every τ unchanged"
+            Expect.equal [ for f in s256.Job.Flows do if not (List.contains f.Name rows) then (MainJobConfig.samplingOf s256.Job f).Temperature ] [ for f in r.Job.Flows do if not (List.contains f.Name rows) then (MainJobConfig.samplingOf r.Job f).Temperature ] "every other τ unchanged"
+            Expect.equal [ for f in s256.Job.Flows do if List.contains f.Name rows then (MainJobConfig.samplingOf s256.Job f).Temperature ] [ 0.7; 0.7; 0.6 ] "another count: the three rows at their R-τ τs (chosen at 100 steps)"
             let quick = Reproduce.uciConfig Quick 0L "unused"
             Expect.isTrue (quick.Job.Flows |> List.forall (fun f -> steps quick.Job f = quick.Job.Sampling.Steps)) "the quick preset samples every row alike"
             let fitted = Reproduce.uciConfigWith FittedPrior Full 0L "unused"
@@ -223,6 +224,28 @@ let tests =
             Expect.isTrue ((MainJobConfig.uci 0L "unused").Flows |> List.forall (fun f -> f.SamplingSteps.IsNone)) "the main job untouched"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withEuclideanSteps 0 r |> ignore) "no steps"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withEuclideanSteps -5 r |> ignore) "negative steps"
+        }
+
+        test "uci: the full preset samples the three Euclidean RT rows at τ 0.9 with 512 steps (docs/uci/tau3.md) and at R-τ's 0.7 / 0.7 / 0.6 with 100; the quick preset, other recipes and --temperature keep theirs" {
+            let r = Reproduce.uciConfig Full 0L "unused"
+            let rows = [ "Euclidean"; "Euclidean (aligned)"; "Euclidean (aligned + OT)" ]
+            let taus (c: UciReproduction) = [ for f in c.Job.Flows do if List.contains f.Name rows then f.Name, (MainJobConfig.samplingOf c.Job f).Temperature, (MainJobConfig.samplingOf c.Job f).Steps ]
+            Expect.equal Reproduce.uciEuclideanPooledTemperature 0.9 "the adopted τ (docs/uci/tau3-results.md)"
+            Expect.equal (taus r) [ for n in rows -> n, 0.9, 512 ] "the full preset: one τ for the three rows at 512 steps"
+            let steps = r.Departures |> List.find (fun d -> d.Setting.StartsWith "Euler steps of the Euclidean RT rows")
+            Expect.stringContains steps.Ours "τ 0.9 for the three" "the departure states the τ"
+            Expect.stringContains steps.Why "docs/uci/tau3.md" "and where it was chosen"
+            let explicit512 = Reproduce.withEuclideanSteps 512 r
+            Expect.equal (taus explicit512) (taus r) "--euclidean-steps 512 is the default"
+            let s100 = Reproduce.withEuclideanSteps 100 r
+            Expect.equal (taus s100) [ "Euclidean", 0.7, 100; "Euclidean (aligned)", 0.7, 100; "Euclidean (aligned + OT)", 0.6, 100 ] "100 steps: R-τ's τs, the table before docs/uci/guided.md"
+            Expect.equal (taus (Reproduce.withEuclideanSteps 512 s100)) (taus r) "and back"
+            let quick = Reproduce.uciConfig Quick 0L "unused"
+            Expect.equal [ for _, t, _ in taus (Reproduce.withEuclideanSteps 512 quick) -> t ] [ 0.7; 0.7; 0.6 ] "the quick preset's flows (another recipe) keep R-τ's τs even at 512 steps"
+            let other = Reproduce.withEuclideanTraining (Reproduce.euclideanTraining 3000 3e-3) r
+            Expect.equal [ for _, t, _ in taus other -> t ] [ 0.6; 0.7; 0.6 ] "another recipe keeps the τs R-τ chose for it"
+            Expect.equal [ for _, t, _ in taus (Reproduce.withEuclideanSteps 512 other) -> t ] [ 0.6; 0.7; 0.6 ] "also when its steps are set"
+            Expect.equal [ for _, t, _ in taus (Reproduce.withTemperature 1.0 r) -> t ] [ 1.0; 1.0; 1.0 ] "--temperature still sets every row"
         }
 
         test "uci (tiny): two rows end to end; the Fig. 7.3 sweep runs step counts in order, a stopped sweep reports its points and a re-run completes it unchanged" {
@@ -280,7 +303,9 @@ let tests =
                 for f in r.Job.Flows do
                     let selected = Reproduce.uciSelectedTemperature Reproduce.uciEuclideanPrior f.Training.Flow (VelocityConfig.kind f.Training.Model) f.Training.Coupling f.Source
                     let tau = TemperatureSelection.temperature selected.Choice
-                    Expect.equal f.SamplingTemperature (Some tau) $"{f.Name}: its own τ"
+                    // the full preset's three Euclidean RT rows sample at 512 steps, at the τ chosen for that sampler (docs/uci/tau3.md)
+                    let expected = if preset = Full && Reproduce.isEuclideanRtRow f then Reproduce.uciEuclideanPooledTemperature else tau
+                    Expect.equal f.SamplingTemperature (Some expected) $"{f.Name}: its own τ"
                     Expect.contains rule.Grid tau $"{f.Name}: τ {tau} from the grid"
                     Expect.isTrue (selected.DiversityRatio > 0.0 && System.Double.IsFinite selected.ValidationCrossEntropy) $"{f.Name}: what the rule saw is recorded"
                     let aboveFloor = match selected.Choice with TemperatureSelection.BestAboveFloor _ -> true | TemperatureSelection.NoneAboveFloor _ -> false
