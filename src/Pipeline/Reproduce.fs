@@ -524,10 +524,11 @@ module Reproduce =
     let uciEuclideanSteps = 512
 
     /// The sampling temperature of the full preset's three nine-table Euclidean RT rows at `uciEuclideanSteps`: 0.9, one
-    /// τ for the three, chosen by the rule R-τ₃ pre-stated in docs/uci/tau3.md (committed 093d90c at 23:22 UTC before any
-    /// of its numbers; `scripts/tau3-select.fsx`), which reads no seed-0 data: on the validation splits of zoo seeds 1
-    /// and 2 (their own zoos and flows of this recipe), 64 networks per τ at 512 steps, T per network fitted on the
-    /// training split, the pooled score P(τ) = mean over (seed, row) of V / (the seed's τ = 1 fitted Gaussian's V),
+    /// τ for the three, chosen by the rule R-τ₃ pre-stated in docs/uci/tau3.md (committed as "Issue 12: pre-stated test
+    /// tau3 …" at 23:22 UTC, before any of its numbers; `scripts/tau3-select.fsx`), which reads no seed-0 data: on the
+    /// validation splits of zoo seeds 1 and 2 (their own zoos and flows of this recipe), 64 networks per τ at 512
+    /// steps, T per network fitted on the training split, the pooled score P(τ) = mean over (seed, row) of V / (the
+    /// seed's τ = 1 fitted Gaussian's V),
     /// every τ of {0.5, …, 1.2} at ≥ 0.5x the held-out checkpoints' diversity at both seeds: P 2.40502 / 1.45313 /
     /// 1.05094 / 0.94174 / **0.92363** / 0.93003 / 0.94660 / 0.97041 (seed 1's V falls over the whole grid, seed 2's is
     /// smallest at 0.9). Judged once on seed 0's test split (256 networks): calibrated CE 0.0451 / 0.0429 / 0.0437
