@@ -345,6 +345,19 @@ let tests =
         }
     ]
 
+/// Fig. 7.7's one change: every training setting of each width's flow is `reference`'s but the RT's width (d 16 is
+/// `reference` itself), trained on its targets (docs/mnist/width.md, wides.md).
+let private expectOnlyWidthDiffers (flows: FlowRun list) (reference: FlowRun) (what: string) =
+    let meta (f: FlowRun) = TrainingConfig.toMetadata f.Training
+    let widthKeys = set [ "model.node_width"; "model.edge_width"; "model.attention_width"; "model.node_hidden"; "model.edge_hidden"; "model.output_hidden" ]
+    for f in flows do
+        let w = fst (VelocityConfig.size f.Training.Model)
+        let differing = List.zip (meta f) (meta reference) |> List.filter (fun (a, b) -> a <> b) |> List.map (fst >> fst)
+        Expect.equal (meta f |> List.map fst) (meta reference |> List.map fst) $"d {w}: the same settings"
+        Expect.isTrue (differing |> List.forall widthKeys.Contains) $"d {w}: only width settings differ from {what}'s, got %A{differing}"
+        if w = 16 then Expect.isEmpty differing $"d 16 is {what} itself"
+        Expect.equal f.Source reference.Source $"d {w}: {what}'s targets"
+
 [<Tests>]
 let mnistTests =
     testList "ReproduceMnist" [
@@ -472,16 +485,7 @@ let mnistTests =
             Expect.equal [ for f in e.Job.Flows -> fst (VelocityConfig.size f.Training.Model) ] [ 8; 16; 32 ] "Fig. 7.7's widths"
             let n = (ReproduceMnist.config Full 0L "unused").Job.Flows.Head
             Expect.equal n.Name "Euclidean (aligned, full-covariance prior)" "N is reproduce mnist's first flow"
-            let meta (f: FlowRun) = TrainingConfig.toMetadata f.Training
-            let widthKeys = set [ "model.node_width"; "model.edge_width"; "model.attention_width"; "model.node_hidden"; "model.edge_hidden"; "model.output_hidden" ]
-            for f in e.Job.Flows do
-                let w = fst (VelocityConfig.size f.Training.Model)
-                // every training setting is N's but the RT's width (docs/mnist/width.md: the one change)
-                let differing = List.zip (meta f) (meta n) |> List.filter (fun (a, b) -> a <> b) |> List.map (fst >> fst)
-                Expect.equal (meta f |> List.map fst) (meta n |> List.map fst) $"d {w}: the same settings"
-                Expect.isTrue (differing |> List.forall widthKeys.Contains) $"d {w}: only width settings differ from N's, got %A{differing}"
-                if w = 16 then Expect.isEmpty differing "d 16 is N itself"
-                Expect.equal f.Source n.Source $"d {w}: N's targets"
+            expectOnlyWidthDiffers e.Job.Flows n "N"
             Expect.equal (e.Job.Flows |> List.map (fun f -> f.Name)) [ "Euclidean RT d 8"; "Euclidean RT d 16"; "Euclidean RT d 32" ] "named by kind and width"
             Expect.isTrue (List.forall2 (fun (a: FlowRun) (b: FlowRun) -> MainJob.flowPath e.Job a <> MainJob.flowPath g.Job b) e.Job.Flows g.Job.Flows) "other flow files than the Geometric widths'"
             Expect.equal (ReproduceScaling.spaceOf Euclidean, ReproduceScaling.spaceOf Geometric) ("raw", "canonical") "the tables' spaces"
@@ -503,15 +507,9 @@ let mnistTests =
             Expect.equal row.Name "Euclidean (aligned, standardized prior)" "Table 7.2's standardized RT row is reproduce mnist's second flow"
             Expect.equal row.Training.Prior.Centre (FitToTargets true) "the row's prior: the diagonal fit, standardized"
             Expect.equal [ for f in s.Job.Flows -> fst (VelocityConfig.size f.Training.Model) ] [ 8; 16; 32 ] "Fig. 7.7's widths"
-            let widthKeys = set [ "model.node_width"; "model.edge_width"; "model.attention_width"; "model.node_hidden"; "model.edge_hidden"; "model.output_hidden" ]
+            expectOnlyWidthDiffers s.Job.Flows row "the row"
             for f in s.Job.Flows do
-                let w = fst (VelocityConfig.size f.Training.Model)
-                let differing = List.zip (meta f) (meta row) |> List.filter (fun (a, b) -> a <> b) |> List.map (fst >> fst)
-                Expect.equal (meta f |> List.map fst) (meta row |> List.map fst) $"d {w}: the same settings"
-                Expect.isTrue (differing |> List.forall widthKeys.Contains) $"d {w}: only width settings differ from the row's, got %A{differing}"
-                if w = 16 then Expect.isEmpty differing "d 16 is the row itself"
-                Expect.equal f.Training.Iterations ReproduceScaling.StandardizedIterations $"d {w}: the row's 1,000 iterations at every width"
-                Expect.equal f.Source row.Source $"d {w}: the row's targets"
+                Expect.equal f.Training.Iterations ReproduceScaling.StandardizedIterations $"d {fst (VelocityConfig.size f.Training.Model)}: the row's 1,000 iterations at every width"
             Expect.equal (s.Job.Flows |> List.map (fun f -> f.Name)) [ for w in [ 8; 16; 32 ] -> $"Euclidean RT d {w}, standardized prior" ] "named by kind, width and prior"
             Expect.isTrue (List.forall2 (fun (a: FlowRun) (b: FlowRun) -> MainJob.flowPath s.Job a <> MainJob.flowPath n.Job b) s.Job.Flows n.Job.Flows) "other flow files than N's widths'"
             Expect.stringContains (s.Departures |> List.find (fun d -> d.Setting = "iterations")).Ours "1000 x batch 16" "the departure states the iterations"
