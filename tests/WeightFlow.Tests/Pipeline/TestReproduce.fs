@@ -125,6 +125,7 @@ let tests =
                     Expect.equal f.Training.Iterations m.Training.Iterations $"{f.Name}: the main job's canonical flow's iterations"
                     Expect.equal f.Training.Schedule m.Training.Schedule $"{f.Name}: and its warm-up"
                     Expect.equal f.Training.Iterations 1000 $"{f.Name}: 1,000 iterations"
+                elif f.Name = "Euclidean" then Expect.equal f.Training.Iterations 9000 $"{f.Name}: 9,000 iterations (docs/uci/long1.md)"
                 else Expect.equal f.Training.Iterations 3000 $"{f.Name}: 3,000 iterations"
                 Expect.equal f.Training.BatchSize 32 $"{f.Name}: the thesis' batch"
             Expect.equal (r.Departures |> List.map (fun d -> d.Setting))
@@ -193,6 +194,30 @@ let tests =
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.euclideanTraining 1000 0.0 |> ignore) "a zero rate"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.euclideanTraining 1000 nan |> ignore) "a rate that is not a number"
             Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withEuclideanTraining (Reproduce.euclideanTraining 2000 2e-3) r |> ignore) "a recipe R-τ never scored"
+        }
+
+        test "uci: the full preset trains the unaligned Euclidean RT row 9,000 iterations and every other row as before (docs/uci/long1.md); it samples at τ 0.9 with 512 steps; the quick preset, the fitted prior and other recipes are unchanged" {
+            Expect.equal Reproduce.uciEuclideanUnalignedIterations 9000 "the adopted length (docs/uci/long1-results.md)"
+            let r = Reproduce.uciConfig Full 0L "unused"
+            let rows = r.Job.Flows |> List.map (fun f -> f.Name, f) |> Map.ofList
+            let unaligned = rows["Euclidean"]
+            Expect.equal (unaligned.Training.Iterations, unaligned.Training.LearningRate, unaligned.Training.Schedule) (9000, 1e-3, rows["Euclidean (aligned)"].Training.Schedule) "9,000 at the aligned rows' rate and schedule"
+            // every other row's training (its flow's cache key) is what the generic rule gives: only this row's changes
+            for f in r.Job.Flows do
+                if f.Name <> "Euclidean" then
+                    Expect.equal f.Training.Iterations (Reproduce.uciIterations Full IsotropicPrior f.Training.Flow (VelocityConfig.kind f.Training.Model)) $"{f.Name}: its length as before"
+            Expect.equal (TrainingConfig.toMetadata { unaligned.Training with Iterations = 3000 }) (TrainingConfig.toMetadata (Reproduce.euclidLrJob Reproduce.uciEuclideanTraining "unused").Flows.Head.Training) "the row's every other setting as the 3,000-iteration recipe's"
+            let s = MainJobConfig.samplingOf r.Job unaligned
+            Expect.equal (s.Temperature, s.Steps) (0.9, 512) "sampled at R-τ₃'s τ with 512 steps, as judged"
+            Expect.stringContains (r.Departures |> List.find (fun d -> d.Setting.StartsWith "iterations of the")).Ours "the unaligned Euclidean RT row 9000" "the departure states it"
+            Expect.stringContains (r.Departures |> List.find (fun d -> d.Setting.StartsWith "iterations of the")).Why "docs/uci/long1.md" "and why"
+            let s100 = Reproduce.withEuclideanSteps 100 r
+            Expect.equal (MainJobConfig.samplingOf s100.Job (s100.Job.Flows |> List.find (fun f -> f.Name = "Euclidean"))).Temperature 0.7 "another step count: the row's R-τ τ (chosen at 100 steps for 3,000 iterations)"
+            Expect.equal [ for f in (Reproduce.uciConfig Quick 0L "unused").Job.Flows do if f.Training.Flow = Euclidean then f.Training.Iterations ] (List.replicate 5 100) "the quick preset: 100 for every row"
+            Expect.equal (Reproduce.uciFlows FittedPrior Full 0L |> List.find (fun f -> f.Name = "Euclidean")).Training.Iterations 1000 "the fitted prior: the canonical rows' 1,000"
+            let other = Reproduce.withEuclideanTraining (Reproduce.euclideanTraining 3000 3e-3) r
+            Expect.equal [ for f in other.Job.Flows do if Reproduce.isEuclideanRtRow f then f.Training.Iterations ] [ 3000; 3000; 3000 ] "another recipe trains all three rows alike"
+            Expect.throwsT<System.ArgumentException> (fun () -> Reproduce.withEuclideanTraining (Reproduce.euclideanTraining 9000 1e-3) r |> ignore) "9,000 for all three: no τ was chosen"
         }
 
         test "uci: the full preset samples the three nine-table Euclidean RT rows with 512 Euler steps and every other row with 100 (docs/uci/guided.md); --euclidean-steps overrides it, 100 restores the table before; bad values refused" {
