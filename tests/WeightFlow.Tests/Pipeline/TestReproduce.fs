@@ -370,6 +370,18 @@ let tests =
         }
     ]
 
+/// A tiny 784-feature CSV stand-in for MNIST in `dir`: 600 rows (every class in every split), 10 classes; class c
+/// lights up features 70c..70c+69, so it is learnable in a few epochs. `seed` draws the noise.
+let private fakeMnistCsv (dir: string) (seed: int) =
+    let rng = System.Random(seed)
+    let csv = Path.Combine(dir, "fake-mnist.csv")
+    File.WriteAllLines(csv,
+        [| for i in 0 .. 599 ->
+            let c = i % 10
+            String.concat "," [ for j in 0 .. 783 -> (if j / 70 = c then 1.0 + rng.NextDouble() else rng.NextDouble() * 0.3).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) ]
+            + $",{c}" |])
+    csv
+
 /// Fig. 7.7's one change: every training setting of each width's flow is `reference`'s but the RT's width (d 16 is
 /// `reference` itself), trained on its targets (docs/mnist/width.md, wides.md).
 let private expectOnlyWidthDiffers (flows: FlowRun list) (reference: FlowRun) (what: string) =
@@ -429,14 +441,7 @@ let mnistTests =
             let dir = Path.Combine(Path.GetTempPath(), $"wf-mnist-{System.Guid.NewGuid():N}")
             try
                 Directory.CreateDirectory dir |> ignore
-                // 600 rows (every class in every split), 784 features, 10 classes: class c lights up features 70c..70c+69 (learnable in a few epochs)
-                let rng = System.Random(3)
-                let csv = Path.Combine(dir, "fake-mnist.csv")
-                File.WriteAllLines(csv,
-                    [| for i in 0 .. 599 ->
-                        let c = i % 10
-                        String.concat "," [ for j in 0 .. 783 -> (if j / 70 = c then 1.0 + rng.NextDouble() else rng.NextDouble() * 0.3).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) ]
-                        + $",{c}" |])
+                let csv = fakeMnistCsv dir 3
                 let q = ReproduceMnist.config Quick 0L (Path.Combine(dir, "out"))
                 // the Geometric (isotropic prior) and the standardized Euclidean flow: both priors through every stage,
                 // the fitted one also tiled to 784-32-10 by `wider`
@@ -563,13 +568,7 @@ let mnistTests =
             try
                 Directory.CreateDirectory dir |> ignore
                 // 600 rows, 784 features, 10 classes, as the MNIST test above (every class in every split)
-                let rng = System.Random(5)
-                let csv = Path.Combine(dir, "fake-mnist.csv")
-                File.WriteAllLines(csv,
-                    [| for i in 0 .. 599 ->
-                        let c = i % 10
-                        String.concat "," [ for j in 0 .. 783 -> (if j / 70 = c then 1.0 + rng.NextDouble() else rng.NextDouble() * 0.3).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) ]
-                        + $",{c}" |])
+                let csv = fakeMnistCsv dir 5
                 let q = ReproduceScaling.config Quick 0L (Path.Combine(dir, "out"))
                 Expect.equal [ for f in q.Job.Flows -> fst (VelocityConfig.size f.Training.Model) ] [ 4; 8 ] "quick: two widths"
                 let flows = q.Job.Flows |> List.map (fun f -> { f with Training = { f.Training with Iterations = 2 } })
@@ -596,13 +595,7 @@ let mnistTests =
             let dir = Path.Combine(Path.GetTempPath(), $"wf-scaling-e-{System.Guid.NewGuid():N}")
             try
                 Directory.CreateDirectory dir |> ignore
-                let rng = System.Random(5)
-                let csv = Path.Combine(dir, "fake-mnist.csv")
-                File.WriteAllLines(csv,
-                    [| for i in 0 .. 599 ->
-                        let c = i % 10
-                        String.concat "," [ for j in 0 .. 783 -> (if j / 70 = c then 1.0 + rng.NextDouble() else rng.NextDouble() * 0.3).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) ]
-                        + $",{c}" |])
+                let csv = fakeMnistCsv dir 5
                 let q = ReproduceScaling.configOf Euclidean Quick 0L (Path.Combine(dir, "out"))
                 let flows = q.Job.Flows |> List.map (fun f -> { f with Training = { f.Training with Iterations = 2 } })
                 let r = { q with Job = { q.Job with Task = Task.Csv csv; Flows = flows; Zoo = { q.Job.Zoo with Runs = 4; Every = 2; Epochs = 2; DropEpochs = 0 }; Pairs = 4
