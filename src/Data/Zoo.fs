@@ -127,6 +127,7 @@ module Zoo =
     /// What identifies a zoo's training run in its state file (Resumable): kind, task, run ids and the whole config.
     let private stateFile (path: string) (config: ZooConfig) (task: Task) (runIds: int[]) : Resumable.StateFile =
         { Path = path
+          Description = "training state (written after an epoch, at most every 30 s)"
           Identity =
             [ "weightflow.kind", StateKind; "task", Task.name task; "run_ids", (runIds |> Array.map string |> String.concat ",") ]
             @ ZooConfig.toMetadata config }

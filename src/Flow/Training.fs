@@ -254,6 +254,7 @@ module Training =
     /// The checkpoint file of a run: identified by its kind, every setting and the layout.
     let checkpointFile (path: string) (c: TrainingConfig) (layout: Layout) : Resumable.StateFile =
         { Path = path
+          Description = "training checkpoint (resuming continues from it)"
           Identity = ("weightflow.kind", Checkpoint.Kind) :: ("model.layout", string layout) :: TrainingConfig.toMetadata c }
 
     /// Whether every parameter's gradient is finite (one fused reduction per parameter).

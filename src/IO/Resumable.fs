@@ -12,6 +12,8 @@ open TorchSharp
 /// Where a run keeps its state and what identifies it.
 type StateFile =
     { Path: string
+      /// What the file is, for the user who finds it damaged ("training checkpoint (resuming continues from it)").
+      Description: string
       /// Header entries that must match for the file to be resumed (kind, settings, data ids).
       Identity: (string * string) list }
 
@@ -26,11 +28,12 @@ let save (file: StateFile) (progress: (string * string) list) (tensors: (string 
     Storage.write file.Path (Map.ofList (file.Identity @ progress)) tensors
 
 /// The saved state if the file exists, after checking that every identity entry matches; a mismatch is one
-/// DataError naming the entry, both values and the fix.
+/// DataError naming the entry, both values and the fix. A damaged file is the run's own (not one the user made and
+/// must regenerate): its fix is to delete it, which restarts the run.
 let tryLoad (file: StateFile) : State option =
     if not (File.Exists file.Path) then None
     else
-        let s = Storage.read file.Path
+        let s = Storage.readOr $"It is this run's saved {file.Description}, truncated or corrupt: delete it to start the run afresh." file.Path
         for key, expected in file.Identity do
             match s.Metadata.TryFind key with
             | Some v when v = expected -> ()

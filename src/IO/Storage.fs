@@ -229,8 +229,9 @@ let describe (kind: FileKind) : string =
     | FileKind.Text -> "CSV or other text (a data set? pass it with --task csv:PATH)"
     | FileKind.Unknown -> "binary data of an unknown format"
 
-let private corrupt (path: string) (why: string) : 'a =
-    Check.dataError $"{path} is not a valid WeightFlow/safetensors file: {why}. The file is truncated or corrupt; regenerate it with the command that wrote it (a zoo: `weightflow zoo`, a flow: `weightflow train`, samples: `weightflow sample`; each with --out {Path.GetFileName path})."
+/// The fix for a damaged file the user made: regenerate it. A run's own saved state has another fix (Resumable).
+let private regenerate (path: string) =
+    $"The file is truncated or corrupt; regenerate it with the command that wrote it (a zoo: `weightflow zoo`, a flow: `weightflow train`, samples: `weightflow sample`; each with --out {Path.GetFileName path})."
 
 let private scalarType (dtype: string) =
     match dtype with "F32" -> torch.float32 | "F64" -> torch.float64 | "I32" -> torch.int32 | _ -> torch.int64
@@ -262,14 +263,16 @@ let private readTensor (stream: Stream) (dtype: string) (size: int64) (shape: in
 /// Reads and validates a file: header size, JSON (depth and length bounded), dtypes, shapes against byte ranges
 /// (products checked for overflow, so no header can make it allocate more than the file's bytes), ranges inside the
 /// file, contiguous and covering the data exactly, unique names, string metadata, the format version. Any violation
-/// raises WeightFlowError (Corrupt, or WrongKind when the file is not safetensors at all) naming it. Memory: the header
-/// (at most the file's length) plus the tensors (exactly the data section's bytes) plus one 16 MiB buffer.
-let read (path: string) : Stored =
+/// raises WeightFlowError (Corrupt, or WrongKind when the file is not safetensors at all) naming it, then `fix`: what
+/// the reader's user should do about a damaged file. Memory: the header (at most the file's length) plus the tensors
+/// (exactly the data section's bytes) plus one 16 MiB buffer.
+let readOr (fix: string) (path: string) : Stored =
+    let corrupt why : 'a = Check.dataError $"{path} is not a valid WeightFlow/safetensors file: {why}. {fix}"
     Check.fileExists path "Check the path, or create the file with the command that writes it (e.g. `weightflow zoo`)."
     let notSafetensors why =
         match detect path with
         | FileKind.Text | FileKind.Idx | FileKind.Gzip as k -> Check.fail Check.ErrorKind.WrongKind $"{path} is not a WeightFlow file (safetensors) but {describe k}; pass the file the command expects."
-        | _ -> corrupt path why
+        | _ -> corrupt why
     use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 <<< 16)
     let length = stream.Length
     if length < 8L then notSafetensors $"it has {length} bytes, fewer than the 8-byte header length"
@@ -288,64 +291,64 @@ let read (path: string) : Stored =
     let mutable metadata = Map.empty
     let entries = ResizeArray()
     let seen = Collections.Generic.HashSet<string>()
-    if doc.RootElement.ValueKind <> JsonValueKind.Object then corrupt path "the header is not a JSON object"
+    if doc.RootElement.ValueKind <> JsonValueKind.Object then corrupt "the header is not a JSON object"
     // JsonDocument checks the structure; names and strings are decoded when read, where invalid UTF-8 raises
     try
      for p in doc.RootElement.EnumerateObject() do
-        if not (seen.Add p.Name) then corrupt path $"the header names '{p.Name}' twice"
+        if not (seen.Add p.Name) then corrupt $"the header names '{p.Name}' twice"
         if p.Name = "__metadata__" then
-            if p.Value.ValueKind <> JsonValueKind.Object then corrupt path "'__metadata__' is not a JSON object"
+            if p.Value.ValueKind <> JsonValueKind.Object then corrupt "'__metadata__' is not a JSON object"
             for m in p.Value.EnumerateObject() do
-                if m.Value.ValueKind <> JsonValueKind.String then corrupt path $"metadata entry '{m.Name}' is not a string"
-                if metadata.ContainsKey m.Name then corrupt path $"metadata entry '{m.Name}' appears twice"
+                if m.Value.ValueKind <> JsonValueKind.String then corrupt $"metadata entry '{m.Name}' is not a string"
+                if metadata.ContainsKey m.Name then corrupt $"metadata entry '{m.Name}' appears twice"
                 metadata <- metadata.Add(m.Name, m.Value.GetString())
         else
-            if p.Value.ValueKind <> JsonValueKind.Object then corrupt path $"tensor '{p.Name}' is not a JSON object"
+            if p.Value.ValueKind <> JsonValueKind.Object then corrupt $"tensor '{p.Name}' is not a JSON object"
             let get (k: string) (kind: JsonValueKind) =
                 match p.Value.TryGetProperty k with
                 | true, v when v.ValueKind = kind -> v
-                | true, _ -> corrupt path $"tensor '{p.Name}' has a '{k}' of the wrong JSON type"
-                | _ -> corrupt path $"tensor '{p.Name}' has no '{k}'"
+                | true, _ -> corrupt $"tensor '{p.Name}' has a '{k}' of the wrong JSON type"
+                | _ -> corrupt $"tensor '{p.Name}' has no '{k}'"
             let dtype = (get "dtype" JsonValueKind.String).GetString()
             let size =
                 match dtype with
                 | "F32" | "I32" -> 4L
                 | "F64" | "I64" -> 8L
-                | d -> corrupt path $"tensor '{p.Name}' has unsupported dtype '{d}' (WeightFlow files hold F32, F64, I32 and I64)"
+                | d -> corrupt $"tensor '{p.Name}' has unsupported dtype '{d}' (WeightFlow files hold F32, F64, I32 and I64)"
             let integers (k: string) =
                 [| for d in (get k JsonValueKind.Array).EnumerateArray() ->
                     match d.ValueKind, (if d.ValueKind = JsonValueKind.Number then d.TryGetInt64() else (false, 0L)) with
                     | JsonValueKind.Number, (true, v) -> v
-                    | _ -> corrupt path $"tensor '{p.Name}' has a '{k}' entry that is not an integer" |]
+                    | _ -> corrupt $"tensor '{p.Name}' has a '{k}' entry that is not an integer" |]
             let shape = integers "shape"
             let offs = integers "data_offsets"
-            if shape.Length > 16 then corrupt path $"tensor '{p.Name}' has {shape.Length} dimensions (at most 16 are read)"
+            if shape.Length > 16 then corrupt $"tensor '{p.Name}' has {shape.Length} dimensions (at most 16 are read)"
             if offs.Length <> 2 || offs[0] < 0L || offs[1] < offs[0] || offs[1] > dataLen then
-                corrupt path $"tensor '{p.Name}' claims bytes %A{offs} but the data section has {dataLen} bytes"
-            if shape |> Array.exists (fun d -> d < 0L) then corrupt path $"tensor '{p.Name}' has a negative dimension"
+                corrupt $"tensor '{p.Name}' claims bytes %A{offs} but the data section has {dataLen} bytes"
+            if shape |> Array.exists (fun d -> d < 0L) then corrupt $"tensor '{p.Name}' has a negative dimension"
             // the element count, checked against the data section before anything is multiplied past it (a header
             // lying about sizes could otherwise overflow int64 to a small number and allocate the product)
             // (zero dimensions count as 1 here: torch computes strides from the other dimensions)
             let bound =
                 shape |> Array.fold (fun acc d ->
                     let d = max d 1L
-                    if acc > (Int64.MaxValue / size) / d then corrupt path $"tensor '{p.Name}' of shape %A{shape} needs more bytes than any file holds (the file's data section has {dataLen})"
+                    if acc > (Int64.MaxValue / size) / d then corrupt $"tensor '{p.Name}' of shape %A{shape} needs more bytes than any file holds (the file's data section has {dataLen})"
                     acc * d) 1L
             let count = if Array.contains 0L shape then 0L else bound
             if count * size <> offs[1] - offs[0] then
-                corrupt path $"tensor '{p.Name}' of shape %A{shape} needs {count * size} bytes but its range holds {offs[1] - offs[0]}"
+                corrupt $"tensor '{p.Name}' of shape %A{shape} needs {count * size} bytes but its range holds {offs[1] - offs[0]}"
             entries.Add((p.Name, dtype, size, shape, offs[0], offs[1]))
-    with :? InvalidOperationException as e -> corrupt path $"the header holds text that is not valid UTF-8 ({e.Message})"
+    with :? InvalidOperationException as e -> corrupt $"the header holds text that is not valid UTF-8 ({e.Message})"
     match metadata.TryFind "weightflow.format" with
     | Some v when v <> FormatVersion ->
-        corrupt path $"it has format version '{v}' but this WeightFlow reads version {FormatVersion} (written by a newer WeightFlow? update it)"
+        corrupt $"it has format version '{v}' but this WeightFlow reads version {FormatVersion} (written by a newer WeightFlow? update it)"
     | _ -> ()
     let sorted = entries |> Seq.sortBy (fun (_, _, _, _, s, _) -> s) |> List.ofSeq
     let mutable expect = 0L
     for (name, _, _, _, s, e) in sorted do
-        if s <> expect then corrupt path $"tensor '{name}' starts at byte {s} but {expect} was expected (overlap or gap)"
+        if s <> expect then corrupt $"tensor '{name}' starts at byte {s} but {expect} was expected (overlap or gap)"
         expect <- e
-    if expect <> dataLen then corrupt path $"the tensors cover {expect} of {dataLen} data bytes"
+    if expect <> dataLen then corrupt $"the tensors cover {expect} of {dataLen} data bytes"
     // the ranges are contiguous and cover the data (checked above): read them in file order, then list them in
     // header order
     let loaded = Collections.Generic.Dictionary<string, Tensor>()
@@ -355,9 +358,12 @@ let read (path: string) : Stored =
             loaded[name] <- readTensor stream dtype size shape ((e - s) / size)
     with :? EndOfStreamException | :? IOException as e ->
         for t in loaded.Values do t.Dispose()
-        corrupt path $"reading its data failed ({e.Message})"
+        corrupt $"reading its data failed ({e.Message})"
     let tensors = [ for (name, _, _, _, _, _) in entries -> name, loaded[name] ]
     { Metadata = metadata; Tensors = tensors }
+
+/// Reads and validates a file (readOr); a damaged file's error says to regenerate it with the command that wrote it.
+let read (path: string) : Stored = readOr (regenerate path) path
 
 /// Reads a WeightFlow file whose "weightflow.kind" must be one of `kinds`; `what` names the expected kind in the
 /// error ("a zoo") and `hint` says how to make one. Another kind, or a file that is not a WeightFlow file at all

@@ -72,12 +72,3 @@ let pm (mean: float) (std: float) =
     elif Double.IsNaN std then $"%.4f{mean} (one value: no spread)"
     else $"%.4f{mean} ± %.4f{std}"
 
-/// Runs a resumable step whose own saved progress (`state`: a zoo's .training-state, a flow's .checkpoint) may be
-/// unreadable. The loader's message ends with the fix for a file the user made ("regenerate it (e.g. `weightflow zoo
-/// ... --out FILE`)"); for this run's own state file the fix is to delete it, which restarts the run from the beginning.
-let withStateFile (state: string) (what: string) (f: unit -> 'a) : 'a =
-    try f ()
-    with WeightFlow.Check.WeightFlowError(WeightFlow.Check.ErrorKind.Corrupt, msg) when msg.StartsWith state ->
-        let problem = match msg.IndexOf " The file is truncated or corrupt" with -1 -> msg.TrimEnd('.') | i -> msg.Substring(0, i).TrimEnd('.')
-        WeightFlow.Check.fail WeightFlow.Check.ErrorKind.Corrupt
-            $"{problem}. It is this run's saved {what}, truncated or corrupt: delete it to start the run afresh."

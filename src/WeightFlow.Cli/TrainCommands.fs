@@ -78,10 +78,9 @@ let train (args: ParseResults<TrainArgs>) : int =
     let cpu0 = Diagnostics.Process.GetCurrentProcess().TotalProcessorTime
     let result =
         try
-            Render.withStateFile checkpoint "training checkpoint (--resume continues from it)" (fun () ->
             Render.progress json label config.Iterations (fun report ->
                 Training.train config zoo.Layout targets (Some checkpoint)
-                    (fun p -> report p.Step $"loss {p.Loss:F4} {p.IterationsPerSecond:F1} it/s") cts.Token))
+                    (fun p -> report p.Step $"loss {p.Loss:F4} {p.IterationsPerSecond:F1} it/s") cts.Token)
         finally Console.CancelKeyPress.RemoveHandler onCancel
     match result.Outcome with
     | Cancelled step ->

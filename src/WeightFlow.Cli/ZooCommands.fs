@@ -23,11 +23,10 @@ let trainWithProgress (quiet: bool) (out: string) (config: ZooConfig) (task: Tas
     if File.Exists state then Render.note $"resuming from the training state in {state}"
     let sw = Stopwatch.StartNew()
     let zoo =
-        Render.withStateFile state "training state (written after an epoch, at most every 30 s)" (fun () ->
         Render.progress quiet $"zoo {Task.name task} {config.Layout} x{config.Runs}" (perEpoch * config.Epochs) (fun report ->
             Zoo.trainResumable { Path = state; MinInterval = TimeSpan.FromSeconds 30.0 } config task data
                 (fun p -> if p.Iteration % 10 = 0 || p.Iteration = p.Total then report p.Iteration $"epoch {p.Epoch + 1} loss {p.Loss:F3}")
-                CancellationToken.None))
+                CancellationToken.None)
     zoo, sw.Elapsed
 
 let summaryRows (zoo: Zoo) (elapsed: TimeSpan option) =

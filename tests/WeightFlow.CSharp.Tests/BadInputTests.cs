@@ -254,6 +254,10 @@ public sealed class BadInputTests : IClassFixture<BadInputFiles>
             ["output folder is a file (export)"] = (Sync(() => f.Population.ExportOnnx(Path.Combine(f.Csv, "onnx"))), WeightFlowErrorKind.WriteFailed, "Could not write"),
             ["export into a file (onnx)"] = (Sync(() => f.Population.ExportOnnx(f.Csv)), option, "is a file; ExportOnnx writes one file per network into a folder"),
             ["export into a file (safetensors)"] = (Sync(() => f.Population.ExportSafetensors(f.Csv)), option, "is a file; ExportSafetensors writes one file per network into a folder"),
+            ["truncated checkpoint (the run's own file)"] = (async () =>
+            {
+                using var _ = await WeightFlowModel.TrainAsync(f.Zoo, BadInputFiles.Tiny(VelocityModelKind.Mlp).WithCheckpoint(f.Cut(checkpoint)));
+            }, corrupt, "It is this run's saved training checkpoint (resuming continues from it), truncated or corrupt: delete it to start the run afresh."),
             ["checkpoint held by another run"] = (async () =>
             {
                 var path = Path.Combine(f.Dir, "busy.checkpoint");
@@ -285,7 +289,8 @@ public sealed class BadInputTests : IClassFixture<BadInputFiles>
         "noise window t = 1 (outside [0, 1))", "non-finite guidance lambda", "zero iterations", "non-finite learning rate",
         "EMA decay outside [0, 1)", "holding out every run", "zero networks in the BMA", "zero barrier pairs",
         "training loss turning non-finite", "output folder is a file (save)", "output folder is a file (export)",
-        "export into a file (onnx)", "export into a file (safetensors)", "checkpoint held by another run",
+        "export into a file (onnx)", "export into a file (safetensors)", "truncated checkpoint (the run's own file)",
+        "checkpoint held by another run",
     ];
 
     public static TheoryData<string> Cases => new(CaseNames);

@@ -236,7 +236,7 @@ let private table (dir: string) : Row list =
       row "bench without its command" 2 "`weightflow bench` needs a command: zoo, align or model" [ "bench" ]
       row "unknown option" 2 "unrecognized argument: '--bogus'; `weightflow zoo --help` lists the options" [ "zoo"; "--bogus" ]
       row "option value of the wrong type" 2 "'--runs' must be followed by <int>, but was 'abc'; `weightflow zoo --help`" [ "zoo"; "--task"; "uci"; "--runs"; "abc" ]
-      trainOn "corrupt checkpoint" 3 "It is this run's saved training checkpoint (--resume continues from it), truncated or corrupt: delete it" f.Zoo [ "--resume"; "--hold-out"; "1" ]
+      trainOn "corrupt checkpoint" 3 "It is this run's saved training checkpoint (resuming continues from it), truncated or corrupt: delete it" f.Zoo [ "--resume"; "--hold-out"; "1" ]
       row "missing mandatory option" 2 "missing argument '--flow'; `weightflow sample --help` lists the options" [ "sample"; "--out"; out "no-flow.safetensors" ]
       // --- numerical guards -------------------------------------------------------------------------------------------------
       trainOn "training loss turning non-finite" 5 "is not finite; training stopped" f.Zoo

@@ -7,6 +7,7 @@ open WeightFlow
 
 let private file identity =
     { Resumable.StateFile.Path = Path.Combine(Path.GetTempPath(), $"wf-resumable-{System.Guid.NewGuid():N}.safetensors")
+      Resumable.StateFile.Description = "test state"
       Resumable.StateFile.Identity = identity }
 
 [<Tests>]
@@ -42,6 +43,21 @@ let tests =
                 let e = Expect.throwsC (fun () -> Resumable.tryLoad { f with Identity = [ "weightflow.kind", "test"; "seed", "4" ] } |> ignore) id
                 Expect.stringContains e.Message "seed = '3'" "names the entry and the file's value"
                 Expect.stringContains e.Message "Delete it" "says how to fix it"
+            finally if File.Exists f.Path then File.Delete f.Path
+        }
+    
+        test "a damaged state file is the run's own: its error says to delete it, not to regenerate it" {
+            let f = file [ "weightflow.kind", "test"; "seed", "3" ]
+            try
+                Resumable.save f [] [ "x", torch.zeros(64L) ]
+                let bytes = File.ReadAllBytes f.Path
+                File.WriteAllBytes(f.Path, bytes[.. bytes.Length - 9])
+                let e = Expect.throwsC (fun () -> Resumable.tryLoad f |> ignore) id
+                Expect.stringContains e.Message "It is this run's saved test state, truncated or corrupt: delete it to start the run afresh." "the state file's own fix, with its description"
+                Expect.isFalse (e.Message.Contains "regenerate") "not the advice for a file the user made"
+                match e with
+                | Check.WeightFlowError(Check.ErrorKind.Corrupt, _) -> ()
+                | _ -> failtest $"expected a Corrupt WeightFlowError, got {e.GetType().Name}"
             finally if File.Exists f.Path then File.Delete f.Path
         }
     ]
