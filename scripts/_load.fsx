@@ -5,8 +5,27 @@
 #r "../src/WeightFlow.Cli/bin/Release/net10.0/WeightFlow.Core.dll"
 
 // The scripts are a host like the CLI: the measured process settings (OpenMP spin, allocator; README "Engineering
-// notes"), then libtorch (patching the native library copy first if this system needs it).
-WeightFlow.Engine.configureProcess WeightFlow.Engine.ProcessSettings.tuned
+// notes") with the CLI's two environment overrides, then libtorch (patching the native library copy first if this
+// system needs it). WEIGHTFLOW_THREADS=n: libtorch's intra-op threads, as for the CLI (unset: all cores). Scripts
+// that did not read it ran on both cores of the shared machine and their training step cost 6.4-6.5x the CPU of the
+// CLI's one-thread step (docs/results/fsi-results.md). WEIGHTFLOW_FUSED=0: the torch-operation attention path.
+let private threadsFromEnvironment =
+    match System.Environment.GetEnvironmentVariable "WEIGHTFLOW_THREADS" with
+    | null | "" -> None
+    | v ->
+        match System.Int32.TryParse v with
+        | true, n when n >= 1 -> Some n
+        | _ -> failwith $"WEIGHTFLOW_THREADS must be a whole number >= 1 (libtorch's intra-op threads); got '{v}'."
+WeightFlow.Engine.configureProcess
+    { WeightFlow.Engine.ProcessSettings.tuned with
+        Threads = threadsFromEnvironment
+        Attention = if System.Environment.GetEnvironmentVariable "WEIGHTFLOW_FUSED" = "0" then WeightFlow.Engine.TorchOperations else WeightFlow.Engine.Fused }
+
+// No background (concurrent) GC, as in the CLI's runtimeconfig. F# Interactive runs server GC with background GC; its
+// heap then grew past the heap guard's working set (src/Process/Heap.fs), which trimmed glibc's heap on 73 of 300
+// steps (the CLI: 19) and each trimmed step faulted its memory in again: 13-28% more CPU per step than the CLI at one
+// thread. Server GC is fixed at process start; background GC can still be switched off here.
+System.Runtime.GCSettings.LatencyMode <- System.Runtime.GCLatencyMode.Batch
 
 // F# Interactive does not map NuGet runtime assets to runtimes/linux-x64/native, and .NET then looks for ScottPlot's
 // SkiaSharp natives (the figures of report.md) only beside the DLLs; a resolver points them at that folder.
