@@ -22,9 +22,11 @@ WeightFlow.Engine.configureProcess
         Attention = if System.Environment.GetEnvironmentVariable "WEIGHTFLOW_FUSED" = "0" then WeightFlow.Engine.TorchOperations else WeightFlow.Engine.Fused }
 
 // No background (concurrent) GC, as in the CLI's runtimeconfig. F# Interactive runs server GC with background GC; its
-// heap then grew past the heap guard's working set (src/Process/Heap.fs), which trimmed glibc's heap on 73 of 300
-// steps (the CLI: 19) and each trimmed step faulted its memory in again: 13-28% more CPU per step than the CLI at one
-// thread. Server GC is fixed at process start; background GC can still be switched off here.
+// heap grew past the heap guard's working set (src/Process/Heap.fs), which then trimmed glibc's heap on 73 of 300
+// steps (the CLI: 19), each trimmed step faulting its memory in again (1.7-2.8M page faults a run, the CLI 1.1-1.2M).
+// Without background GC: 24 and 37 trims (the CLI: 22, 19), 1.0-1.7M faults; a one-thread step still cost 1.02-1.14x
+// the CLI's CPU (before: 1.13-1.28x; docs/results/fsi-results.md). Server GC is fixed at process start; background GC
+// can be switched off here.
 System.Runtime.GCSettings.LatencyMode <- System.Runtime.GCLatencyMode.Batch
 
 // F# Interactive does not map NuGet runtime assets to runtimes/linux-x64/native, and .NET then looks for ScottPlot's

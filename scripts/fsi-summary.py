@@ -11,7 +11,7 @@ def parse(path):
     m = re.search(r"^env (.*)$", t, re.M)
     r["env"] = " ".join(x for x in m.group(1).split() if x.split("=")[0] in
                         ("DOTNET_gcServer", "DOTNET_gcConcurrent", "DOTNET_TieredCompilation", "DOTNET_TieredPGO",
-                         "DOTNET_ReadyToRun", "DOTNET_GCgen0size", "DOTNET_GCHeapCount"))
+                         "DOTNET_ReadyToRun", "DOTNET_GCgen0size", "DOTNET_GCHeapCount", "TRIMS"))
     g = lambda pat, f=float: (lambda m: f(m.group(1)) if m else None)(re.search(pat, t))
     r["user"], r["sys"] = g(r"User time \(seconds\): (\S+)"), g(r"System time \(seconds\): (\S+)")
     r["rss_mb"] = g(r"Maximum resident set size \(kbytes\): (\d+)") / 1024 if g(r"Maximum resident set size \(kbytes\): (\d+)") else None
@@ -19,6 +19,11 @@ def parse(path):
     if el:
         parts = [float(x) for x in el.group(1).split(":")]
         r["elapsed"] = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+    r["minor"] = g(r"Minor \(reclaiming a frame\) page faults: (\d+)", int)
+    m = re.search(r"^\s+(\d+)\s+probe_libc:malloc_trim", t, re.M)
+    r["trims"] = int(m.group(1)) if m else None
+    m = re.search(r"serverGC (\S+) .*latency (\S+)", t)
+    r["gc"] = f"server {m.group(1)}, {m.group(2)}" if m else "workstation, non-concurrent (runtimeconfig)"
     if r["arm"] == "cli":
         r["loss"] = g(r'"final_loss": (\S+),'); r["loop_s"] = g(r'"seconds": (\S+),'); r["loop_cpu"] = g(r'"cpu_seconds": (\S+),')
         r["threads"] = g(r'"threads": (\d+)', int)
@@ -30,12 +35,12 @@ def parse(path):
     return r
 
 runs = [parse(p) for p in sorted(glob.glob("results/fsi/*.log"), key=os.path.getmtime) if "smoke" not in p]
-print("| run | arm | N | env | load1 start | threads | final loss | loop s | loop CPU s | steady wall/step | steady CPU/step | process user+sys | elapsed | peak RSS MB |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| run | arm | N | env | load1 start | threads | final loss | loop s | loop CPU s | steady wall/step | steady CPU/step | process user+sys | elapsed | peak RSS MB | GC | minor faults | malloc_trim calls |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for r in runs:
     f = lambda k, fmt: (fmt % r[k]) if r.get(k) is not None else ""
     cs = (r["user"] or 0) + (r["sys"] or 0)
-    print(f"| {r['label']} | {r['arm']} | {r['n']} | {r['env']} | {r['load1']} | {f('threads','%d')} | {f('loss','%.17g')} | {f('loop_s','%.2f')} | {f('loop_cpu','%.2f')} | {f('steady_wall','%.4f')} | {f('steady_cpu','%.4f')} | {cs:.2f} | {f('elapsed','%.1f')} | {f('rss_mb','%.0f')} |")
+    print(f"| {r['label']} | {r['arm']} | {r['n']} | {r['env']} | {r['load1']} | {f('threads','%d')} | {f('loss','%.17g')} | {f('loop_s','%.2f')} | {f('loop_cpu','%.2f')} | {f('steady_wall','%.4f')} | {f('steady_cpu','%.4f')} | {cs:.2f} | {f('elapsed','%.1f')} | {f('rss_mb','%.0f')} | {r['gc']} | {f('minor','%d')} | {f('trims','%d')} |")
 total = sum((r["user"] or 0) + (r["sys"] or 0) for r in runs)
 print(f"\nCPU s of all runs (user + sys): {total:.1f}")
 rounds = sorted({r["label"].split("-")[0] for r in runs})
