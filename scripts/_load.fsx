@@ -5,21 +5,13 @@
 #r "../src/WeightFlow.Cli/bin/Release/net10.0/WeightFlow.Core.dll"
 
 // The scripts are a host like the CLI: the measured process settings (OpenMP spin, allocator; README "Engineering
-// notes") with the CLI's two environment overrides, then libtorch (patching the native library copy first if this
-// system needs it). WEIGHTFLOW_THREADS=n: libtorch's intra-op threads, as for the CLI (unset: all cores). Scripts
-// that did not read it ran on both cores of the shared machine and their training step cost 6.4-6.5x the CPU of the
-// CLI's one-thread step (docs/results/fsi-results.md). WEIGHTFLOW_FUSED=0: the torch-operation attention path.
-let private threadsFromEnvironment =
-    match System.Environment.GetEnvironmentVariable "WEIGHTFLOW_THREADS" with
-    | null | "" -> None
-    | v ->
-        match System.Int32.TryParse v with
-        | true, n when n >= 1 -> Some n
-        | _ -> failwith $"WEIGHTFLOW_THREADS must be a whole number >= 1 (libtorch's intra-op threads); got '{v}'."
-WeightFlow.Engine.configureProcess
-    { WeightFlow.Engine.ProcessSettings.tuned with
-        Threads = threadsFromEnvironment
-        Attention = if System.Environment.GetEnvironmentVariable "WEIGHTFLOW_FUSED" = "0" then WeightFlow.Engine.TorchOperations else WeightFlow.Engine.Fused }
+// notes") with the CLI's environment overrides (WEIGHTFLOW_THREADS=n: libtorch's intra-op threads, unset: all cores;
+// WEIGHTFLOW_FUSED=0: the torch-operation attention path), then libtorch (patching the native library copy first if
+// this system needs it). Scripts that did not read WEIGHTFLOW_THREADS ran on both cores of the shared machine and
+// their training step cost 6.4-6.5x the CPU of the CLI's one-thread step (docs/results/fsi-results.md).
+match WeightFlow.Engine.ProcessSettings.withEnvironment WeightFlow.Engine.ProcessSettings.tuned with
+| Ok settings -> WeightFlow.Engine.configureProcess settings
+| Error msg -> failwith msg
 
 // No background (concurrent) GC, as in the CLI's runtimeconfig. F# Interactive runs server GC with background GC; its
 // heap grew past the heap guard's working set (src/Process/Heap.fs), which then trimmed glibc's heap on 73 of 300

@@ -128,6 +128,19 @@ module ProcessSettings =
     let tuned =
         { OpenMpSpinCount = Some 30000; Allocator = KeepFreedMemory(32 <<< 20, 1 <<< 30); Threads = None; Attention = Fused }
 
+    /// A host's two overrides from the environment on top of `s` (the CLI and scripts/_load.fsx read them alike):
+    /// WEIGHTFLOW_THREADS=n, libtorch's intra-op threads (unset or empty: `s`'s), and WEIGHTFLOW_FUSED=0, the
+    /// torch-operation attention path. A thread count that is not a whole number >= 1 is an Error naming the variable:
+    /// ignored, it ran scripts on every core of a shared machine at 6.4x the CPU per step (docs/results/fsi-results.md).
+    let withEnvironment (s: ProcessSettings) : Result<ProcessSettings, string> =
+        let attention = if Environment.GetEnvironmentVariable "WEIGHTFLOW_FUSED" = "0" then TorchOperations else s.Attention
+        match Environment.GetEnvironmentVariable "WEIGHTFLOW_THREADS" with
+        | null | "" -> Ok { s with Attention = attention }
+        | v ->
+            match Int32.TryParse v with
+            | true, n when n >= 1 -> Ok { s with Threads = Some n; Attention = attention }
+            | _ -> Error $"WEIGHTFLOW_THREADS must be a whole number >= 1 (libtorch's intra-op threads), not '{v}'; unset it to use every core."
+
 let private unset (name: string) = isNull (Environment.GetEnvironmentVariable name)
 
 /// The settings applied by `configureProcess` (the defaults until it is called).

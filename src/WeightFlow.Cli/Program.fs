@@ -34,16 +34,12 @@ let private dispatch (args: ParseResults<Command>) =
     | Loglik a -> SampleCommands.loglik a
     | Export a -> ExportCommand.export a
 
-/// The process settings of the `weightflow` tool: the measured tuned ones (Engine.ProcessSettings.tuned), with two
-/// host overrides from the environment: WEIGHTFLOW_THREADS=n (intra-op threads; useful on a shared machine) and
-/// WEIGHTFLOW_FUSED=0 (the torch-operation attention path instead of the fused kernels).
+/// The process settings of the `weightflow` tool: the measured tuned ones (Engine.ProcessSettings.tuned) with the
+/// environment's overrides (WEIGHTFLOW_THREADS, WEIGHTFLOW_FUSED; `ProcessSettings.withEnvironment`).
 let private processSettings () =
-    let threads =
-        match Int32.TryParse(Environment.GetEnvironmentVariable "WEIGHTFLOW_THREADS") with
-        | true, n when n >= 1 -> Some n
-        | _ -> None
-    let attention = if Environment.GetEnvironmentVariable "WEIGHTFLOW_FUSED" = "0" then Engine.TorchOperations else Engine.Fused
-    { Engine.ProcessSettings.tuned with Threads = threads; Attention = attention }
+    match Engine.ProcessSettings.withEnvironment Engine.ProcessSettings.tuned with
+    | Ok s -> s
+    | Error msg -> Check.fail Check.ErrorKind.InvalidOption msg
 
 /// The exit code of an error kind: 2 for options, 3 for files and data, 5 for numerical failures, 6 for a failed
 /// write, 7 for an output another run holds.

@@ -136,6 +136,7 @@ let private table (dir: string) : Row list =
       zooCsv "missing CSV file" 3 "File not found" ("csv:" + p "missing.csv")
       zooCsv "MNIST not prepared" 3 "weightflow data prepare" "mnist" |> fun r -> { r with Env = [ Sources.dataDirVariable, p "no-data" ] }
       row "a folder given as a file" 3 "is a folder, not a file" [ "info"; dir ]
+      row "a thread count that is not a number" 2 "WEIGHTFLOW_THREADS must be a whole number >= 1" [ "info"; f.Zoo ] |> fun r -> { r with Env = [ "WEIGHTFLOW_THREADS", "1x" ] }
       // --- files of the wrong kind --------------------------------------------------------------------------------
       row "CSV as zoo" 3 "is not a zoo file but CSV" [ "info"; f.Csv ]
       row "flow as zoo" 3 "is not a zoo file but a trained WeightFlow flow" [ "info"; f.Flow ]
