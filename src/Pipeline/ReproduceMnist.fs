@@ -761,6 +761,16 @@ type ScalingPrior =
     /// scores ~0.52, so the flow, not the prior, must carry the accuracy (docs/mnist/wides.md).
     | Standardized
 
+/// How `reproduce scaling --flow euclidean`'s widths scale the Adam learning rate (`--lr-scaling`).
+[<RequireQualifiedAccess>]
+type ScalingLr =
+    /// The recipe's lr (3e-3) at every width, as every earlier run.
+    | Constant
+    /// lr × 8/d (μP's 1/width for Adam): Adam moves each weight by about lr per step whatever the width, so a unit's
+    /// input, a sum over d weights, moves by about lr·d; 8/d keeps d 8's step at every width (d 8 unchanged;
+    /// docs/mnist/scale8.md).
+    | InverseWidth
+
 [<RequireQualifiedAccess>]
 module ReproduceScaling =
     /// The flows' prior: the Gaussian with the aligned training checkpoints' full covariance (rank 512 plus the
@@ -929,6 +939,51 @@ module ReproduceScaling =
             { r with Job = { r.Job with Flows = flows }; Departures = (match preset with Full -> standardizedDepartures | Quick -> r.Departures) }
         | _, ScalingPrior.Standardized ->
             invalidArg "prior" $"--prior standardized applies to --flow euclidean only; the {kindName kind} widths keep their own prior (no standardized coordinates exist on the spheres)."
+
+    /// The width whose learning rate `ScalingLr.InverseWidth` keeps (the thesis' narrowest RT).
+    [<Literal>]
+    let LrBaseWidth = 8
+
+    /// The learning-rate scalings `reproduce scaling --lr-scaling` offers: none (default) or inverse-width.
+    let parseLrScaling (s: string) : ScalingLr =
+        match s.Trim().ToLowerInvariant() with
+        | "none" -> ScalingLr.Constant
+        | "inverse-width" -> ScalingLr.InverseWidth
+        | _ -> invalidArg "lr-scaling" $"Unknown learning-rate scaling '{s}'; use none (the recipe's lr at every width, the default) or inverse-width (lr × {LrBaseWidth}/d: d 8 keeps 3e-3, d 16 1.5e-3, d 32 7.5e-4; docs/mnist/scale8.md)."
+
+    /// The learning rate of an RT of width `width` under `scaling`, from the recipe's `lr`.
+    let scaledLr (scaling: ScalingLr) (lr: float) (width: int) : float =
+        Check.arg "width" (width >= 1) $"The RT width must be >= 1; got {width}."
+        match scaling with
+        | ScalingLr.Constant -> lr
+        | ScalingLr.InverseWidth -> lr * float LrBaseWidth / float width
+
+    /// `configWith` with the widths' learning rates scaled (`--lr-scaling`, Euclidean widths only). A width whose lr
+    /// changes is named with it ("Euclidean RT d 32, standardized prior, lr 0.00075": its own file, so a run with the
+    /// option never overwrites the default flows); a width whose lr does not (d 8) keeps its name, configuration and
+    /// cache key, so its flow is the default run's and is reused.
+    let configWithLr (kind: FlowKind) (prior: ScalingPrior) (scaling: ScalingLr) (preset: MainJobPreset) (seed: int64) (outDir: string) : MnistReproduction =
+        let r = configWith kind prior preset seed outDir
+        match scaling, kind with
+        | ScalingLr.Constant, _ -> r
+        | ScalingLr.InverseWidth, Euclidean ->
+            let flows =
+                [ for f in r.Job.Flows ->
+                    let lr = scaledLr scaling f.Training.LearningRate (fst (VelocityConfig.size f.Training.Model))
+                    if lr = f.Training.LearningRate then f
+                    else
+                        let text = lr.ToString("R", CultureInfo.InvariantCulture)
+                        { f with Name = $"{f.Name}, lr {text}"; Training = { f.Training with LearningRate = lr } } ]
+            let departures =
+                r.Departures
+                |> List.map (fun d ->
+                    if d.Setting = "iterations" then
+                        { d with Ours = $"{d.Ours}; Adam lr × {LrBaseWidth}/d (d 16: 1.5e-3, d 32: 7.5e-4; `--lr-scaling inverse-width`)"
+                                 Why = $"{d.Why}. lr × {LrBaseWidth}/d: at one lr the wider RT samples worse (docs/mnist/width-results.md, wides-results.md); μP's 1/width for Adam, docs/mnist/scale8.md" }
+                    else d)
+            { r with Job = { r.Job with Flows = flows }; Departures = departures }
+        | ScalingLr.InverseWidth, _ ->
+            invalidArg "lr-scaling" $"--lr-scaling inverse-width applies to --flow euclidean only; the {kindName kind} widths keep their recipe's learning rate."
 
     /// `configOf Geometric`: the thesis' Fig. 7.7 flow (the default of `reproduce scaling`).
     let config (preset: MainJobPreset) (seed: int64) (outDir: string) : MnistReproduction = configOf Geometric preset seed outDir

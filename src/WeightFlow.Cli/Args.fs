@@ -347,6 +347,7 @@ type ReproduceArgs =
     | Euclidean_Iterations of int
     | Flow of string
     | Prior of string
+    | Lr_Scaling of string
     | Euclidean_Steps of int
     | Json
     interface IArgParserTemplate with
@@ -354,6 +355,7 @@ type ReproduceArgs =
             match a with
             | Flow _ -> "scaling only: the flow trained at each RT width, geometric (default: the Geometric RT from the full-covariance prior, canonical space) or euclidean (the Euclidean RT from the standardized full-covariance prior, reproduce mnist's first flow N at each width; docs/mnist/width.md)."
             | Prior _ -> "scaling only, with --flow euclidean: the widths' prior, full (default: N's standardized full-covariance Gaussian, 800 iterations; docs/mnist/width.md) or standardized (the standardized diagonal Gaussian, Table 7.2's second RT row, 1,000 iterations; docs/mnist/wides.md)."
+            | Lr_Scaling _ -> "scaling only, with --flow euclidean: the widths' Adam learning rate, none (default: the recipe's 3e-3 at every width) or inverse-width (lr × 8/d: d 8 keeps 3e-3, d 16 1.5e-3, d 32 7.5e-4; the changed widths get their own flow files; docs/mnist/scale8.md)."
             | Euclidean_Lr _ -> "uci only, isotropic prior: learning rate of the Euclidean, Euclidean (aligned) and Euclidean (aligned + OT) RT rows (default 1e-3; docs/uci/euclid3.md). A recipe other than the default needs its tau chosen by R-tau (Reproduce.euclideanRecipeTemperature)."
             | Euclidean_Iterations _ -> "uci only, isotropic prior: training iterations of the same three rows (default 3,000 in full, the unaligned Euclidean row 9,000: docs/uci/euclid3.md, docs/uci/long1.md; a recipe other than the default applies to all three)."
             | Euclidean_Steps _ -> "uci only, isotropic prior: Euler steps of the same three rows' samples (default 512 in full, every other row 100; 100 gives the table before docs/uci/guided.md)."

@@ -38,6 +38,8 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
             invalidArg "flow" $"--flow applies to `reproduce scaling` only; `reproduce {name}` trains the flows its preset names."
         if args.Contains ReproduceArgs.Prior && name <> "scaling" then
             invalidArg "prior" $"--prior applies to `reproduce scaling --flow euclidean` only; `reproduce {name}` trains the flows its preset names."
+        if args.Contains ReproduceArgs.Lr_Scaling && name <> "scaling" then
+            invalidArg "lr-scaling" $"--lr-scaling applies to `reproduce scaling --flow euclidean` only; `reproduce {name}` trains its flows at its presets' learning rates."
         if args.Contains ReproduceArgs.Time && name <> "gaussians" then
             invalidArg "time" $"--time applies to `reproduce gaussians` only; `reproduce {name}` trains with its presets' time distribution."
         match name with
@@ -151,7 +153,10 @@ let reproduce (args: ParseResults<ReproduceArgs>) : int =
             let prior = args.TryGetResult ReproduceArgs.Prior |> Option.map ReproduceScaling.parsePrior |> Option.defaultValue ScalingPrior.FullCovariance
             if args.Contains ReproduceArgs.Prior && kind <> FlowKind.Euclidean then
                 invalidArg "prior" $"--prior applies to --flow euclidean only; the {FlowKind.text kind} widths keep their own prior (the full-covariance Gaussian, canonicalized)."
-            let c = ReproduceScaling.configWith kind prior preset seed out
+            let lr = args.TryGetResult ReproduceArgs.Lr_Scaling |> Option.map ReproduceScaling.parseLrScaling |> Option.defaultValue ScalingLr.Constant
+            if args.Contains ReproduceArgs.Lr_Scaling && kind <> FlowKind.Euclidean then
+                invalidArg "lr-scaling" $"--lr-scaling applies to --flow euclidean only; the {FlowKind.text kind} widths keep their recipe's learning rate."
+            let c = ReproduceScaling.configWithLr kind prior lr preset seed out
             let r =
                 Render.jobProgress json (fun progress -> ReproduceScaling.run c progress cts.Token)
             let cpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds

@@ -549,6 +549,32 @@ let mnistTests =
             Expect.isTrue (q.Job.Flows |> List.forall (fun f -> f.Training.Prior.Centre = FitToTargets true)) "quick: the same prior"
         }
 
+        test "Fig. 7.7 --lr-scaling inverse-width: lr × 8/d at each Euclidean width (d 8 unchanged, its flow and cache key the default's), the changed widths named by their lr; none is the default; bad values refused" {
+            Expect.equal (ReproduceScaling.parseLrScaling " Inverse-Width ") ScalingLr.InverseWidth "inverse-width"
+            Expect.equal (ReproduceScaling.parseLrScaling "none") ScalingLr.Constant "none"
+            for bad in [ "inverse"; "8/d"; "mup"; "" ] do
+                Expect.throwsT<System.ArgumentException> (fun () -> ReproduceScaling.parseLrScaling bad |> ignore) $"'{bad}' refused"
+            Expect.throwsT<System.ArgumentException> (fun () -> ReproduceScaling.scaledLr ScalingLr.InverseWidth 3e-3 0 |> ignore) "width 0 refused"
+            // x 8 / d with d a power of two only changes the exponent, so these are exact
+            Expect.equal [ for w in [ 8; 16; 32 ] -> ReproduceScaling.scaledLr ScalingLr.InverseWidth 3e-3 w ] [ 3e-3; 1.5e-3; 7.5e-4 ] "3e-3 x 8/d"
+            Expect.equal [ for w in [ 8; 16; 32 ] -> ReproduceScaling.scaledLr ScalingLr.Constant 3e-3 w ] [ 3e-3; 3e-3; 3e-3 ] "none: the recipe's lr"
+            let meta (f: FlowRun) = TrainingConfig.toMetadata f.Training
+            for prior in [ ScalingPrior.Standardized; ScalingPrior.FullCovariance ] do
+                let d = ReproduceScaling.configWith Euclidean prior Full 0L "unused"
+                let none = ReproduceScaling.configWithLr Euclidean prior ScalingLr.Constant Full 0L "unused"
+                Expect.equal (none.Job.Flows |> List.map (fun f -> f.Name, meta f)) (d.Job.Flows |> List.map (fun f -> f.Name, meta f)) $"{prior}: none is configWith"
+                let s = ReproduceScaling.configWithLr Euclidean prior ScalingLr.InverseWidth Full 0L "unused"
+                Expect.equal [ for f in s.Job.Flows -> f.Training.LearningRate ] [ 3e-3; 1.5e-3; 7.5e-4 ] $"{prior}: lr x 8/d"
+                Expect.equal (s.Job.Flows.Head.Name, meta s.Job.Flows.Head) (d.Job.Flows.Head.Name, meta d.Job.Flows.Head) $"{prior}: d 8 is the default's flow (its file and cache key reused)"
+                Expect.equal [ for f in s.Job.Flows.Tail -> f.Name ] [ for f, lr in List.zip d.Job.Flows.Tail [ "0.0015"; "0.00075" ] -> $"{f.Name}, lr {lr}" ] $"{prior}: the changed widths named by their lr"
+                for a, b in List.zip s.Job.Flows.Tail d.Job.Flows.Tail do
+                    Expect.notEqual (MainJob.flowPath s.Job a) (MainJob.flowPath d.Job b) $"{a.Name}: its own file"
+                    let differing = List.zip (meta a) (meta b) |> List.filter (fun (x, y) -> x <> y) |> List.map (fst >> fst)
+                    Expect.equal differing [ "train.lr" ] $"{a.Name}: only the lr differs from the default's"
+                Expect.stringContains (s.Departures |> List.find (fun x -> x.Setting = "iterations")).Ours "8/d" $"{prior}: the departure states the lr"
+            Expect.throwsT<System.ArgumentException> (fun () -> ReproduceScaling.configWithLr Geometric ScalingPrior.FullCovariance ScalingLr.InverseWidth Full 0L "unused" |> ignore) "no lr scaling for the Geometric widths"
+        }
+
         test "Fig. 7.7 paired differences: mean and standard error of x_i − y_i by hand; the comparisons the width rule reads" {
             // d = [1, 2, 3]: mean 2, sd 1 (Bessel), SE 1/√3
             let m, se = ReproduceScaling.paired [| 1.5; 2.0; 3.5 |] [| 0.5; 0.0; 0.5 |]
