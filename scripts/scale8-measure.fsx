@@ -5,8 +5,8 @@
 //   D2 (STEPS=400): d 8 and d 32 sampled again with 400 Euler steps from the same x0 (sampling seed 0, τ 1).
 //   Per-sample test accuracy, calibrated test CE and validation accuracy of every width's cached samples (and D2's).
 //
-//   GROUPS=std,full,std-lr D1=1 STEPS=400 WEIGHTFLOW_THREADS=1 dotnet fsi scripts/scale8-measure.fsx
-// Groups: full = results/full (N's prior, 800 its), std = results/std (standardized prior, 1,000 its), std-lr /
+//   SETS=std,full,std-lr D1=1 STEPS=400 WEIGHTFLOW_THREADS=1 dotnet fsi scripts/scale8-measure.fsx
+// Sets (SETS; not GROUPS, which bash reserves): full = results/full (N's prior, 800 its), std = results/std (standardized prior, 1,000 its), std-lr /
 // full-lr = the same with `--lr-scaling inverse-width` (results/std-lr, results/full-lr). Writes
 // results/scale8-buckets-<group>.csv and results/scale8-samples-<group>.csv.
 #load "_load.fsx"
@@ -18,7 +18,7 @@ open TorchSharp
 open WeightFlow
 
 torch.set_num_threads (int (env "WEIGHTFLOW_THREADS" "1"))
-let groups = (env "GROUPS" "std,full").Split(',', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
+let groups = (env "SETS" "std,full").Split(',', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
 let reps = int (env "REPS" "5")
 let doBuckets = env "D1" "1" = "1"
 let steps2 = int (env "STEPS" "0")
