@@ -58,7 +58,7 @@ let show a b =
 for g in groups do
     if g.EndsWith "-lr" then
         let b = g.Substring(0, g.Length - 3)
-        for w, s in [ "16", (if b = "full" then 100 else 100); "32", 100 ] do show (g, w, s) (b, w, s)
+        for w in [ "16"; "32" ] do show (g, w, 100) (b, w, 100)
 // Euler steps: 400 − 100 where measured
 for g in groups do
     for w in [ "8"; "32" ] do

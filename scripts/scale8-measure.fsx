@@ -90,7 +90,7 @@ for g in groups do
                 printfn "| %s | %s |" n (String.concat " | " [ for k in 0 .. buckets - 1 -> cell k ])
                 for k in 0 .. buckets - 1 do
                     let l, d = at s n k, diff s n "(b) Gaussian-linear" k
-                    lines.Add(String.concat "," [ g; s; $"\"{n}\""; bucketNames[k]; string l.Length; inv (mean l); inv (se l); inv (mean d); inv (se d) ])
+                    lines.Add(String.concat "," [ g; s; $"\"{n}\""; $"\"{bucketNames[k]}\""; string l.Length; inv (mean l); inv (se l); inv (mean d); inv (se d) ])
         // held-out minus training per predictor (unpaired SE)
         printfn "\n**%s, held-out minus training** (unpaired SE)\n" g
         printfn "| predictor | %s |" (String.concat " | " bucketNames)
@@ -111,9 +111,9 @@ for g in groups do
             printfn "%s bucket %s: gap(%s) − gap(%s) = %s ± %s (unpaired)%s; %s − %s training %s ± %s, held-out %s ± %s (paired)"
                 g bucketNames[k] nMax nMin (s4 (g1 - g0)) (f4 e) (if k < 2 && g1 - g0 > 2.0 * e then " => overfits at small t" else "")
                 nMax nMin (s4 (mean dTr)) (f4 (se dTr)) (s4 (mean dHo)) (f4 (se dHo))
-            lines.Add(String.concat "," [ g; "gap widest minus narrowest"; bucketNames[k]; inv (g1 - g0); inv e; string (g1 - g0 > 2.0 * e) ])
-            lines.Add(String.concat "," [ g; "widest minus narrowest, training pairs"; bucketNames[k]; inv (mean dTr); inv (se dTr); string (mean dTr > 2.0 * se dTr) ])
-            lines.Add(String.concat "," [ g; "widest minus narrowest, held-out pairs"; bucketNames[k]; inv (mean dHo); inv (se dHo); string (mean dHo > 2.0 * se dHo) ])
+            lines.Add(String.concat "," [ g; "gap widest minus narrowest"; $"\"{bucketNames[k]}\""; inv (g1 - g0); inv e; string (g1 - g0 > 2.0 * e) ])
+            lines.Add(String.concat "," [ g; "widest minus narrowest, training pairs"; $"\"{bucketNames[k]}\""; inv (mean dTr); inv (se dTr); string (mean dTr > 2.0 * se dTr) ])
+            lines.Add(String.concat "," [ g; "widest minus narrowest, held-out pairs"; $"\"{bucketNames[k]}\""; inv (mean dHo); inv (se dHo); string (mean dHo > 2.0 * se dHo) ])
         let dHi = diff "held-out" nMax nMin 4
         printfn "%s P1 (held-out [0.8, 1]: %s − %s > 2 SE): %s ± %s => %b" g nMax nMin (s4 (mean dHi)) (f4 (se dHi)) (mean dHi > 2.0 * se dHi)
         Report.writeText (Path.Combine("results", $"scale8-buckets-{g}.csv")) (String.concat "\n" lines + "\n")
