@@ -3,23 +3,14 @@
 // widths against the cached ones (paired over the same 32 x0: both groups share the prior and the sampling seed),
 // rule A on the validation digits (reported, not deciding), and the Euler-steps comparison where measured.
 //   dotnet fsi scripts/scale8-compare.fsx results/scale8-samples-std.csv results/scale8-samples-std-lr.csv
+#load "_csv.fsx"
 open System
 open System.IO
 open System.Globalization
 
 let files = fsi.CommandLineArgs |> Array.tail
 if files.Length < 1 then failwith "usage: scale8-compare.fsx SAMPLES.CSV..."
-let split (line: string) =
-    let cells = Collections.Generic.List<string>()
-    let b = Text.StringBuilder()
-    let mutable quoted = false
-    for ch in line do
-        match ch with
-        | '"' -> quoted <- not quoted
-        | ',' when not quoted -> cells.Add(b.ToString()); b.Clear() |> ignore
-        | x -> b.Append x |> ignore
-    cells.Add(b.ToString())
-    cells.ToArray()
+let split = _csv.cells
 let num (s: string) = Double.Parse(s, CultureInfo.InvariantCulture)
 // (group, width, steps) -> per-sample (test accuracy, calibrated test CE, validation accuracy), sample order
 let rows =

@@ -3,24 +3,14 @@
 // fig-7.7-paired.csv (paired differences over the same 32 x0, test split), whatever the flows' names: each row's flow is
 // found by its width ("Euclidean RT d 32, standardized prior, lr 0.00075" is d 32). No torch work.
 //   dotnet fsi scripts/scale8-judge.fsx results/std-lr/fig-7.7-paired.csv
+#load "_csv.fsx"
 open System
 open System.IO
 open System.Globalization
 open System.Text.RegularExpressions
 
 let path = match fsi.CommandLineArgs |> Array.tail with [| p |] -> p | _ -> failwith "usage: scale8-judge.fsx FIG-7.7-PAIRED.CSV"
-/// A CSV line's cells (Report.csv quotes cells holding commas).
-let split (line: string) =
-    let cells = Collections.Generic.List<string>()
-    let b = Text.StringBuilder()
-    let mutable quoted = false
-    for ch in line do
-        match ch with
-        | '"' -> quoted <- not quoted
-        | ',' when not quoted -> cells.Add(b.ToString()); b.Clear() |> ignore
-        | x -> b.Append x |> ignore
-    cells.Add(b.ToString())
-    cells.ToArray()
+let split = _csv.cells
 let widthOf (name: string) = let m = Regex.Match(name, @"RT d (\d+)") in if m.Success then Some (int m.Groups[1].Value) else None
 let num (s: string) = Double.Parse(s, CultureInfo.InvariantCulture)
 let rows =
