@@ -374,6 +374,13 @@ module Reproduce =
     /// targets are a mixture over neuron permutations, a harder map than the aligned rows'. The aligned rows keep 3,000.
     let uciEuclideanUnalignedIterations = 9000
 
+    /// A row's training iterations: `uciIterations`, except the full preset's unaligned Euclidean RT row from the
+    /// isotropic prior, which trains `uciEuclideanUnalignedIterations`.
+    let private uciRowIterations (preset: MainJobPreset) (prior: UciEuclideanPrior) (flow: FlowKind) (kind: VelocityKind) (source: TargetZoo) : int =
+        if preset = Full && not (fittedRow prior flow kind) && flow = Euclidean && kind = VelocityKind.Rt && source = UnalignedZoo
+        then uciEuclideanUnalignedIterations
+        else uciIterations preset prior flow kind
+
     /// The rows of the UCI reproduction: name, space, velocity model, coupling, targets. The nine rows of Table 7.1
     /// first, then the extra rows: a run stopped early (`--rows` evaluates what finished; every flow is its own cached
     /// stage) has the thesis' rows.
@@ -501,10 +508,7 @@ module Reproduce =
     let uciFlows (prior: UciEuclideanPrior) (preset: MainJobPreset) (seed: int64) : FlowRun list =
         [ for name, kind, model, coupling, source in uciRows ->
             let c = TrainingConfig.cpu kind model
-            let iterations =
-                if preset = Full && not (fittedRow prior kind model) && kind = Euclidean && model = VelocityKind.Rt && source = UnalignedZoo
-                then uciEuclideanUnalignedIterations
-                else uciIterations preset prior kind model
+            let iterations = uciRowIterations preset prior kind model source
             let f =
                 { Name = name; Source = source; SamplingTemperature = None; SamplingSteps = None
                   Training = { c with Coupling = coupling; Iterations = iterations; Seed = seed
@@ -558,8 +562,9 @@ module Reproduce =
     /// (`uciEuclideanTraining`; the unaligned row `uciEuclideanUnalignedIterations`): the flows
     /// `uciEuclideanPooledTemperature` was chosen and judged for (docs/uci/tau3.md, docs/uci/long1.md).
     let private isDefaultEuclideanRow (f: FlowRun) =
-        let iterations = if f.Source = UnalignedZoo then uciEuclideanUnalignedIterations else uciEuclideanTraining.Iterations
-        isEuclideanRtRow f && f.Training.Iterations = iterations && f.Training.LearningRate = uciEuclideanTraining.LearningRate
+        isEuclideanRtRow f
+        && f.Training.Iterations = uciRowIterations Full IsotropicPrior Euclidean VelocityKind.Rt f.Source
+        && f.Training.LearningRate = uciEuclideanTraining.LearningRate
 
     /// The departure row of the Euclidean RT rows' Euler steps (`withEuclideanSteps`).
     let private euclideanStepsSetting = "Euler steps of the Euclidean RT rows (Euclidean, aligned, aligned + OT)"
